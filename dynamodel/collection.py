@@ -1,0 +1,107 @@
+"""Collections: one query on a partition returning several entity types, each parsed into its
+own model class by the table's entity-type attribute.
+
+.. code-block:: python
+
+    customer_view = Collection(Customer, Order, Address)        # same pk template
+    result = customer_view.fetch(customer_id="c1")
+    result.of(Order)      # -> list[Order]
+    result.unknown        # raw items of types no member knows (reported, not fatal)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from .codec import Item
+from .errors import ValidationError
+from .model import Model, coerce_fields
+from .query import Page, Query
+
+M = TypeVar("M", bound=Model)
+
+
+@dataclass
+class CollectionResult:
+    """Everything a collection query returned, in sort key order."""
+
+    items: list[Model] = field(default_factory=list)
+    unknown: list[Item] = field(default_factory=list)
+    cursor: str | None = None
+    requests: int = 0
+
+    def of(self, model: type[M]) -> list[M]:
+        """The items of one model class."""
+        return [item for item in self.items if type(item) is model]
+
+    def add(self, page: Page[Model]) -> None:
+        """Accumulate one page."""
+        self.items.extend(page.items)
+        self.unknown.extend(page.unknown)
+        self.cursor = page.cursor
+        self.requests = page.request_number
+
+
+class Collection:
+    """Several models sharing one partition key template on the table or an index."""
+
+    def __init__(self, *models: type[Model], index: str | None = None) -> None:
+        if not models:
+            raise ValidationError("a Collection needs at least one model")
+        specs = [m._spec() for m in models]
+        table = specs[0].table
+        templates = []
+        for model, spec in zip(models, specs, strict=True):
+            if spec.table is not table:
+                raise ValidationError(
+                    f"collection members must share a table: {model.__name__} uses "
+                    f"{spec.table.name!r}, not {table.name!r}"
+                )
+            if index is None:
+                template = spec.pk
+            else:
+                if index not in spec.indexes:
+                    raise ValidationError(f"{model.__name__} has no templates for index {index!r}")
+                template = spec.indexes[index].pk or spec.pk
+            templates.append(template)
+        texts = {t.text for t in templates}
+        if len(texts) != 1:
+            raise ValidationError(
+                f"collection members must share one partition key template; got {sorted(texts)}"
+            )
+        table.index_keys(index)
+        self.models: Sequence[type[Model]] = models
+        self.table = table
+        self.index = index
+        self.template = templates[0]
+
+    def query(self, **fields: Any) -> Query[Model]:
+        """A lazy query over the partition; items are parsed by entity type."""
+        values = coerce_fields(self.models[0], fields, self.template.fields, "collection key")
+        return self.query_key(self.template.render(values, "collection query"))
+
+    def query_key(self, pk_value: str) -> Query[Model]:
+        """A lazy query over the partition with this exact partition key value."""
+        return Query(
+            table=self.table,
+            index=self.index,
+            models={m._spec().entity: m for m in self.models},
+            single=None,
+            pk_value=pk_value,
+        )
+
+    def fetch(self, **fields: Any) -> CollectionResult:
+        """Read the whole partition (every page) into a :class:`CollectionResult`."""
+        result = CollectionResult()
+        for page in self.query(**fields).pages():
+            result.add(page)
+        return result
+
+    async def afetch(self, **fields: Any) -> CollectionResult:
+        """Async :meth:`fetch`."""
+        result = CollectionResult()
+        async for page in self.query(**fields).apages():
+            result.add(page)
+        return result

@@ -1,0 +1,231 @@
+"""The two tiny drivers of :mod:`dynamodel.flows`: sync (boto3) and async (aioboto3).
+
+They differ only in how a request is sent and how a sleep is slept; all logic lives in the flows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from .errors import map_client_error
+from .flows import Emit, Flow, Request, Sleep, Step
+
+if TYPE_CHECKING:
+    from .clients import Connection
+
+T = TypeVar("T")
+
+
+def _send_sync(connection: Connection, request: Request) -> Any:
+    client = connection.client(control=request.control)
+    return getattr(client, request.op)(**request.params)
+
+
+async def _send_async(connection: Connection, request: Request) -> Any:
+    client = await connection.aclient(control=request.control)
+    return await getattr(client, request.op)(**request.params)
+
+
+def _advance_sync(flow: Flow[Any], step: Step, connection: Connection) -> Step:
+    """Perform one non-Emit step and return the flow's next step."""
+    if isinstance(step, Sleep):
+        if step.seconds > 0:
+            time.sleep(step.seconds)
+        return flow.send(None)
+    assert isinstance(step, Request)
+    try:
+        response = _send_sync(connection, step)
+    except Exception as exc:
+        mapped = map_client_error(exc, step.op)
+        if mapped is None:
+            raise
+        mapped.__cause__ = exc
+        return flow.throw(mapped)
+    return flow.send(response)
+
+
+class _Finished:
+    """The flow returned (a coroutine must not let StopIteration escape)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+async def _advance_async(flow: Flow[Any], step: Step, connection: Connection) -> Step | _Finished:
+    """Async twin of :func:`_advance_sync`; returns :class:`_Finished` when the flow ends."""
+    try:
+        if isinstance(step, Sleep):
+            if step.seconds > 0:
+                await asyncio.sleep(step.seconds)
+            return flow.send(None)
+        assert isinstance(step, Request)
+        try:
+            response = await _send_async(connection, step)
+        except Exception as exc:
+            mapped = map_client_error(exc, step.op)
+            if mapped is None:
+                raise
+            mapped.__cause__ = exc
+            return flow.throw(mapped)
+        return flow.send(response)
+    except StopIteration as stop:
+        return _Finished(stop.value)
+
+
+def run(flow: Flow[T], connection: Connection) -> T:
+    """Drive a flow to completion with the sync client; return its result."""
+    try:
+        step = next(flow)
+        while True:
+            step = (
+                flow.send(None) if isinstance(step, Emit) else _advance_sync(flow, step, connection)
+            )
+    except StopIteration as stop:
+        result: T = stop.value
+        return result
+
+
+async def arun(flow: Flow[T], connection: Connection) -> T:
+    """Drive a flow to completion with the async client; return its result."""
+    step: Step | _Finished = _start(flow)
+    while not isinstance(step, _Finished):
+        if isinstance(step, Emit):
+            step = _send(flow, None)
+        else:
+            step = await _advance_async(flow, step, connection)
+    result: T = step.value
+    return result
+
+
+def _start(flow: Flow[Any]) -> Step | _Finished:
+    try:
+        return next(flow)
+    except StopIteration as stop:
+        return _Finished(stop.value)
+
+
+def _send(flow: Flow[Any], value: Any) -> Step | _Finished:
+    try:
+        return flow.send(value)
+    except StopIteration as stop:
+        return _Finished(stop.value)
+
+
+def iterate(flow: Flow[Any], connection: Connection) -> Iterator[Any]:
+    """Drive a flow with the sync client, yielding each emitted value as it comes."""
+    try:
+        step = next(flow)
+        while True:
+            if isinstance(step, Emit):
+                yield step.value
+                step = flow.send(None)
+            else:
+                step = _advance_sync(flow, step, connection)
+    except StopIteration:
+        return
+    finally:
+        flow.close()
+
+
+async def aiterate(flow: Flow[Any], connection: Connection) -> AsyncIterator[Any]:
+    """Drive a flow with the async client, yielding each emitted value as it comes."""
+    try:
+        step: Step | _Finished = _start(flow)
+        while not isinstance(step, _Finished):
+            if isinstance(step, Emit):
+                yield step.value
+                step = _send(flow, None)
+            else:
+                step = await _advance_async(flow, step, connection)
+    finally:
+        flow.close()
+
+
+def iterate_many(
+    flows: list[Flow[Any]], connection: Connection, max_concurrency: int
+) -> Iterator[Any]:
+    """Drive several iterating flows on a bounded thread pool; yield values as they arrive.
+
+    An error in any flow is raised to the consumer; closing the iterator stops the workers.
+    """
+    import queue
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    results: queue.Queue[Any] = queue.Queue(maxsize=max(2, 2 * max_concurrency))
+    stop = threading.Event()
+
+    def put(value: Any) -> bool:
+        while not stop.is_set():
+            try:
+                results.put(value, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work(flow: Flow[Any]) -> None:
+        try:
+            for value in iterate(flow, connection):
+                if not put(("value", value)):
+                    return
+        except BaseException as exc:
+            put(("error", exc))
+            return
+        put(("done", None))
+
+    pool = ThreadPoolExecutor(max_workers=max(1, min(max_concurrency, len(flows))))
+    try:
+        for flow in flows:
+            pool.submit(work, flow)
+        remaining = len(flows)
+        while remaining:
+            kind, value = results.get()
+            if kind == "value":
+                yield value
+            elif kind == "done":
+                remaining -= 1
+            else:
+                raise value
+    finally:
+        stop.set()
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+async def aiterate_many(
+    flows: list[Flow[Any]], connection: Connection, max_concurrency: int
+) -> AsyncIterator[Any]:
+    """Drive several iterating flows as concurrent tasks (at most ``max_concurrency`` at once)."""
+    results: asyncio.Queue[Any] = asyncio.Queue(maxsize=max(2, 2 * max_concurrency))
+    gate = asyncio.Semaphore(max(1, max_concurrency))
+
+    async def work(flow: Flow[Any]) -> None:
+        async with gate:
+            try:
+                async for value in aiterate(flow, connection):
+                    await results.put(("value", value))
+            except Exception as exc:
+                await results.put(("error", exc))
+                return
+        await results.put(("done", None))
+
+    tasks = [asyncio.create_task(work(flow)) for flow in flows]
+    try:
+        remaining = len(flows)
+        while remaining:
+            kind, value = await results.get()
+            if kind == "value":
+                yield value
+            elif kind == "done":
+                remaining -= 1
+            else:
+                raise value
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

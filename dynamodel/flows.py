@@ -1,0 +1,72 @@
+"""Sans-I/O flows: generators that yield steps and receive results.
+
+A flow yields :class:`Request` (the executor calls ``client.<op>(**params)`` and sends back the
+response dict, or throws the mapped :class:`~dynamodel.errors.DynamodelError` into the flow),
+:class:`Sleep` (the executor sleeps, sends back None) or :class:`Emit` (the executor hands the
+value to the consumer of an iterating flow, sends back None). The flow's return value is the
+operation's result. The same flow runs under the sync and the async executor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from .errors import DynamodelError
+from .retry import RetryPolicy, default_policy
+
+T = TypeVar("T")
+
+
+@dataclass(slots=True)
+class Request:
+    """One DynamoDB call: the boto3 low-level method name and its keyword arguments.
+
+    ``control`` marks table-management calls (create/describe/update table, TTL, backups) that
+    must go to DynamoDB itself even when data calls go through a cache such as DAX.
+    """
+
+    op: str
+    params: dict[str, Any] = field(default_factory=dict)
+    control: bool = False
+
+
+@dataclass(slots=True, frozen=True)
+class Sleep:
+    """Wait this many seconds before the flow continues."""
+
+    seconds: float
+
+
+@dataclass(slots=True)
+class Emit(Generic[T]):
+    """A value produced by an iterating flow (a page, an item)."""
+
+    value: T
+
+
+Step = Request | Sleep | Emit[Any]
+Flow = Generator[Step, Any, T]
+
+
+def call(request: Request, policy: RetryPolicy | None = None) -> Flow[dict[str, Any]]:
+    """Send one request, retrying retryable errors per the policy with backoff sleeps.
+
+    Use as ``response = yield from call(request)``.
+    """
+    policy = policy or default_policy()
+    attempt = 0
+    started: float | None = None
+    while True:
+        try:
+            response: dict[str, Any] = yield request
+            return response
+        except DynamodelError as error:
+            attempt += 1 + error.retry_attempts
+            if started is None:
+                started = policy.clock()
+            delay = policy.next_delay(error, attempt, policy.clock() - started)
+            if delay is None:
+                raise
+            yield Sleep(delay)

@@ -1,0 +1,583 @@
+"""The :class:`Model` base class: pydantic v2 models stored as items of a single table.
+
+.. code-block:: python
+
+    class User(Model):
+        class Meta:
+            table = app_table
+            entity = "User"                    # stored in the table's type attribute
+            pk = "USER#{user_id}"
+            sk = "PROFILE"
+            indexes = {"gsi1": ("EMAIL#{email}", "USER")}
+
+        user_id: str
+        email: str
+        display_name: str = Field(alias="dn")   # stored as "dn"
+
+Operations are classmethods (``get``, ``query``, ``scan``, ``update_item``, ``delete_item``)
+and instance methods (``save``, ``create``, ``update``, ``delete``), each with an ``a``-prefixed
+async twin. They build requests with :mod:`dynamodel.requests` and run them with the executors.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Self, cast
+
+from pydantic import BaseModel, ConfigDict, PrivateAttr, TypeAdapter
+
+from .codec import OMIT, AttributeValue, Item, check_item_size, decode_item, encode
+from .errors import ValidationError
+from .keys import KeyTemplate
+from .table import Table
+
+if TYPE_CHECKING:
+    from .expressions import Condition, UpdateAction
+    from .query import Query, Scan
+
+MAX_PK_BYTES = 2048
+MAX_SK_BYTES = 1024
+
+
+@dataclass
+class IndexTemplates:
+    """The key templates a model uses for one index."""
+
+    name: str
+    pk_attr: str
+    sk_attr: str | None
+    pk: KeyTemplate
+    sk: KeyTemplate | None
+
+
+@dataclass
+class ModelSpec:
+    """Everything dynamodel derived from a model's ``Meta`` and fields."""
+
+    table: Table
+    entity: str
+    pk: KeyTemplate
+    sk: KeyTemplate | None
+    indexes: dict[str, IndexTemplates]
+    stored_names: dict[str, str]  # python field name -> stored attribute name
+    float_fields: frozenset[str]  # stored names whose type allows float
+    set_fields: frozenset[str]  # stored names whose type is a set
+    adapters: dict[str, TypeAdapter[Any]] = field(default_factory=dict)
+
+    @property
+    def key_fields(self) -> tuple[str, ...]:
+        """Python field names that make up the primary key."""
+        return self.pk.fields + (self.sk.fields if self.sk else ())
+
+    def adapter(self, model: type[BaseModel], name: str) -> TypeAdapter[Any]:
+        """A cached validator for one field's type."""
+        adapter = self.adapters.get(name)
+        if adapter is None:
+            info = model.model_fields[name]
+            annotation: Any = info.annotation
+            if info.metadata:
+                annotation = typing.Annotated[annotation, *info.metadata]
+            adapter = TypeAdapter(annotation)
+            self.adapters[name] = adapter
+        return adapter
+
+
+def _mentions(annotation: Any, target: type, seen: set[int] | None = None) -> bool:
+    """Whether a type annotation mentions ``target`` anywhere (nested models included)."""
+    seen = seen if seen is not None else set()
+    if annotation is target:
+        return True
+    if id(annotation) in seen:
+        return False
+    seen.add(id(annotation))
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return any(_mentions(f.annotation, target, seen) for f in annotation.model_fields.values())
+    return any(_mentions(arg, target, seen) for arg in typing.get_args(annotation))
+
+
+def _is_set_type(annotation: Any) -> bool:
+    origin = typing.get_origin(annotation)
+    if origin in (set, frozenset) or annotation in (set, frozenset):
+        return True
+    if origin in (typing.Union, types.UnionType):
+        return any(_is_set_type(a) for a in typing.get_args(annotation) if a is not type(None))
+    if origin is typing.Annotated:
+        return _is_set_type(typing.get_args(annotation)[0])
+    return False
+
+
+def _index_templates(table: Table, meta: Any, owner: str) -> dict[str, IndexTemplates]:
+    declared = getattr(meta, "indexes", None) or {}
+    if not isinstance(declared, Mapping):
+        raise ValidationError(f"{owner}.Meta.indexes must map index name -> (pk, sk) templates")
+    out: dict[str, IndexTemplates] = {}
+    for name, templates in declared.items():
+        keys = table.index_keys(name)
+        pk_text: str | None
+        sk_text: str | None
+        if isinstance(templates, str):
+            pk_text, sk_text = templates, None
+        else:
+            pk_text, sk_text = (*tuple(templates), None)[:2]
+        if keys.pk == table.pk:  # LSI: partition key is the table's
+            if sk_text is None:
+                pk_text, sk_text = None, pk_text
+            pk_template = None
+        else:
+            if pk_text is None:
+                raise ValidationError(f"{owner}: index {name!r} needs a partition key template")
+            pk_template = KeyTemplate(pk_text)
+        if keys.sk is None and sk_text is not None:
+            raise ValidationError(
+                f"{owner}: index {name!r} has no sort key, got template {sk_text!r}"
+            )
+        if keys.sk is not None and sk_text is None:
+            raise ValidationError(f"{owner}: index {name!r} needs a sort key template")
+        out[name] = IndexTemplates(
+            name=name,
+            pk_attr=keys.pk,
+            sk_attr=keys.sk,
+            pk=pk_template,  # type: ignore[arg-type]  # None for LSIs: the table pk is used
+            sk=KeyTemplate(sk_text, sort=True) if sk_text is not None else None,
+        )
+    return out
+
+
+class Model(BaseModel):
+    """Base class of every stored entity. Configure it with an inner ``class Meta``."""
+
+    model_config = ConfigDict(
+        validate_by_name=True,
+        validate_by_alias=True,
+        extra="ignore",
+        arbitrary_types_allowed=False,
+    )
+
+    __dynamodel__: ClassVar[ModelSpec]
+    _dm_partial: bool = PrivateAttr(default=False)
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        meta = cls.__dict__.get("Meta")
+        if meta is None:
+            return  # abstract: a base class with shared fields, not stored itself
+        table = getattr(meta, "table", None)
+        if not isinstance(table, Table):
+            raise ValidationError(f"{cls.__name__}.Meta.table must be a dynamodel Table")
+        pk_text = getattr(meta, "pk", None)
+        if not isinstance(pk_text, str):
+            raise ValidationError(f"{cls.__name__}.Meta.pk must be a key template string")
+        sk_text = getattr(meta, "sk", None)
+        if table.sk and sk_text is None:
+            raise ValidationError(
+                f"{cls.__name__}: table {table.name!r} has a sort key; set Meta.sk"
+            )
+        if not table.sk and sk_text is not None:
+            raise ValidationError(f"{cls.__name__}: table {table.name!r} has no sort key")
+        stored = {name: info.alias or name for name, info in cls.model_fields.items()}
+        spec = ModelSpec(
+            table=table,
+            entity=str(getattr(meta, "entity", cls.__name__)),
+            pk=KeyTemplate(pk_text),
+            sk=KeyTemplate(sk_text, sort=True) if sk_text is not None else None,
+            indexes=_index_templates(table, meta, cls.__name__),
+            stored_names=stored,
+            float_fields=frozenset(
+                stored[n]
+                for n, info in cls.model_fields.items()
+                if _mentions(info.annotation, float)
+            ),
+            set_fields=frozenset(
+                stored[n] for n, info in cls.model_fields.items() if _is_set_type(info.annotation)
+            ),
+        )
+        _check_spec(cls, spec)
+        cls.__dynamodel__ = spec
+        table.register(cls)
+
+    # -- serialisation ----------------------------------------------------------------------
+
+    @classmethod
+    def _spec(cls) -> ModelSpec:
+        spec = cls.__dict__.get("__dynamodel__")
+        if spec is None:
+            raise ValidationError(
+                f"{cls.__name__} is not bound to a table: give it a Meta with table and pk"
+            )
+        return spec  # type: ignore[no-any-return]
+
+    def key_values(self) -> dict[str, Any]:
+        """Field values by Python name (what key templates read)."""
+        return dict(self.__dict__)
+
+    def to_item(self) -> Item:
+        """The full DynamoDB item: attributes, key attributes, index keys and entity type."""
+        spec = self._spec()
+        what = type(self).__name__
+        item: Item = {}
+        floats = spec.float_fields
+        for name, value in self.model_dump(by_alias=True).items():
+            encoded = encode(value, f"{what}.{name}", name in floats)
+            if encoded is not OMIT:
+                item[name] = encoded
+        item.update(key_attributes(spec, self.__dict__, what, with_indexes=True))
+        item[spec.table.type_attribute] = {"S": spec.entity}
+        check_item_size(item, what)
+        return item
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, AttributeValue]) -> Self:
+        """Parse a DynamoDB item into this model (extra attributes such as keys are ignored)."""
+        spec = cls._spec()
+        data = decode_item(item)
+        for name in spec.set_fields:
+            if name not in data:
+                data[name] = set()
+        return cls.model_validate(data)
+
+    @classmethod
+    def from_partial_item(cls, item: Mapping[str, AttributeValue]) -> Self:
+        """Parse a projected item: only present fields are validated; the instance is partial.
+
+        Partial instances cannot be saved (they would overwrite unprojected attributes).
+        """
+        spec = cls._spec()
+        data = decode_item(item)
+        by_stored = {stored: name for name, stored in spec.stored_names.items()}
+        values: dict[str, Any] = {}
+        for stored, raw in data.items():
+            name = by_stored.get(stored)
+            if name is not None:
+                values[name] = spec.adapter(cls, name).validate_python(raw)
+        instance = cast(Self, cls.model_construct(_fields_set=set(values), **values))
+        instance._dm_partial = True
+        return instance
+
+    @classmethod
+    def build_key(cls, **fields: Any) -> Item:
+        """The primary key (AttributeValue map) for the given key field values."""
+        spec = cls._spec()
+        values = coerce_fields(cls, fields, spec.key_fields, "key")
+        return key_attributes(spec, values, cls.__name__, with_indexes=False)
+
+    def item_key(self) -> Item:
+        """This instance's primary key (AttributeValue map)."""
+        spec = self._spec()
+        return key_attributes(spec, self.__dict__, type(self).__name__, with_indexes=False)
+
+    @classmethod
+    def entity_type(cls) -> str:
+        """The value stored in the table's type attribute for this model."""
+        return cls._spec().entity
+
+    # -- operations: sync -------------------------------------------------------------------
+
+    @classmethod
+    def get(
+        cls,
+        *,
+        consistent: bool = False,
+        projection: Sequence[str] | None = None,
+        **key: Any,
+    ) -> Self:
+        """Read one item by its key fields; raise :class:`ItemNotFound` if absent."""
+        from . import requests
+        from .executors import run
+
+        found = run(requests.get_flow(cls, key, consistent, projection, True), cls._conn())
+        assert found is not None
+        return found
+
+    @classmethod
+    def get_or_none(
+        cls,
+        *,
+        consistent: bool = False,
+        projection: Sequence[str] | None = None,
+        **key: Any,
+    ) -> Self | None:
+        """Like :meth:`get` but returns None when there is no such item."""
+        from . import requests
+        from .executors import run
+
+        return run(requests.get_flow(cls, key, consistent, projection, False), cls._conn())
+
+    def save(self, *, condition: Condition | None = None) -> None:
+        """Write the whole item (PutItem), optionally only if ``condition`` holds."""
+        from . import requests
+        from .executors import run
+
+        run(requests.put_flow(self, condition), self._conn())
+
+    def create(self, *, condition: Condition | None = None) -> None:
+        """Write the item only if no item with its key exists (else :class:`ConditionFailed`)."""
+        from . import requests
+        from .executors import run
+
+        run(requests.put_flow(self, requests.not_exists_condition(self, condition)), self._conn())
+
+    def delete(self, *, condition: Condition | None = None) -> None:
+        """Delete this item (optionally only if ``condition`` holds)."""
+        from . import requests
+        from .executors import run
+
+        run(requests.delete_flow(type(self), self.item_key(), condition), self._conn())
+
+    def update(
+        self,
+        *actions: UpdateAction,
+        condition: Condition | None = None,
+    ) -> Self:
+        """Apply update actions to this item and return the updated model (ALL_NEW).
+
+        Index keys built from changed fields are rewritten; the item must exist.
+        """
+        from . import requests
+        from .executors import run
+
+        flow = requests.update_flow(type(self), self.__dict__, actions, condition, upsert=False)
+        return run(flow, self._conn())
+
+    @classmethod
+    def update_item(
+        cls,
+        key: Mapping[str, Any],
+        actions: Sequence[UpdateAction],
+        *,
+        condition: Condition | None = None,
+        upsert: bool = False,
+    ) -> Self:
+        """Update an item by its key fields without reading it first; returns ALL_NEW.
+
+        ``upsert=False`` (default) requires the item to exist.
+        """
+        from . import requests
+        from .executors import run
+
+        values = coerce_fields(cls, key, cls._spec().key_fields, "key")
+        return run(requests.update_flow(cls, values, actions, condition, upsert), cls._conn())
+
+    @classmethod
+    def delete_item(
+        cls, key: Mapping[str, Any], *, condition: Condition | None = None
+    ) -> Self | None:
+        """Delete by key fields; returns the deleted model (None if there was none)."""
+        from . import requests
+        from .executors import run
+
+        return run(requests.delete_flow(cls, cls.build_key(**key), condition), cls._conn())
+
+    @classmethod
+    def query(cls, *, index: str | None = None, **key: Any) -> Query[Self]:
+        """A lazy query on the partition given by the (table or index) partition key fields.
+
+        Without a sort-key condition it is narrowed to this model's sort key prefix. Iterate
+        it (``for`` or ``async for``), or call ``.all()``/``.first()``/``.pages()``.
+        """
+        from .query import Query
+
+        return Query.for_model(cls, index, key)
+
+    @classmethod
+    def aquery(cls, *, index: str | None = None, **key: Any) -> Query[Self]:
+        """The same lazy :class:`Query` as :meth:`query`; iterate it with ``async for``."""
+        return cls.query(index=index, **key)
+
+    @classmethod
+    def scan(cls, *, index: str | None = None) -> Scan[Self]:
+        """A lazy scan returning only this model's items (filtered on the entity type)."""
+        from .query import Scan
+
+        return Scan.for_model(cls, index)
+
+    @classmethod
+    def ascan(cls, *, index: str | None = None) -> Scan[Self]:
+        """The same lazy :class:`Scan` as :meth:`scan`; iterate it with ``async for``."""
+        return cls.scan(index=index)
+
+    # -- operations: async ------------------------------------------------------------------
+
+    @classmethod
+    async def aget(
+        cls,
+        *,
+        consistent: bool = False,
+        projection: Sequence[str] | None = None,
+        **key: Any,
+    ) -> Self:
+        """Async :meth:`get`."""
+        from . import requests
+        from .executors import arun
+
+        flow = requests.get_flow(cls, key, consistent, projection, True)
+        found = await arun(flow, cls._conn())
+        assert found is not None
+        return found
+
+    @classmethod
+    async def aget_or_none(
+        cls,
+        *,
+        consistent: bool = False,
+        projection: Sequence[str] | None = None,
+        **key: Any,
+    ) -> Self | None:
+        """Async :meth:`get_or_none`."""
+        from . import requests
+        from .executors import arun
+
+        return await arun(requests.get_flow(cls, key, consistent, projection, False), cls._conn())
+
+    async def asave(self, *, condition: Condition | None = None) -> None:
+        """Async :meth:`save`."""
+        from . import requests
+        from .executors import arun
+
+        await arun(requests.put_flow(self, condition), self._conn())
+
+    async def acreate(self, *, condition: Condition | None = None) -> None:
+        """Async :meth:`create`."""
+        from . import requests
+        from .executors import arun
+
+        flow = requests.put_flow(self, requests.not_exists_condition(self, condition))
+        await arun(flow, self._conn())
+
+    async def adelete(self, *, condition: Condition | None = None) -> None:
+        """Async :meth:`delete`."""
+        from . import requests
+        from .executors import arun
+
+        await arun(requests.delete_flow(type(self), self.item_key(), condition), self._conn())
+
+    async def aupdate(self, *actions: UpdateAction, condition: Condition | None = None) -> Self:
+        """Async :meth:`update`."""
+        from . import requests
+        from .executors import arun
+
+        flow = requests.update_flow(type(self), self.__dict__, actions, condition, upsert=False)
+        return await arun(flow, self._conn())
+
+    @classmethod
+    async def aupdate_item(
+        cls,
+        key: Mapping[str, Any],
+        actions: Sequence[UpdateAction],
+        *,
+        condition: Condition | None = None,
+        upsert: bool = False,
+    ) -> Self:
+        """Async :meth:`update_item`."""
+        from . import requests
+        from .executors import arun
+
+        values = coerce_fields(cls, key, cls._spec().key_fields, "key")
+        return await arun(
+            requests.update_flow(cls, values, actions, condition, upsert), cls._conn()
+        )
+
+    @classmethod
+    async def adelete_item(
+        cls, key: Mapping[str, Any], *, condition: Condition | None = None
+    ) -> Self | None:
+        """Async :meth:`delete_item`."""
+        from . import requests
+        from .executors import arun
+
+        return await arun(requests.delete_flow(cls, cls.build_key(**key), condition), cls._conn())
+
+    @classmethod
+    def _conn(cls) -> Any:
+        return cls._spec().table.connection
+
+
+def _check_spec(cls: type[Model], spec: ModelSpec) -> None:
+    fields = set(cls.model_fields)
+    templates: list[tuple[str, KeyTemplate | None]] = [("pk", spec.pk), ("sk", spec.sk)]
+    for index in spec.indexes.values():
+        templates += [(f"index {index.name} pk", index.pk), (f"index {index.name} sk", index.sk)]
+    for where, template in templates:
+        if template is None:
+            continue
+        for name in template.fields:
+            if name not in fields:
+                raise ValidationError(
+                    f"{cls.__name__}: {where} template {template.text!r} names {name!r}, "
+                    f"which is not a field (fields: {sorted(fields)})"
+                )
+    table = spec.table
+    reserved = {table.pk, table.type_attribute} | ({table.sk} if table.sk else set())
+    for declared in table.indexes:
+        keys = table.index_keys(declared.name)
+        reserved.add(keys.pk)
+        if keys.sk:
+            reserved.add(keys.sk)
+    clash = reserved & set(spec.stored_names.values())
+    if clash:
+        raise ValidationError(
+            f"{cls.__name__}: fields stored as {sorted(clash)} clash with the table's key or type "
+            "attributes; rename them or give them an alias"
+        )
+
+
+def coerce_fields(
+    model: type[Model], values: Mapping[str, Any], allowed: Sequence[str], what: str
+) -> dict[str, Any]:
+    """Validate key field values through their field types (so ``"7"`` becomes ``7`` for an int)."""
+    spec = model._spec()
+    unknown = set(values) - set(allowed)
+    if unknown:
+        raise ValidationError(
+            f"{model.__name__} {what}: unexpected fields {sorted(unknown)}; "
+            f"expected {list(allowed)}"
+        )
+    out: dict[str, Any] = {}
+    for name, value in values.items():
+        try:
+            out[name] = spec.adapter(model, name).validate_python(value)
+        except Exception as exc:
+            raise ValidationError(f"{model.__name__} {what} field {name!r}: {exc}") from exc
+    return out
+
+
+def _key_text(attribute: str, text: str, limit: int, what: str) -> AttributeValue:
+    size = len(text.encode("utf-8"))
+    if size == 0:
+        raise ValidationError(f"{what}: key attribute {attribute!r} renders empty")
+    if size > limit:
+        raise ValidationError(
+            f"{what}: key attribute {attribute!r} is {size} bytes; the limit is {limit}"
+        )
+    return {"S": text}
+
+
+def key_attributes(
+    spec: ModelSpec, values: Mapping[str, Any], what: str, *, with_indexes: bool
+) -> Item:
+    """Render the primary key (and, optionally, every index key that can be rendered)."""
+    table = spec.table
+    out: Item = {table.pk: _key_text(table.pk, spec.pk.render(values, what), MAX_PK_BYTES, what)}
+    if spec.sk is not None and table.sk:
+        out[table.sk] = _key_text(table.sk, spec.sk.render(values, what), MAX_SK_BYTES, what)
+    if with_indexes:
+        out.update(index_attributes(spec, values, what, spec.indexes.values()))
+    return out
+
+
+def index_attributes(spec: ModelSpec, values: Mapping[str, Any], what: str, indexes: Any) -> Item:
+    """Index key attributes that can be rendered from ``values`` (sparse: others are skipped)."""
+    out: Item = {}
+    for index in indexes:
+        pk = index.pk.try_render(values) if index.pk is not None else ""
+        sk = index.sk.try_render(values) if index.sk is not None else ""
+        if pk is None or sk is None:
+            continue  # sparse: the item is not in this index
+        if index.pk is not None:
+            out[index.pk_attr] = _key_text(index.pk_attr, pk, MAX_PK_BYTES, what)
+        if index.sk is not None and index.sk_attr:
+            out[index.sk_attr] = _key_text(index.sk_attr, sk, MAX_SK_BYTES, what)
+    return out

@@ -1,0 +1,602 @@
+"""Lazy queries and scans: builders, the pagination flow, pages and resumable cursors.
+
+A :class:`Query` (or :class:`Scan`) is an immutable builder; each refinement returns a new one.
+It runs only when iterated: ``for item in q`` (sync client) or ``async for item in q`` (async
+client), or through ``pages()``/``all()``/``first()``/``count()`` and their ``a``-prefixed twins.
+
+Limits are explicit: ``page_size(n)`` is DynamoDB's per-request ``Limit`` (items *evaluated*,
+before filters); ``limit(n)`` caps the items *returned* and is never exceeded. When the limit is
+reached in the middle of a page, the cursor points just after the last item returned, so
+resuming neither skips nor repeats items.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from .codec import Item
+from .errors import ValidationError
+from .expressions import (
+    Attr,
+    Condition,
+    Placeholders,
+    all_of,
+    render_condition,
+    render_projection,
+)
+from .flows import Emit, Flow, Request, call
+from .keys import KeyTemplate
+
+if TYPE_CHECKING:
+    from .model import Model
+    from .table import Table
+
+M = TypeVar("M", bound="Model")
+MAX_CHAR = "\U0010ffff"
+
+
+# -- cursors -------------------------------------------------------------------------------
+
+
+def encode_cursor(key: Item | None) -> str | None:
+    """An opaque, URL-safe cursor for a LastEvaluatedKey (None stays None)."""
+    if key is None:
+        return None
+    plain: dict[str, dict[str, str]] = {}
+    for name, value in key.items():
+        ((tag, inner),) = value.items()
+        if tag == "B":
+            inner = base64.b64encode(bytes(inner)).decode("ascii")
+        plain[name] = {tag: inner}
+    text = json.dumps({"v": 1, "k": plain}, separators=(",", ":"), sort_keys=True)
+    return base64.urlsafe_b64encode(text.encode("utf-8")).decode("ascii").rstrip("=")
+
+
+def decode_cursor(cursor: str) -> Item:
+    """The LastEvaluatedKey inside a cursor made by :func:`encode_cursor`."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        data = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+        if data.get("v") != 1 or not isinstance(data.get("k"), dict):
+            raise ValueError("unknown cursor version")
+        out: Item = {}
+        for name, value in data["k"].items():
+            ((tag, inner),) = value.items()
+            if tag not in ("S", "N", "B"):
+                raise ValueError(f"bad key type {tag}")
+            out[name] = {tag: base64.b64decode(inner) if tag == "B" else inner}
+        return out
+    except (ValueError, TypeError, AttributeError, binascii.Error, UnicodeError) as exc:
+        raise ValidationError(f"invalid cursor: {exc}") from exc
+
+
+# -- pages ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Page(Generic[M]):
+    """One page of results.
+
+    Attributes:
+        items: the parsed models.
+        cursor: where the next page starts (None when the results are complete).
+        scanned_count: items DynamoDB evaluated for this page (before filters).
+        request_number: how many requests the iteration has made so far (this page's included).
+        unknown: raw items whose entity type no model in the query knows (collections).
+        skipped: items of another entity type left out of a single-model query.
+        consumed_capacity: the ConsumedCapacity DynamoDB returned, if requested.
+    """
+
+    items: list[M]
+    cursor: str | None
+    scanned_count: int = 0
+    request_number: int = 0
+    unknown: list[Item] = field(default_factory=list)
+    skipped: int = 0
+    consumed_capacity: Any = None
+
+    def __iter__(self) -> Iterator[M]:
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+Parser = Callable[
+    [Item], "tuple[str, Any]"
+]  # -> ("ok", model) | ("unknown", None) | ("skip", None)
+
+
+def paginate(
+    op: str,
+    base: dict[str, Any],
+    parse: Parser,
+    *,
+    limit: int | None,
+    page_size: int | None,
+    start_key: Item | None,
+    key_attributes: Sequence[str],
+    retry: Any,
+) -> Flow[None]:
+    """Emit :class:`Page` objects for a Query or Scan until done or ``limit`` items returned."""
+    remaining = limit
+    last_key = start_key
+    requests = 0
+    while True:
+        params = dict(base)
+        if last_key is not None:
+            params["ExclusiveStartKey"] = last_key
+        if page_size is not None:
+            params["Limit"] = page_size
+        response = yield from call(Request(op, params), retry)
+        requests += 1
+        last_key = response.get("LastEvaluatedKey")
+        page: Page[Any] = Page(
+            items=[],
+            cursor=None,
+            scanned_count=int(response.get("ScannedCount", 0)),
+            request_number=requests,
+            consumed_capacity=response.get("ConsumedCapacity"),
+        )
+        last_raw: Item | None = None
+        for raw in response.get("Items", []):
+            if remaining is not None and len(page.items) == remaining:
+                # limit reached mid-page: resume right after the last item returned
+                assert last_raw is not None
+                last_key = {a: last_raw[a] for a in key_attributes if a in last_raw}
+                break
+            status, model = parse(raw)
+            if status == "ok":
+                page.items.append(model)
+                last_raw = raw
+            elif status == "unknown":
+                page.unknown.append(raw)
+            else:
+                page.skipped += 1
+        page.cursor = encode_cursor(last_key)
+        if remaining is not None:
+            remaining -= len(page.items)
+        yield Emit(page)
+        if last_key is None or remaining == 0:
+            return
+
+
+def count_flow(op: str, base: dict[str, Any], start_key: Item | None, retry: Any) -> Flow[int]:
+    """Total matching items (``Select=COUNT``), following every page."""
+    total = 0
+    last_key = start_key
+    while True:
+        params = dict(base, Select="COUNT")
+        params.pop("ProjectionExpression", None)
+        if last_key is not None:
+            params["ExclusiveStartKey"] = last_key
+        response = yield from call(Request(op, params), retry)
+        total += int(response.get("Count", 0))
+        last_key = response.get("LastEvaluatedKey")
+        if last_key is None:
+            return total
+
+
+# -- shared builder behaviour --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Read(Generic[M]):
+    table: Table
+    index: str | None
+    models: Mapping[str, type[Model]]
+    single: type[Model] | None
+    filter_condition: Condition | None = None
+    limit_count: int | None = None
+    page_size_count: int | None = None
+    consistent_read: bool = False
+    projection_paths: tuple[str, ...] = ()
+    start_key: Item | None = None
+    capacity: str | None = None
+
+    # refinements
+    def filter(self, condition: Condition) -> Any:
+        """AND a filter expression (applied by DynamoDB after reading each page)."""
+        return replace(self, filter_condition=all_of(self.filter_condition, condition))
+
+    def limit(self, count: int) -> Any:
+        """Return at most ``count`` items in total (never more, across pages)."""
+        if count < 1:
+            raise ValidationError(f"limit must be >= 1, got {count}")
+        return replace(self, limit_count=count)
+
+    def page_size(self, count: int) -> Any:
+        """Items DynamoDB evaluates per request (its ``Limit``), before filters."""
+        if count < 1:
+            raise ValidationError(f"page_size must be >= 1, got {count}")
+        return replace(self, page_size_count=count)
+
+    def consistent(self, value: bool = True) -> Any:
+        """Strongly consistent reads (table and LSIs only)."""
+        if value and self.index is not None and self._is_gsi():
+            raise ValidationError(f"index {self.index!r} is a GSI: consistent reads unsupported")
+        return replace(self, consistent_read=value)
+
+    def project(self, *paths: str) -> Any:
+        """Read only these attributes; results are partial models."""
+        return replace(self, projection_paths=tuple(paths))
+
+    def start_from(self, cursor: str | None) -> Any:
+        """Resume from a page's cursor (None starts from the beginning)."""
+        return replace(self, start_key=decode_cursor(cursor) if cursor else None)
+
+    def return_consumed_capacity(self, mode: str = "TOTAL") -> Any:
+        """Ask DynamoDB for consumed capacity (``TOTAL`` or ``INDEXES``) on each page."""
+        return replace(self, capacity=mode)
+
+    def _is_gsi(self) -> bool:
+        from .table import GSI
+
+        return any(i.name == self.index and isinstance(i, GSI) for i in self.table.indexes)
+
+    # request building
+    def _placeholders(self) -> Placeholders:
+        names = self.single._spec().stored_names if self.single is not None else None
+        return Placeholders(names)
+
+    def _common(self, ph: Placeholders, extra_filter: Condition | None) -> dict[str, Any]:
+        params: dict[str, Any] = {"TableName": self.table.physical_name}
+        if self.index is not None:
+            params["IndexName"] = self.index
+        if self.consistent_read:
+            params["ConsistentRead"] = True
+        condition = all_of(self.filter_condition, extra_filter)
+        if condition is not None:
+            params["FilterExpression"] = render_condition(condition, ph, "FilterExpression")
+        if self.projection_paths:
+            paths = list(self.projection_paths)
+            if self.single is None or self.table.type_attribute not in paths:
+                paths.append(self.table.type_attribute)
+            params["ProjectionExpression"] = render_projection(
+                [
+                    Attr(p) if p != self.table.type_attribute else Attr((p,), raw=True)
+                    for p in paths
+                ],
+                ph,
+            )
+        if self.capacity:
+            params["ReturnConsumedCapacity"] = self.capacity
+        return params
+
+    def _key_attributes(self) -> list[str]:
+        attrs = list(self.table.key_attributes())
+        if self.index is not None:
+            keys = self.table.index_keys(self.index)
+            attrs += [a for a in (keys.pk, keys.sk) if a and a not in attrs]
+        return attrs
+
+    def _parser(self) -> Parser:
+        type_attr = self.table.type_attribute
+        models = self.models
+        single = self.single
+        partial = bool(self.projection_paths)
+
+        def parse(raw: Item) -> tuple[str, Any]:
+            tag = raw.get(type_attr)
+            entity = tag.get("S") if tag else None
+            model = models.get(entity) if entity is not None else None
+            if model is None:
+                return ("skip", None) if single is not None else ("unknown", None)
+            return "ok", model.from_partial_item(raw) if partial else model.from_item(raw)
+
+        return parse
+
+    def _op(self) -> str:
+        raise NotImplementedError
+
+    def _params(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _flow(self) -> Flow[None]:
+        return paginate(
+            self._op(),
+            self._params(),
+            self._parser(),
+            limit=self.limit_count,
+            page_size=self.page_size_count,
+            start_key=self.start_key,
+            key_attributes=self._key_attributes(),
+            retry=self.table.connection.retry,
+        )
+
+    # running: sync
+    def pages(self) -> Iterator[Page[M]]:
+        """Iterate pages lazily (one request per page) with the sync client."""
+        from .executors import iterate
+
+        return iterate(self._flow(), self.table.connection)
+
+    def __iter__(self) -> Iterator[M]:
+        for page in self.pages():
+            yield from page.items
+
+    def all(self) -> list[M]:
+        """Every item (bounded by ``limit`` when set) as a list."""
+        return list(self)
+
+    def first(self) -> M | None:
+        """The first item, or None."""
+        for item in self.limit(1):
+            return item  # type: ignore[no-any-return]
+        return None
+
+    def count(self) -> int:
+        """How many items match (``Select=COUNT`` over all pages; filters applied)."""
+        from .executors import run
+
+        return run(self._count_flow(), self.table.connection)
+
+    def _count_flow(self) -> Flow[int]:
+        return count_flow(self._op(), self._params(), self.start_key, self.table.connection.retry)
+
+    # running: async
+    def apages(self) -> AsyncIterator[Page[M]]:
+        """Iterate pages lazily with the async client."""
+        from .executors import aiterate
+
+        return aiterate(self._flow(), self.table.connection)
+
+    async def __aiter__(self) -> AsyncIterator[M]:
+        async for page in self.apages():
+            for item in page.items:
+                yield item
+
+    async def aall(self) -> list[M]:
+        """Async :meth:`all`."""
+        return [item async for item in self]
+
+    async def afirst(self) -> M | None:
+        """Async :meth:`first`."""
+        async for item in self.limit(1):
+            return item  # type: ignore[no-any-return]
+        return None
+
+    async def acount(self) -> int:
+        """Async :meth:`count`."""
+        from .executors import arun
+
+        return await arun(self._count_flow(), self.table.connection)
+
+
+# -- queries -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Query(_Read[M]):
+    """A query on one partition of the table or an index. Build with ``Model.query(...)``."""
+
+    pk_value: str = ""
+    sk_condition: Condition | None = None
+    sk_template: KeyTemplate | None = None
+    scope_prefix: str = ""
+    forward: bool = True
+
+    @classmethod
+    def for_model(cls, model: type[M], index: str | None, fields: Mapping[str, Any]) -> Query[M]:
+        """A query for one model's items in the partition named by ``fields``."""
+        from .model import coerce_fields
+
+        spec = model._spec()
+        if index is None:
+            pk_template, sk_template = spec.pk, spec.sk
+        else:
+            templates = spec.indexes.get(index)
+            if templates is None:
+                raise ValidationError(
+                    f"{model.__name__} has no key templates for index {index!r}; "
+                    f"it declares {sorted(spec.indexes)}"
+                )
+            pk_template = templates.pk or spec.pk
+            sk_template = templates.sk
+        values = coerce_fields(model, fields, pk_template.fields, "query partition key")
+        pk_value = pk_template.render(values, f"{model.__name__} query")
+        prefix = sk_template.prefix({})[0] if sk_template is not None else ""
+        return cls(
+            table=spec.table,
+            index=index,
+            models={spec.entity: model},
+            single=model,
+            pk_value=pk_value,
+            sk_template=sk_template,
+            scope_prefix=prefix,
+        )
+
+    # sort key conditions
+    def _bound(self, raw: str | None, fields: Mapping[str, Any], high: bool) -> tuple[str, bool]:
+        if raw is not None:
+            if fields:
+                raise ValidationError("give either a raw sort key string or fields, not both")
+            return raw, True
+        if self.sk_template is None:
+            raise ValidationError("this query has no sort key template: pass a raw string")
+        if self.single is not None:
+            from .model import coerce_fields
+
+            fields = coerce_fields(
+                self.single, fields, self.sk_template.fields, "sort key condition"
+            )
+        text, complete = self.sk_template.prefix(fields)
+        return text, complete
+
+    def _sk(self) -> Attr:
+        keys = self.table.index_keys(self.index)
+        if keys.sk is None:
+            raise ValidationError("this table/index has no sort key")
+        return Attr((keys.sk,), raw=True)
+
+    def _with_sk(self, condition: Condition) -> Query[M]:
+        if self.sk_condition is not None:
+            raise ValidationError("a query takes one sort key condition")
+        return replace(self, sk_condition=condition)
+
+    def sk_eq(self, raw: str | None = None, /, **fields: Any) -> Query[M]:
+        """Sort key equals the rendered template (all its fields needed)."""
+        text, complete = self._bound(raw, fields, False)
+        if not complete:
+            raise ValidationError("sk_eq needs every sort key field; use sk_begins_with")
+        return self._with_sk(self._sk() == text)
+
+    def sk_begins_with(self, raw: str | None = None, /, **fields: Any) -> Query[M]:
+        """Sort key starts with the template rendered up to the first missing field."""
+        text, _ = self._bound(raw, fields, False)
+        return self._with_sk(self._sk().begins_with(text))
+
+    def sk_between(self, low: Mapping[str, Any] | str, high: Mapping[str, Any] | str) -> Query[M]:
+        """Sort key between two bounds, inclusive (partial bounds cover whole prefixes)."""
+        low_text, _ = self._bound(*_split(low), False)
+        high_text, complete = self._bound(*_split(high), True)
+        if not complete:
+            high_text += MAX_CHAR
+        return self._with_sk(self._sk().between(low_text, high_text))
+
+    def sk_lt(self, raw: str | None = None, /, **fields: Any) -> Query[M]:
+        """Sort key strictly before the bound (a partial bound excludes its whole prefix)."""
+        text, _ = self._bound(raw, fields, False)
+        return self._with_sk(self._sk() < text)
+
+    def sk_le(self, raw: str | None = None, /, **fields: Any) -> Query[M]:
+        """Sort key at or before the bound (a partial bound includes its whole prefix)."""
+        text, complete = self._bound(raw, fields, True)
+        return self._with_sk(self._sk() <= (text if complete else text + MAX_CHAR))
+
+    def sk_gt(self, raw: str | None = None, /, **fields: Any) -> Query[M]:
+        """Sort key strictly after the bound (a partial bound excludes its whole prefix)."""
+        text, complete = self._bound(raw, fields, False)
+        return self._with_sk(self._sk() > (text if complete else text + MAX_CHAR))
+
+    def sk_ge(self, raw: str | None = None, /, **fields: Any) -> Query[M]:
+        """Sort key at or after the bound."""
+        text, _ = self._bound(raw, fields, False)
+        return self._with_sk(self._sk() >= text)
+
+    def reverse(self, value: bool = True) -> Query[M]:
+        """Descending sort key order."""
+        return replace(self, forward=not value)
+
+    def _op(self) -> str:
+        return "query"
+
+    def _params(self) -> dict[str, Any]:
+        ph = self._placeholders()
+        keys = self.table.index_keys(self.index)
+        parts: list[Condition] = [Attr((keys.pk,), raw=True) == self.pk_value]
+        extra_filter: Condition | None = None
+        if self.sk_condition is not None:
+            parts.append(self.sk_condition)
+            if self.single is not None:
+                # a range on the sort key may span other entity types: keep only ours
+                extra_filter = Attr((self.table.type_attribute,), raw=True) == (
+                    self.single._spec().entity
+                )
+        elif self.single is not None and self.scope_prefix and keys.sk:
+            parts.append(Attr((keys.sk,), raw=True).begins_with(self.scope_prefix))
+        params = self._common(ph, extra_filter)
+        params["KeyConditionExpression"] = " AND ".join(
+            render_condition(part, ph, "KeyConditionExpression") for part in parts
+        )
+        if not self.forward:
+            params["ScanIndexForward"] = False
+        return ph.apply(params)
+
+
+def _split(bound: Mapping[str, Any] | str) -> tuple[str | None, Mapping[str, Any]]:
+    return (bound, {}) if isinstance(bound, str) else (None, bound)
+
+
+# -- scans ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scan(_Read[M]):
+    """A scan of the table or an index. Build with ``Model.scan()`` or ``Collection.scan()``."""
+
+    segment_index: int | None = None
+    total_segments: int | None = None
+
+    @classmethod
+    def for_model(cls, model: type[M], index: str | None) -> Scan[M]:
+        """A scan returning only ``model``'s items."""
+        spec = model._spec()
+        spec.table.index_keys(index)  # validates the index name
+        return cls(table=spec.table, index=index, models={spec.entity: model}, single=model)
+
+    def segment(self, segment: int, total_segments: int) -> Scan[M]:
+        """Scan one segment of a parallel scan (``0 <= segment < total_segments``)."""
+        if not 1 <= total_segments <= 1_000_000 or not 0 <= segment < total_segments:
+            raise ValidationError(
+                f"segment {segment} of {total_segments}: need 0 <= segment < total_segments"
+            )
+        return replace(self, segment_index=segment, total_segments=total_segments)
+
+    def segments(self, total_segments: int) -> list[Scan[M]]:
+        """The ``total_segments`` segment scans of a parallel scan."""
+        return [self.segment(i, total_segments) for i in range(total_segments)]
+
+    def parallel(self, total_segments: int, max_concurrency: int | None = None) -> ParallelScan[M]:
+        """Scan all segments concurrently (threads when sync, tasks when async)."""
+        if self.limit_count is not None:
+            raise ValidationError("limit() is not supported on a parallel scan")
+        return ParallelScan(self.segments(total_segments), max_concurrency or total_segments)
+
+    def _op(self) -> str:
+        return "scan"
+
+    def _params(self) -> dict[str, Any]:
+        ph = self._placeholders()
+        extra = None
+        if self.single is not None:
+            extra = Attr((self.table.type_attribute,), raw=True) == self.single._spec().entity
+        params = self._common(ph, extra)
+        if self.total_segments is not None:
+            params["Segment"] = self.segment_index
+            params["TotalSegments"] = self.total_segments
+        return ph.apply(params)
+
+
+@dataclass(frozen=True)
+class ParallelScan(Generic[M]):
+    """Several scan segments run concurrently; pages arrive in completion order."""
+
+    scans: list[Scan[M]]
+    max_concurrency: int
+
+    def pages(self) -> Iterator[Page[M]]:
+        """Pages from every segment, as they arrive (sync: a bounded thread pool)."""
+        from .executors import iterate_many
+
+        connection = self.scans[0].table.connection
+        return iterate_many([s._flow() for s in self.scans], connection, self.max_concurrency)
+
+    def __iter__(self) -> Iterator[M]:
+        for page in self.pages():
+            yield from page.items
+
+    def all(self) -> list[M]:
+        """Every item from every segment."""
+        return list(self)
+
+    def apages(self) -> AsyncIterator[Page[M]]:
+        """Async pages from every segment (bounded concurrent tasks)."""
+        from .executors import aiterate_many
+
+        connection = self.scans[0].table.connection
+        return aiterate_many([s._flow() for s in self.scans], connection, self.max_concurrency)
+
+    async def __aiter__(self) -> AsyncIterator[M]:
+        async for page in self.apages():
+            for item in page.items:
+                yield item
+
+    async def aall(self) -> list[M]:
+        """Async :meth:`all`."""
+        return [item async for item in self]

@@ -1,0 +1,426 @@
+"""Table and index declarations, their CreateTable requests, and run-time binding.
+
+A :class:`Table` is declared once, next to the models that live in it. What differs per
+environment (physical name, client, endpoint) is bound at run time with :meth:`Table.bind`,
+without redefining any model.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from .clients import Connection, default_connection
+from .errors import DynamodelError, TableNotFound, ValidationError
+from .flows import Flow, Request, Sleep, call
+
+if TYPE_CHECKING:
+    from .model import Model
+
+KeyType = Literal["S", "N", "B"]
+ProjectionType = Literal["ALL", "KEYS_ONLY"]
+StreamView = Literal["NEW_IMAGE", "OLD_IMAGE", "NEW_AND_OLD_IMAGES", "KEYS_ONLY"]
+TableClass = Literal["STANDARD", "STANDARD_INFREQUENT_ACCESS"]
+
+_NAME = re.compile(r"^[A-Za-z0-9_.\-]{3,255}$")
+MAX_LSIS = 5
+MAX_GSIS = 20
+
+
+@dataclass(frozen=True)
+class Provisioned:
+    """Provisioned capacity (read and write capacity units)."""
+
+    read: int
+    write: int
+
+    def spec(self) -> dict[str, int]:
+        """The ``ProvisionedThroughput`` request member."""
+        return {"ReadCapacityUnits": self.read, "WriteCapacityUnits": self.write}
+
+
+def _projection(projection: ProjectionType | Sequence[str]) -> dict[str, Any]:
+    if isinstance(projection, str):
+        if projection not in ("ALL", "KEYS_ONLY"):
+            raise ValidationError(
+                f"projection must be ALL, KEYS_ONLY or a list, got {projection!r}"
+            )
+        return {"ProjectionType": projection}
+    return {"ProjectionType": "INCLUDE", "NonKeyAttributes": list(projection)}
+
+
+@dataclass(frozen=True)
+class GSI:
+    """A global secondary index over generic key attributes (e.g. ``gsi1pk``/``gsi1sk``)."""
+
+    name: str
+    pk: str
+    sk: str | None = None
+    projection: ProjectionType | Sequence[str] = "ALL"
+    pk_type: KeyType = "S"
+    sk_type: KeyType = "S"
+    capacity: Provisioned | None = None
+
+    def spec(self, billing: Provisioned | None) -> dict[str, Any]:
+        """The ``GlobalSecondaryIndexes`` entry."""
+        schema = [{"AttributeName": self.pk, "KeyType": "HASH"}]
+        if self.sk:
+            schema.append({"AttributeName": self.sk, "KeyType": "RANGE"})
+        out: dict[str, Any] = {
+            "IndexName": self.name,
+            "KeySchema": schema,
+            "Projection": _projection(self.projection),
+        }
+        capacity = self.capacity or billing
+        if billing is not None and capacity is not None:
+            out["ProvisionedThroughput"] = capacity.spec()
+        return out
+
+
+@dataclass(frozen=True)
+class LSI:
+    """A local secondary index: the table's partition key with another sort key attribute."""
+
+    name: str
+    sk: str
+    projection: ProjectionType | Sequence[str] = "ALL"
+    sk_type: KeyType = "S"
+
+    def spec(self, table_pk: str) -> dict[str, Any]:
+        """The ``LocalSecondaryIndexes`` entry."""
+        return {
+            "IndexName": self.name,
+            "KeySchema": [
+                {"AttributeName": table_pk, "KeyType": "HASH"},
+                {"AttributeName": self.sk, "KeyType": "RANGE"},
+            ],
+            "Projection": _projection(self.projection),
+        }
+
+
+@dataclass(frozen=True)
+class IndexKeys:
+    """The key attribute names of the table or one index."""
+
+    name: str | None
+    pk: str
+    sk: str | None
+
+
+@dataclass
+class _Binding:
+    name: str | None = None
+    connection: Connection | None = None
+
+
+@dataclass
+class Table:
+    """A DynamoDB table shared by many entity types (single-table design).
+
+    Args:
+        name: the table's logical name (also the physical name unless bound otherwise).
+        pk: partition key attribute name. sk: sort key attribute name (None for no sort key).
+        indexes: GSIs and LSIs.
+        type_attribute: attribute storing each item's entity type.
+        ttl: attribute DynamoDB's TTL reads (epoch seconds), enabled by ``create()``.
+        billing: ``"PAY_PER_REQUEST"`` or :class:`Provisioned`.
+        stream: stream view type to enable a stream, or None.
+        table_class: ``STANDARD`` or ``STANDARD_INFREQUENT_ACCESS``.
+        point_in_time_recovery: enable PITR after creation.
+        deletion_protection: set DeletionProtectionEnabled.
+        tags: resource tags.
+    """
+
+    name: str
+    pk: str = "pk"
+    sk: str | None = "sk"
+    indexes: Sequence[GSI | LSI] = ()
+    type_attribute: str = "_type"
+    ttl: str | None = None
+    billing: Literal["PAY_PER_REQUEST"] | Provisioned = "PAY_PER_REQUEST"
+    stream: StreamView | None = None
+    table_class: TableClass = "STANDARD"
+    point_in_time_recovery: bool = False
+    deletion_protection: bool = False
+    tags: dict[str, str] = field(default_factory=dict)
+    pk_type: KeyType = "S"
+    sk_type: KeyType = "S"
+    _binding: _Binding = field(default_factory=_Binding, init=False, repr=False, compare=False)
+    _entities: dict[str, type[Model]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        _check_name("table name", self.name)
+        self.indexes = tuple(self.indexes)
+        names = [index.name for index in self.indexes]
+        for index_name in names:
+            _check_name("index name", index_name)
+        duplicates = {n for n in names if names.count(n) > 1}
+        if duplicates:
+            raise ValidationError(
+                f"table {self.name!r}: duplicate index names {sorted(duplicates)}"
+            )
+        lsis = [i for i in self.indexes if isinstance(i, LSI)]
+        gsis = [i for i in self.indexes if isinstance(i, GSI)]
+        if len(lsis) > MAX_LSIS:
+            raise ValidationError(f"table {self.name!r}: {len(lsis)} LSIs; at most {MAX_LSIS}")
+        if len(gsis) > MAX_GSIS:
+            raise ValidationError(
+                f"table {self.name!r}: {len(gsis)} GSIs; the default quota is {MAX_GSIS}"
+            )
+        if lsis and not self.sk:
+            raise ValidationError(f"table {self.name!r}: LSIs need a table sort key")
+        if self.billing != "PAY_PER_REQUEST" and not isinstance(self.billing, Provisioned):
+            raise ValidationError("billing must be 'PAY_PER_REQUEST' or Provisioned(read, write)")
+
+    # -- run-time binding -------------------------------------------------------------------
+
+    def bind(
+        self,
+        *,
+        name: str | None = None,
+        connection: Connection | None = None,
+        client: Any = None,
+        aclient: Any = None,
+        endpoint_url: str | None = None,
+        region: str | None = None,
+    ) -> Table:
+        """Set the physical table name and/or where requests go, at run time.
+
+        ``client``/``aclient``/``endpoint_url``/``region`` build a new :class:`Connection`
+        (unless ``connection`` is given). Returns the table for chaining.
+        """
+        if name is not None:
+            _check_name("table name", name)
+            self._binding.name = name
+        if connection is None and any(
+            x is not None for x in (client, aclient, endpoint_url, region)
+        ):
+            connection = Connection(
+                client=client, aclient=aclient, endpoint_url=endpoint_url, region=region
+            )
+        if connection is not None:
+            self._binding.connection = connection
+        return self
+
+    def unbind(self) -> None:
+        """Forget the run-time name and connection."""
+        self._binding = _Binding()
+
+    @property
+    def physical_name(self) -> str:
+        """The name requests use: the bound name, else the declared one."""
+        return self._binding.name or self.name
+
+    @property
+    def connection(self) -> Connection:
+        """The bound connection, else the default one."""
+        return self._binding.connection or default_connection()
+
+    # -- keys and indexes -------------------------------------------------------------------
+
+    def index_keys(self, index: str | None) -> IndexKeys:
+        """Key attribute names of the table (``index=None``) or a named index."""
+        if index is None:
+            return IndexKeys(None, self.pk, self.sk)
+        for declared in self.indexes:
+            if declared.name == index:
+                if isinstance(declared, GSI):
+                    return IndexKeys(index, declared.pk, declared.sk)
+                return IndexKeys(index, self.pk, declared.sk)
+        known = [i.name for i in self.indexes]
+        raise ValidationError(f"table {self.name!r} has no index {index!r}; indexes: {known}")
+
+    def key_attributes(self) -> tuple[str, ...]:
+        """The table's primary key attribute names."""
+        return (self.pk, self.sk) if self.sk else (self.pk,)
+
+    def register(self, model: type[Model]) -> None:
+        """Record a model class under its entity type (called by Model subclasses)."""
+        entity = model.__dynamodel__.entity
+        existing = self._entities.get(entity)
+        if existing is not None and existing.__qualname__ != model.__qualname__:
+            raise ValidationError(
+                f"table {self.name!r}: entity type {entity!r} is used by both "
+                f"{existing.__qualname__} and {model.__qualname__}"
+            )
+        self._entities[entity] = model
+
+    @property
+    def entities(self) -> dict[str, type[Model]]:
+        """Entity type -> model class, for every model bound to this table."""
+        return dict(self._entities)
+
+    # -- table management ---------------------------------------------------------------------
+
+    def create_table_request(self) -> dict[str, Any]:
+        """The exact ``CreateTable`` parameters for this declaration."""
+        types: dict[str, str] = {self.pk: self.pk_type}
+        schema = [{"AttributeName": self.pk, "KeyType": "HASH"}]
+        if self.sk:
+            types[self.sk] = self.sk_type
+            schema.append({"AttributeName": self.sk, "KeyType": "RANGE"})
+        provisioned = self.billing if isinstance(self.billing, Provisioned) else None
+        gsis: list[dict[str, Any]] = []
+        lsis: list[dict[str, Any]] = []
+        for index in self.indexes:
+            if isinstance(index, GSI):
+                _add_type(types, index.pk, index.pk_type, index.name)
+                if index.sk:
+                    _add_type(types, index.sk, index.sk_type, index.name)
+                gsis.append(index.spec(provisioned))
+            else:
+                _add_type(types, index.sk, index.sk_type, index.name)
+                lsis.append(index.spec(self.pk))
+        request: dict[str, Any] = {
+            "TableName": self.physical_name,
+            "AttributeDefinitions": [
+                {"AttributeName": name, "AttributeType": kind} for name, kind in types.items()
+            ],
+            "KeySchema": schema,
+        }
+        if provisioned is not None:
+            request["BillingMode"] = "PROVISIONED"
+            request["ProvisionedThroughput"] = provisioned.spec()
+        else:
+            request["BillingMode"] = "PAY_PER_REQUEST"
+        if gsis:
+            request["GlobalSecondaryIndexes"] = gsis
+        if lsis:
+            request["LocalSecondaryIndexes"] = lsis
+        if self.stream:
+            request["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": self.stream}
+        request["TableClass"] = self.table_class
+        if self.deletion_protection:
+            request["DeletionProtectionEnabled"] = True
+        if self.tags:
+            request["Tags"] = [{"Key": k, "Value": v} for k, v in self.tags.items()]
+        return request
+
+    def follow_up_requests(self) -> list[Request]:
+        """UpdateTimeToLive / UpdateContinuousBackups calls that follow CreateTable."""
+        out: list[Request] = []
+        if self.ttl:
+            out.append(
+                Request(
+                    "update_time_to_live",
+                    {
+                        "TableName": self.physical_name,
+                        "TimeToLiveSpecification": {"Enabled": True, "AttributeName": self.ttl},
+                    },
+                    control=True,
+                )
+            )
+        if self.point_in_time_recovery:
+            out.append(
+                Request(
+                    "update_continuous_backups",
+                    {
+                        "TableName": self.physical_name,
+                        "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+                    },
+                    control=True,
+                )
+            )
+        return out
+
+    def _create_flow(self, exist_ok: bool, timeout: float, poll: float) -> Flow[dict[str, Any]]:
+        try:
+            yield Request("create_table", self.create_table_request(), control=True)
+        except DynamodelError as error:
+            if not (exist_ok and error.code == "ResourceInUseException"):
+                raise
+            return (yield from self._describe_flow())
+        description = yield from self._wait_active_flow(timeout, poll)
+        for request in self.follow_up_requests():
+            yield from call(request, self.connection.retry)
+        return description
+
+    def _describe_flow(self) -> Flow[dict[str, Any]]:
+        response = yield Request("describe_table", {"TableName": self.physical_name}, control=True)
+        table: dict[str, Any] = response["Table"]
+        return table
+
+    def _wait_active_flow(self, timeout: float, poll: float) -> Flow[dict[str, Any]]:
+        waited = 0.0
+        while True:
+            table = yield from self._describe_flow()
+            indexes = table.get("GlobalSecondaryIndexes", [])
+            if table.get("TableStatus") == "ACTIVE" and all(
+                i.get("IndexStatus", "ACTIVE") == "ACTIVE" for i in indexes
+            ):
+                return table
+            if waited >= timeout:
+                raise DynamodelError(
+                    f"table {self.physical_name!r} not ACTIVE after {timeout:.0f}s "
+                    f"(status {table.get('TableStatus')})"
+                )
+            yield Sleep(poll)
+            waited += poll
+
+    def _delete_flow(self, missing_ok: bool) -> Flow[None]:
+        try:
+            yield Request("delete_table", {"TableName": self.physical_name}, control=True)
+        except TableNotFound:
+            if not missing_ok:
+                raise
+
+    def create(
+        self, *, exist_ok: bool = False, timeout: float = 300.0, poll: float = 0.5
+    ) -> dict[str, Any]:
+        """Create the table, wait until it and its GSIs are ACTIVE, then apply TTL and PITR.
+
+        Returns the ``DescribeTable`` description. ``exist_ok`` makes an existing table a no-op.
+        """
+        from .executors import run
+
+        return run(self._create_flow(exist_ok, timeout, poll), self.connection)
+
+    async def acreate(
+        self, *, exist_ok: bool = False, timeout: float = 300.0, poll: float = 0.5
+    ) -> dict[str, Any]:
+        """Async :meth:`create`."""
+        from .executors import arun
+
+        return await arun(self._create_flow(exist_ok, timeout, poll), self.connection)
+
+    def describe(self) -> dict[str, Any]:
+        """The live ``DescribeTable`` description."""
+        from .executors import run
+
+        return run(self._describe_flow(), self.connection)
+
+    async def adescribe(self) -> dict[str, Any]:
+        """Async :meth:`describe`."""
+        from .executors import arun
+
+        return await arun(self._describe_flow(), self.connection)
+
+    def delete(self, *, missing_ok: bool = False) -> None:
+        """Delete the table (all its data)."""
+        from .executors import run
+
+        run(self._delete_flow(missing_ok), self.connection)
+
+    async def adelete(self, *, missing_ok: bool = False) -> None:
+        """Async :meth:`delete`."""
+        from .executors import arun
+
+        await arun(self._delete_flow(missing_ok), self.connection)
+
+
+def _check_name(what: str, name: str) -> None:
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ValidationError(f"{what} {name!r} is invalid: 3-255 characters of A-Z a-z 0-9 _ . -")
+
+
+def _add_type(types: dict[str, str], attribute: str, kind: str, index: str) -> None:
+    existing = types.get(attribute)
+    if existing is not None and existing != kind:
+        raise ValidationError(
+            f"index {index!r}: attribute {attribute!r} declared as {kind} and {existing}"
+        )
+    types[attribute] = kind
