@@ -10,11 +10,13 @@ boto3 and aioboto3 are imported only when a client is first needed.
 
 from __future__ import annotations
 
-import asyncio
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .retry import RetryPolicy, default_policy
+
+if TYPE_CHECKING:
+    import asyncio
 
 #: botocore retry settings for clients dynamodel creates. botocore's standard mode retries
 #: connection errors and throttling with jitter; dynamodel's policy counts those attempts.
@@ -81,6 +83,8 @@ class Connection:
         """The async client; created (and owned) on first use in the running event loop."""
         if self._aclient is not None:
             return self._aclient
+        import asyncio
+
         loop = asyncio.get_running_loop()
         owned = self._aclient_owned
         if owned is not None and owned[0] is loop:
