@@ -1,9 +1,9 @@
-"""Client factories and the :class:`Connection` that tables use at run time.
+"""Client factories and the `Connection` that tables use at run time.
 
 A connection holds (or lazily creates) a boto3 low-level client for sync calls and an aioboto3
 client for async calls. Endpoint, region and credentials follow boto3's own conventions
-(``AWS_ENDPOINT_URL_DYNAMODB``, ``AWS_ENDPOINT_URL``, ``AWS_REGION``/``AWS_DEFAULT_REGION``,
-profiles, instance roles), so the same code runs on AWS, DynamoDB Local or ``dynamodel local``.
+(``AWS_ENDPOINT_URL_DYNAMODB``, ``AWS_ENDPOINT_URL``, ``AWS_DEFAULT_REGION``, profiles,
+instance roles), so the same code runs on AWS, DynamoDB Local or ``dynamodel local``.
 
 boto3 and aioboto3 are imported only when a client is first needed.
 """
@@ -53,6 +53,7 @@ class Connection:
         botocore_config: Any = None,
     ) -> None:
         self._client = client
+        self._client_owned = False
         self._aclient = aclient
         self._aclient_owned: tuple[asyncio.AbstractEventLoop, Any] | None = None
         self.endpoint_url = endpoint_url
@@ -71,6 +72,7 @@ class Connection:
                 if self._client is None:
                     import boto3
 
+                    self._client_owned = True
                     self._client = boto3.session.Session().client(
                         "dynamodb",
                         endpoint_url=self.endpoint_url,
@@ -80,7 +82,11 @@ class Connection:
         return self._client
 
     async def aclient(self, control: bool = False) -> Any:
-        """The async client; created (and owned) on first use in the running event loop."""
+        """The async client; created (and owned) on first use in the running event loop.
+
+        A client created in an event loop that has since closed is dropped (it cannot be
+        closed from another loop); call `aclose` before the loop ends to release it cleanly.
+        """
         if self._aclient is not None:
             return self._aclient
         import asyncio
@@ -113,9 +119,10 @@ class Connection:
 
     def close(self) -> None:
         """Close the sync client's HTTP connections if this connection created it."""
-        client = self._client
-        if client is not None and hasattr(client, "close"):
-            client.close()
+        if self._client_owned and self._client is not None:
+            self._client.close()
+            self._client = None
+            self._client_owned = False
 
 
 _default_connection = Connection()

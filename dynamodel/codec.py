@@ -115,7 +115,7 @@ def _float_text(value: float, path: str) -> str:
 
 
 def encode(value: Any, path: str = "value", allow_float: bool = True, depth: int = 0) -> Any:
-    """Encode one Python value as an AttributeValue (or :data:`OMIT` for an empty set)."""
+    """Encode one Python value as an AttributeValue (or `OMIT` for an empty set)."""
     if depth > MAX_DEPTH:
         raise ValidationError(f"{path}: nesting deeper than {MAX_DEPTH} levels")
     kind = type(value)
@@ -256,7 +256,7 @@ def item_size(item: Mapping[str, AttributeValue]) -> int:
 
 
 def check_item_size(item: Mapping[str, AttributeValue], what: str) -> int:
-    """Raise :class:`ItemTooLarge` when an item exceeds 400 KB; return its size."""
+    """Raise `ItemTooLarge` when an item exceeds 400 KB; return its size."""
     from .errors import ItemTooLarge
 
     size = item_size(item)

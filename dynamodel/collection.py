@@ -1,12 +1,13 @@
 """Collections: one query on a partition returning several entity types, each parsed into its
 own model class by the table's entity-type attribute.
 
-.. code-block:: python
+```python
+customer_view = Collection(Customer, Order, Address)        # same pk template
+result = customer_view.fetch(customer_id="c1")
+result.of(Order)      # -> list[Order]
+result.unknown        # raw items of types no member knows (reported, not fatal)
+```
 
-    customer_view = Collection(Customer, Order, Address)        # same pk template
-    result = customer_view.fetch(customer_id="c1")
-    result.of(Order)      # -> list[Order]
-    result.unknown        # raw items of types no member knows (reported, not fatal)
 """
 
 from __future__ import annotations
@@ -93,14 +94,14 @@ class Collection:
         )
 
     def fetch(self, **fields: Any) -> CollectionResult:
-        """Read the whole partition (every page) into a :class:`CollectionResult`."""
+        """Read the whole partition (every page) into a `CollectionResult`."""
         result = CollectionResult()
         for page in self.query(**fields).pages():
             result.add(page)
         return result
 
     async def afetch(self, **fields: Any) -> CollectionResult:
-        """Async :meth:`fetch`."""
+        """Async `fetch`."""
         result = CollectionResult()
         async for page in self.query(**fields).apages():
             result.add(page)

@@ -1,8 +1,10 @@
 """The dynamodel exception hierarchy and the mapping from botocore errors.
 
-Every error the library raises derives from :class:`DynamodelError`. Errors caught before a
-request is sent (bad input) are :class:`ValidationError`; errors the service returned keep the
-original exception as ``__cause__`` and its code in :attr:`DynamodelError.code`.
+Errors dynamodel detects or DynamoDB returns derive from `DynamodelError`. Bad input caught
+before a request is sent is a `ValidationError`; an error the service returned keeps the
+botocore exception as ``__cause__`` and its code in `DynamodelError.code`. Two kinds pass
+through unchanged: pydantic's ``ValidationError`` when a stored item does not fit its model,
+and botocore's transport errors (connection, credentials) that carry no DynamoDB error code.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ class DynamodelError(Exception):
     code: str | None = None
     #: retries botocore already made inside the failed call (from ResponseMetadata)
     retry_attempts: int = 0
+    #: the HTTP status of the failed call, when there was one
+    status: int | None = None
 
     def __init__(self, message: str, *, code: str | None = None) -> None:
         super().__init__(message)
@@ -120,19 +124,6 @@ def error_code(exc: BaseException) -> str | None:
     return None
 
 
-def is_retryable(exc: BaseException) -> bool:
-    """True for errors the shared retry policy may retry (throttling, 5xx, conflicts)."""
-    if isinstance(exc, DynamodelError):
-        return exc.code in RETRYABLE_CODES
-    code = error_code(exc)
-    if code is None:
-        return False
-    if code in RETRYABLE_CODES:
-        return True
-    status = getattr(exc, "response", {}).get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-    return isinstance(status, int) and status >= 500
-
-
 def map_client_error(exc: BaseException, operation: str) -> DynamodelError | None:
     """Translate a botocore ``ClientError`` into the dynamodel hierarchy (None if not one)."""
     code = error_code(exc)
@@ -157,7 +148,9 @@ def map_client_error(exc: BaseException, operation: str) -> DynamodelError | Non
         error = ThrottledError(text, code=code)
     else:
         error = ServiceError(text, code=code)
-    retries = response.get("ResponseMetadata", {}).get("RetryAttempts")
-    if isinstance(retries, int):
-        error.retry_attempts = retries
+    metadata = response.get("ResponseMetadata", {})
+    if isinstance(metadata.get("RetryAttempts"), int):
+        error.retry_attempts = metadata["RetryAttempts"]
+    if isinstance(metadata.get("HTTPStatusCode"), int):
+        error.status = metadata["HTTPStatusCode"]
     return error

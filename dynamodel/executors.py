@@ -1,4 +1,4 @@
-"""The two tiny drivers of :mod:`dynamodel.flows`: sync (boto3) and async (aioboto3).
+"""The two tiny drivers of `dynamodel.flows`: sync (boto3) and async (aioboto3).
 
 They differ only in how a request is sent and how a sleep is slept; all logic lives in the flows.
 """
@@ -57,7 +57,7 @@ class _Finished:
 
 
 async def _advance_async(flow: Flow[Any], step: Step, connection: Connection) -> Step | _Finished:
-    """Async twin of :func:`_advance_sync`; returns :class:`_Finished` when the flow ends."""
+    """Async twin of `_advance_sync`; returns `_Finished` when the flow ends."""
     try:
         if isinstance(step, Sleep):
             if step.seconds > 0:

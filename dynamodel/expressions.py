@@ -157,7 +157,7 @@ class Value(Operand):
 
 
 def as_operand(value: Any) -> Operand:
-    """Wrap a plain value as :class:`Value`; operands pass through."""
+    """Wrap a plain value as `Value`; operands pass through."""
     return value if isinstance(value, Operand) else Value(value)
 
 
@@ -230,7 +230,7 @@ class Attr(Operand):
 
     The first segment may be a model field's Python name; it is stored under its alias
     (``raw=True`` names the stored attribute exactly, with no field-name mapping).
-    Comparison operators and methods build :class:`Condition` objects; ``set``/``remove``/
+    Comparison operators and methods build `Condition` objects; ``set``/``remove``/
     ``add``/``delete``/``append`` build update actions.
     """
 

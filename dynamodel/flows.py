@@ -1,8 +1,8 @@
 """Sans-I/O flows: generators that yield steps and receive results.
 
-A flow yields :class:`Request` (the executor calls ``client.<op>(**params)`` and sends back the
-response dict, or throws the mapped :class:`~dynamodel.errors.DynamodelError` into the flow),
-:class:`Sleep` (the executor sleeps, sends back None) or :class:`Emit` (the executor hands the
+A flow yields `Request` (the executor calls ``client.<op>(**params)`` and sends back the
+response dict, or throws the mapped `dynamodel.errors.DynamodelError` into the flow),
+`Sleep` (the executor sleeps, sends back None) or `Emit` (the executor hands the
 value to the consumer of an iterating flow, sends back None). The flow's return value is the
 operation's result. The same flow runs under the sync and the async executor.
 """
@@ -56,17 +56,19 @@ def call(request: Request, policy: RetryPolicy | None = None) -> Flow[dict[str, 
     Use as ``response = yield from call(request)``.
     """
     policy = policy or default_policy()
-    attempt = 0
+    retries = 0
+    sends = 0
     started: float | None = None
     while True:
         try:
             response: dict[str, Any] = yield request
             return response
         except DynamodelError as error:
-            attempt += 1 + error.retry_attempts
+            retries += 1
+            sends += 1 + error.retry_attempts
             if started is None:
                 started = policy.clock()
-            delay = policy.next_delay(error, attempt, policy.clock() - started)
+            delay = policy.next_delay(error, retries, sends, policy.clock() - started)
             if delay is None:
                 raise
             yield Sleep(delay)

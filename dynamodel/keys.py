@@ -12,7 +12,7 @@ fields. Rendering rules (order preserving where it matters, see docs/models.md):
   key an int renders plainly (partition keys are never range-compared).
 * ``Decimal``/``float`` render as ``str`` unless a format spec is given (``{price:012.2f}``):
   give one if you range-query on them.
-* A format spec, when present, is applied with :func:`format` and wins over these defaults.
+* A format spec, when present, is applied with `format` and wins over these defaults.
 """
 
 from __future__ import annotations
@@ -108,7 +108,7 @@ class KeyTemplate:
         return not self.fields
 
     def render(self, values: Mapping[str, Any], what: str = "key") -> str:
-        """Render with every field present; a missing field is a :class:`ValidationError`."""
+        """Render with every field present; a missing field is a `ValidationError`."""
         out: list[str] = []
         for literal, field, spec in self.parts:
             out.append(literal)

@@ -1,6 +1,6 @@
 """Embedded local DynamoDB for tests, demos and development.
 
-:class:`LocalDynamoDB` runs moto's DynamoDB emulation behind a real HTTP endpoint in
+`LocalDynamoDB` runs moto's DynamoDB emulation behind a real HTTP endpoint in
 a background thread of the current process, so any client (boto3, aioboto3, the
 AWS CLI, another process) can talk to it through ``endpoint_url``::
 
@@ -10,9 +10,9 @@ AWS CLI, another process) can talk to it through ``endpoint_url``::
 Requires the ``local`` extra (``pip install 'dynamodel[local]'``). moto is imported
 only when a server is started, so importing this module stays cheap.
 
-Note that moto keeps its state in process-wide globals: every :class:`LocalDynamoDB`
+Note that moto keeps its state in process-wide globals: every `LocalDynamoDB`
 in one process (and any ``moto.mock_aws`` active in it) sees the same tables, and
-:meth:`LocalDynamoDB.reset` clears all of them.
+`LocalDynamoDB.reset` clears all of them.
 """
 
 from __future__ import annotations
@@ -99,8 +99,8 @@ class LocalDynamoDB:
     Args:
         host: Interface to bind; loopback by default. Use ``0.0.0.0`` only if other
             machines must reach it (there is no authentication).
-        port: TCP port; ``0`` picks a free one (see :attr:`port` after :meth:`start`).
-        region: Region reported by :meth:`env`; moto keeps tables per region.
+        port: TCP port; ``0`` picks a free one (see `port` after `start`).
+        region: Region reported by `env`; moto keeps tables per region.
         log_requests: Log every HTTP request to stderr (werkzeug's access log).
     """
 
@@ -151,7 +151,7 @@ class LocalDynamoDB:
         return self.endpoint_url
 
     def stop(self) -> None:
-        """Stop the server (no-op if not running) and undo :meth:`apply_env`."""
+        """Stop the server (no-op if not running) and undo `apply_env`."""
         with self._lock:
             server, self._server, self._port = self._server, None, None
         if server is not None:
@@ -161,7 +161,7 @@ class LocalDynamoDB:
 
     @property
     def running(self) -> bool:
-        """Whether :meth:`start` has been called and :meth:`stop` has not."""
+        """Whether `start` has been called and `stop` has not."""
         return self._server is not None
 
     @property
@@ -224,10 +224,10 @@ class LocalDynamoDB:
         }
 
     def apply_env(self) -> dict[str, str | None]:
-        """Set :meth:`env` in ``os.environ``; return the previous values (``None`` = unset).
+        """Set `env` in ``os.environ``; return the previous values (``None`` = unset).
 
-        The previous values are also remembered, so :meth:`restore_env` (or
-        :meth:`stop`) can undo it without arguments.
+        The previous values are also remembered, so `restore_env` (or
+        `stop`) can undo it without arguments.
         """
         values = self.env()
         previous = {key: os.environ.get(key) for key in values}
@@ -237,7 +237,7 @@ class LocalDynamoDB:
         return previous
 
     def restore_env(self, previous: Mapping[str, str | None] | None = None) -> None:
-        """Undo :meth:`apply_env`, using ``previous`` or the values it remembered."""
+        """Undo `apply_env`, using ``previous`` or the values it remembered."""
         if previous is None:
             previous = self._saved_env or {}
         self._saved_env = None

@@ -1,22 +1,22 @@
-"""The :class:`Model` base class: pydantic v2 models stored as items of a single table.
+"""The `Model` base class: pydantic v2 models stored as items of a single table.
 
-.. code-block:: python
+```python
+class User(Model):
+    class Meta:
+        table = app_table
+        entity = "User"                    # stored in the table's type attribute
+        pk = "USER#{user_id}"
+        sk = "PROFILE"
+        indexes = {"gsi1": ("EMAIL#{email}", "USER")}
 
-    class User(Model):
-        class Meta:
-            table = app_table
-            entity = "User"                    # stored in the table's type attribute
-            pk = "USER#{user_id}"
-            sk = "PROFILE"
-            indexes = {"gsi1": ("EMAIL#{email}", "USER")}
-
-        user_id: str
-        email: str
-        display_name: str = Field(alias="dn")   # stored as "dn"
+    user_id: str
+    email: str
+    display_name: str = Field(alias="dn")   # stored as "dn"
+```
 
 Operations are classmethods (``get``, ``query``, ``scan``, ``update_item``, ``delete_item``)
 and instance methods (``save``, ``create``, ``update``, ``delete``), each with an ``a``-prefixed
-async twin. They build requests with :mod:`dynamodel.requests` and run them with the executors.
+async twin. They build requests with `dynamodel.requests` and run them with the executors.
 """
 
 from __future__ import annotations
@@ -210,9 +210,11 @@ class Model(BaseModel):
             )
         return spec  # type: ignore[no-any-return]
 
-    def key_values(self) -> dict[str, Any]:
-        """Field values by Python name (what key templates read)."""
-        return dict(self.__dict__)
+    def _known(self) -> dict[str, Any]:
+        """Field values known to be stored: all of them, or only the projected ones."""
+        if self._dm_partial:
+            return {name: self.__dict__[name] for name in self.model_fields_set}
+        return self.__dict__
 
     def to_item(self) -> Item:
         """The full DynamoDB item: attributes, key attributes, index keys and entity type."""
@@ -284,7 +286,7 @@ class Model(BaseModel):
         projection: Sequence[str] | None = None,
         **key: Any,
     ) -> Self:
-        """Read one item by its key fields; raise :class:`ItemNotFound` if absent."""
+        """Read one item by its key fields; raise `ItemNotFound` if absent."""
         from . import requests
         from .executors import run
 
@@ -300,7 +302,7 @@ class Model(BaseModel):
         projection: Sequence[str] | None = None,
         **key: Any,
     ) -> Self | None:
-        """Like :meth:`get` but returns None when there is no such item."""
+        """Like `get` but returns None when there is no such item."""
         from . import requests
         from .executors import run
 
@@ -314,7 +316,7 @@ class Model(BaseModel):
         run(requests.put_flow(self, condition), self._conn())
 
     def create(self, *, condition: Condition | None = None) -> None:
-        """Write the item only if no item with its key exists (else :class:`ConditionFailed`)."""
+        """Write the item only if no item with its key exists (else `ConditionFailed`)."""
         from . import requests
         from .executors import run
 
@@ -339,7 +341,7 @@ class Model(BaseModel):
         from . import requests
         from .executors import run
 
-        flow = requests.update_flow(type(self), self.__dict__, actions, condition, upsert=False)
+        flow = requests.update_flow(type(self), self._known(), actions, condition, upsert=False)
         return run(flow, self._conn())
 
     @classmethod
@@ -384,7 +386,7 @@ class Model(BaseModel):
 
     @classmethod
     def aquery(cls, *, index: str | None = None, **key: Any) -> Query[Self]:
-        """The same lazy :class:`Query` as :meth:`query`; iterate it with ``async for``."""
+        """The same lazy `Query` as `query`; iterate it with ``async for``."""
         return cls.query(index=index, **key)
 
     @classmethod
@@ -396,7 +398,7 @@ class Model(BaseModel):
 
     @classmethod
     def ascan(cls, *, index: str | None = None) -> Scan[Self]:
-        """The same lazy :class:`Scan` as :meth:`scan`; iterate it with ``async for``."""
+        """The same lazy `Scan` as `scan`; iterate it with ``async for``."""
         return cls.scan(index=index)
 
     # -- operations: async ------------------------------------------------------------------
@@ -409,7 +411,7 @@ class Model(BaseModel):
         projection: Sequence[str] | None = None,
         **key: Any,
     ) -> Self:
-        """Async :meth:`get`."""
+        """Async `get`."""
         from . import requests
         from .executors import arun
 
@@ -426,21 +428,21 @@ class Model(BaseModel):
         projection: Sequence[str] | None = None,
         **key: Any,
     ) -> Self | None:
-        """Async :meth:`get_or_none`."""
+        """Async `get_or_none`."""
         from . import requests
         from .executors import arun
 
         return await arun(requests.get_flow(cls, key, consistent, projection, False), cls._conn())
 
     async def asave(self, *, condition: Condition | None = None) -> None:
-        """Async :meth:`save`."""
+        """Async `save`."""
         from . import requests
         from .executors import arun
 
         await arun(requests.put_flow(self, condition), self._conn())
 
     async def acreate(self, *, condition: Condition | None = None) -> None:
-        """Async :meth:`create`."""
+        """Async `create`."""
         from . import requests
         from .executors import arun
 
@@ -448,18 +450,18 @@ class Model(BaseModel):
         await arun(flow, self._conn())
 
     async def adelete(self, *, condition: Condition | None = None) -> None:
-        """Async :meth:`delete`."""
+        """Async `delete`."""
         from . import requests
         from .executors import arun
 
         await arun(requests.delete_flow(type(self), self.item_key(), condition), self._conn())
 
     async def aupdate(self, *actions: UpdateAction, condition: Condition | None = None) -> Self:
-        """Async :meth:`update`."""
+        """Async `update`."""
         from . import requests
         from .executors import arun
 
-        flow = requests.update_flow(type(self), self.__dict__, actions, condition, upsert=False)
+        flow = requests.update_flow(type(self), self._known(), actions, condition, upsert=False)
         return await arun(flow, self._conn())
 
     @classmethod
@@ -471,7 +473,7 @@ class Model(BaseModel):
         condition: Condition | None = None,
         upsert: bool = False,
     ) -> Self:
-        """Async :meth:`update_item`."""
+        """Async `update_item`."""
         from . import requests
         from .executors import arun
 
@@ -484,7 +486,7 @@ class Model(BaseModel):
     async def adelete_item(
         cls, key: Mapping[str, Any], *, condition: Condition | None = None
     ) -> Self | None:
-        """Async :meth:`delete_item`."""
+        """Async `delete_item`."""
         from . import requests
         from .executors import arun
 

@@ -1,6 +1,6 @@
 """Lazy queries and scans: builders, the pagination flow, pages and resumable cursors.
 
-A :class:`Query` (or :class:`Scan`) is an immutable builder; each refinement returns a new one.
+A `Query` (or `Scan`) is an immutable builder; each refinement returns a new one.
 It runs only when iterated: ``for item in q`` (sync client) or ``async for item in q`` (async
 client), or through ``pages()``/``all()``/``first()``/``count()`` and their ``a``-prefixed twins.
 
@@ -58,7 +58,7 @@ def encode_cursor(key: Item | None) -> str | None:
 
 
 def decode_cursor(cursor: str) -> Item:
-    """The LastEvaluatedKey inside a cursor made by :func:`encode_cursor`."""
+    """The LastEvaluatedKey inside a cursor made by `encode_cursor`."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         data = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
@@ -123,7 +123,7 @@ def paginate(
     key_attributes: Sequence[str],
     retry: Any,
 ) -> Flow[None]:
-    """Emit :class:`Page` objects for a Query or Scan until done or ``limit`` items returned."""
+    """Emit `Page` objects for a Query or Scan until done or ``limit`` items returned."""
     remaining = limit
     last_key = start_key
     requests = 0
@@ -166,8 +166,10 @@ def paginate(
             return
 
 
-def count_flow(op: str, base: dict[str, Any], start_key: Item | None, retry: Any) -> Flow[int]:
-    """Total matching items (``Select=COUNT``), following every page."""
+def count_flow(
+    op: str, base: dict[str, Any], start_key: Item | None, retry: Any, limit: int | None = None
+) -> Flow[int]:
+    """Matching items (``Select=COUNT``) over every page, capped at ``limit`` when given."""
     total = 0
     last_key = start_key
     while True:
@@ -178,6 +180,8 @@ def count_flow(op: str, base: dict[str, Any], start_key: Item | None, retry: Any
         response = yield from call(Request(op, params), retry)
         total += int(response.get("Count", 0))
         last_key = response.get("LastEvaluatedKey")
+        if limit is not None and total >= limit:
+            return limit
         if last_key is None:
             return total
 
@@ -254,16 +258,11 @@ class _Read(Generic[M]):
         if condition is not None:
             params["FilterExpression"] = render_condition(condition, ph, "FilterExpression")
         if self.projection_paths:
-            paths = list(self.projection_paths)
-            if self.single is None or self.table.type_attribute not in paths:
-                paths.append(self.table.type_attribute)
-            params["ProjectionExpression"] = render_projection(
-                [
-                    Attr(p) if p != self.table.type_attribute else Attr((p,), raw=True)
-                    for p in paths
-                ],
-                ph,
-            )
+            # the type attribute routes each item to its model; key attributes make cursors
+            managed = [self.table.type_attribute, *self._key_attributes()]
+            attrs = [Attr(p) for p in self.projection_paths]
+            attrs += [Attr((name,), raw=True) for name in managed]
+            params["ProjectionExpression"] = render_projection(attrs, ph)
         if self.capacity:
             params["ReturnConsumedCapacity"] = self.capacity
         return params
@@ -331,13 +330,19 @@ class _Read(Generic[M]):
         return None
 
     def count(self) -> int:
-        """How many items match (``Select=COUNT`` over all pages; filters applied)."""
+        """How many items iteration would return (``Select=COUNT``; filters and limit applied)."""
         from .executors import run
 
         return run(self._count_flow(), self.table.connection)
 
     def _count_flow(self) -> Flow[int]:
-        return count_flow(self._op(), self._params(), self.start_key, self.table.connection.retry)
+        return count_flow(
+            self._op(),
+            self._params(),
+            self.start_key,
+            self.table.connection.retry,
+            self.limit_count,
+        )
 
     # running: async
     def apages(self) -> AsyncIterator[Page[M]]:
@@ -352,17 +357,17 @@ class _Read(Generic[M]):
                 yield item
 
     async def aall(self) -> list[M]:
-        """Async :meth:`all`."""
+        """Async `all`."""
         return [item async for item in self]
 
     async def afirst(self) -> M | None:
-        """Async :meth:`first`."""
+        """Async `first`."""
         async for item in self.limit(1):
             return item  # type: ignore[no-any-return]
         return None
 
     async def acount(self) -> int:
-        """Async :meth:`count`."""
+        """Async `count`."""
         from .executors import arun
 
         return await arun(self._count_flow(), self.table.connection)
@@ -426,6 +431,14 @@ class Query(_Read[M]):
                 self.single, fields, self.sk_template.fields, "sort key condition"
             )
         text, complete = self.sk_template.prefix(fields)
+        if not complete:
+            used = self.sk_template.fields[: _first_missing(self.sk_template, fields)]
+            ignored = sorted(set(fields) - set(used))
+            if ignored:
+                raise ValidationError(
+                    f"sort key template {self.sk_template.text!r}: fields {ignored} come after "
+                    "a missing field and cannot narrow the range; give the fields in order"
+                )
         return text, complete
 
     def _sk(self) -> Attr:
@@ -490,16 +503,19 @@ class Query(_Read[M]):
         ph = self._placeholders()
         keys = self.table.index_keys(self.index)
         parts: list[Condition] = [Attr((keys.pk,), raw=True) == self.pk_value]
-        extra_filter: Condition | None = None
+        scoped = False
         if self.sk_condition is not None:
             parts.append(self.sk_condition)
-            if self.single is not None:
-                # a range on the sort key may span other entity types: keep only ours
-                extra_filter = Attr((self.table.type_attribute,), raw=True) == (
-                    self.single._spec().entity
-                )
         elif self.single is not None and self.scope_prefix and keys.sk:
             parts.append(Attr((keys.sk,), raw=True).begins_with(self.scope_prefix))
+            scoped = True
+        extra_filter: Condition | None = None
+        if self.single is not None and not scoped:
+            # the key condition may match other entity types: keep only ours, server-side,
+            # so that iteration, limits and count() agree
+            extra_filter = Attr((self.table.type_attribute,), raw=True) == (
+                self.single._spec().entity
+            )
         params = self._common(ph, extra_filter)
         params["KeyConditionExpression"] = " AND ".join(
             render_condition(part, ph, "KeyConditionExpression") for part in parts
@@ -507,6 +523,13 @@ class Query(_Read[M]):
         if not self.forward:
             params["ScanIndexForward"] = False
         return ph.apply(params)
+
+
+def _first_missing(template: KeyTemplate, fields: Mapping[str, Any]) -> int:
+    for position, name in enumerate(template.fields):
+        if fields.get(name) is None:
+            return position
+    return len(template.fields)
 
 
 def _split(bound: Mapping[str, Any] | str) -> tuple[str | None, Mapping[str, Any]]:
@@ -518,7 +541,7 @@ def _split(bound: Mapping[str, Any] | str) -> tuple[str | None, Mapping[str, Any
 
 @dataclass(frozen=True)
 class Scan(_Read[M]):
-    """A scan of the table or an index. Build with ``Model.scan()`` or ``Collection.scan()``."""
+    """A scan of the table or an index. Build with ``Model.scan()``."""
 
     segment_index: int | None = None
     total_segments: int | None = None
@@ -598,5 +621,5 @@ class ParallelScan(Generic[M]):
                 yield item
 
     async def aall(self) -> list[M]:
-        """Async :meth:`all`."""
+        """Async `all`."""
         return [item async for item in self]

@@ -1,6 +1,6 @@
 """Pure request builders and single-item flows: get, put, update, delete.
 
-Nothing here performs I/O: each ``*_flow`` yields :class:`~dynamodel.flows.Request` steps and
+Nothing here performs I/O: each ``*_flow`` yields `dynamodel.flows.Request` steps and
 parses the responses it is sent back.
 """
 
@@ -65,7 +65,7 @@ def get_flow(
     projection: Sequence[str] | None,
     required: bool,
 ) -> Flow[M | None]:
-    """Read one item; None (or :class:`ItemNotFound` when ``required``) if absent."""
+    """Read one item; None (or `ItemNotFound` when ``required``) if absent."""
     key = model.build_key(**key_fields)
     spec = model._spec()
     response = yield from call(
@@ -262,6 +262,11 @@ def update_request(
     key = key_attributes(spec, known, model.__name__, with_indexes=False)
     full = prepare_update(model, known, actions)
     full.append(UpdateAction("SET", Attr((table.type_attribute,), raw=True), Value(spec.entity)))
+    if upsert:
+        # a new item needs its key fields as attributes too (they never change, so SET is safe)
+        for name in dict.fromkeys(spec.key_fields):
+            stored = spec.stored_names[name]
+            full.append(UpdateAction("SET", Attr((stored,), raw=True), Value(known[name])))
     ph = placeholders(spec)
     params: dict[str, Any] = {
         "TableName": table.physical_name,

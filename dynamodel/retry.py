@@ -1,9 +1,13 @@
 """The retry policy shared by every flow: exponential backoff with full jitter (tenacity).
 
 The wait before retry *n* is ``uniform(0, min(cap, base * 2 ** (n - 1)))`` (AWS's "full jitter"),
-computed with tenacity's ``wait_random_exponential``. Attempts made by botocore inside a failed
-call (``ResponseMetadata.RetryAttempts``) count against ``max_attempts``, so the two retry layers
-never multiply: ``max_attempts`` bounds the total number of times a request is sent.
+computed with tenacity's ``wait_random_exponential``.
+
+Two layers retry: botocore inside one call, dynamodel around calls. They do not multiply:
+sends made by botocore inside a failed call (``ResponseMetadata.RetryAttempts``) count against
+``max_attempts``, and dynamodel stops retrying once that many sends have been made. Because one
+call may itself send up to botocore's ``total_max_attempts`` times, the total can exceed
+``max_attempts`` by at most that number minus one.
 """
 
 from __future__ import annotations
@@ -49,8 +53,10 @@ class RetryPolicy:
             raise ValueError("RetryPolicy.base and cap must be >= 0")
 
     def retryable(self, error: BaseException) -> bool:
-        """Whether the error's code is one this policy retries."""
-        return isinstance(error, DynamodelError) and error.code in self.retry_codes
+        """Whether this policy retries the error: a listed code, or any HTTP 5xx."""
+        if not isinstance(error, DynamodelError):
+            return False
+        return error.code in self.retry_codes or (error.status or 0) >= 500
 
     def backoff(self, attempt: int) -> float:
         """Full-jitter wait before retry number ``attempt`` (1-based)."""
@@ -59,18 +65,21 @@ class RetryPolicy:
         wait = wait_random_exponential(multiplier=self.base, max=self.cap)
         return float(wait(_AttemptState(attempt)))  # type: ignore[arg-type]
 
-    def next_delay(self, error: BaseException, attempt: int, elapsed: float) -> float | None:
-        """Seconds to wait before sending again, or None to give up and raise ``error``.
+    def next_delay(
+        self, error: BaseException, retry: int, sends: int, elapsed: float
+    ) -> float | None:
+        """Seconds to wait before retry number ``retry``, or None to give up and raise ``error``.
 
-        ``attempt`` counts failed sends so far, botocore's internal retries included.
+        ``sends`` counts the sends made so far, botocore's internal retries included;
+        ``elapsed`` is the time since the first failure.
         """
         if not self.retryable(error):
             return None
-        if attempt >= self.max_attempts:
+        if sends >= self.max_attempts:
             return None
         if self.max_elapsed is not None and elapsed >= self.max_elapsed:
             return None
-        return self.backoff(attempt)
+        return self.backoff(retry)
 
     def replace(self, **changes: Any) -> RetryPolicy:
         """A copy with some settings changed."""

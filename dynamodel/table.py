@@ -1,13 +1,14 @@
 """Table and index declarations, their CreateTable requests, and run-time binding.
 
-A :class:`Table` is declared once, next to the models that live in it. What differs per
-environment (physical name, client, endpoint) is bound at run time with :meth:`Table.bind`,
+A `Table` is declared once, next to the models that live in it. What differs per
+environment (physical name, client, endpoint) is bound at run time with `Table.bind`,
 without redefining any model.
 """
 
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -19,7 +20,6 @@ from .flows import Flow, Request, Sleep, call
 if TYPE_CHECKING:
     from .model import Model
 
-KeyType = Literal["S", "N", "B"]
 ProjectionType = Literal["ALL", "KEYS_ONLY"]
 StreamView = Literal["NEW_IMAGE", "OLD_IMAGE", "NEW_AND_OLD_IMAGES", "KEYS_ONLY"]
 TableClass = Literal["STANDARD", "STANDARD_INFREQUENT_ACCESS"]
@@ -59,8 +59,6 @@ class GSI:
     pk: str
     sk: str | None = None
     projection: ProjectionType | Sequence[str] = "ALL"
-    pk_type: KeyType = "S"
-    sk_type: KeyType = "S"
     capacity: Provisioned | None = None
 
     def spec(self, billing: Provisioned | None) -> dict[str, Any]:
@@ -86,7 +84,6 @@ class LSI:
     name: str
     sk: str
     projection: ProjectionType | Sequence[str] = "ALL"
-    sk_type: KeyType = "S"
 
     def spec(self, table_pk: str) -> dict[str, Any]:
         """The ``LocalSecondaryIndexes`` entry."""
@@ -125,7 +122,7 @@ class Table:
         indexes: GSIs and LSIs.
         type_attribute: attribute storing each item's entity type.
         ttl: attribute DynamoDB's TTL reads (epoch seconds), enabled by ``create()``.
-        billing: ``"PAY_PER_REQUEST"`` or :class:`Provisioned`.
+        billing: ``"PAY_PER_REQUEST"`` or `Provisioned`.
         stream: stream view type to enable a stream, or None.
         table_class: ``STANDARD`` or ``STANDARD_INFREQUENT_ACCESS``.
         point_in_time_recovery: enable PITR after creation.
@@ -145,8 +142,6 @@ class Table:
     point_in_time_recovery: bool = False
     deletion_protection: bool = False
     tags: dict[str, str] = field(default_factory=dict)
-    pk_type: KeyType = "S"
-    sk_type: KeyType = "S"
     _binding: _Binding = field(default_factory=_Binding, init=False, repr=False, compare=False)
     _entities: dict[str, type[Model]] = field(
         default_factory=dict, init=False, repr=False, compare=False
@@ -190,7 +185,7 @@ class Table:
     ) -> Table:
         """Set the physical table name and/or where requests go, at run time.
 
-        ``client``/``aclient``/``endpoint_url``/``region`` build a new :class:`Connection`
+        ``client``/``aclient``/``endpoint_url``/``region`` build a new `Connection`
         (unless ``connection`` is given). Returns the table for chaining.
         """
         if name is not None:
@@ -242,7 +237,10 @@ class Table:
         """Record a model class under its entity type (called by Model subclasses)."""
         entity = model.__dynamodel__.entity
         existing = self._entities.get(entity)
-        if existing is not None and existing.__qualname__ != model.__qualname__:
+        if existing is not None and (existing.__module__, existing.__qualname__) != (
+            model.__module__,
+            model.__qualname__,
+        ):
             raise ValidationError(
                 f"table {self.name!r}: entity type {entity!r} is used by both "
                 f"{existing.__qualname__} and {model.__qualname__}"
@@ -258,22 +256,23 @@ class Table:
 
     def create_table_request(self) -> dict[str, Any]:
         """The exact ``CreateTable`` parameters for this declaration."""
-        types: dict[str, str] = {self.pk: self.pk_type}
+        # key templates always render strings, so every key attribute is of type S
+        types: dict[str, str] = {self.pk: "S"}
         schema = [{"AttributeName": self.pk, "KeyType": "HASH"}]
         if self.sk:
-            types[self.sk] = self.sk_type
+            types[self.sk] = "S"
             schema.append({"AttributeName": self.sk, "KeyType": "RANGE"})
         provisioned = self.billing if isinstance(self.billing, Provisioned) else None
         gsis: list[dict[str, Any]] = []
         lsis: list[dict[str, Any]] = []
         for index in self.indexes:
             if isinstance(index, GSI):
-                _add_type(types, index.pk, index.pk_type, index.name)
+                types[index.pk] = "S"
                 if index.sk:
-                    _add_type(types, index.sk, index.sk_type, index.name)
+                    types[index.sk] = "S"
                 gsis.append(index.spec(provisioned))
             else:
-                _add_type(types, index.sk, index.sk_type, index.name)
+                types[index.sk] = "S"
                 lsis.append(index.spec(self.pk))
         request: dict[str, Any] = {
             "TableName": self.physical_name,
@@ -345,7 +344,7 @@ class Table:
         return table
 
     def _wait_active_flow(self, timeout: float, poll: float) -> Flow[dict[str, Any]]:
-        waited = 0.0
+        deadline = time.monotonic() + timeout
         while True:
             table = yield from self._describe_flow()
             indexes = table.get("GlobalSecondaryIndexes", [])
@@ -353,13 +352,12 @@ class Table:
                 i.get("IndexStatus", "ACTIVE") == "ACTIVE" for i in indexes
             ):
                 return table
-            if waited >= timeout:
+            if time.monotonic() >= deadline:
                 raise DynamodelError(
                     f"table {self.physical_name!r} not ACTIVE after {timeout:.0f}s "
                     f"(status {table.get('TableStatus')})"
                 )
             yield Sleep(poll)
-            waited += poll
 
     def _delete_flow(self, missing_ok: bool) -> Flow[None]:
         try:
@@ -382,7 +380,7 @@ class Table:
     async def acreate(
         self, *, exist_ok: bool = False, timeout: float = 300.0, poll: float = 0.5
     ) -> dict[str, Any]:
-        """Async :meth:`create`."""
+        """Async `create`."""
         from .executors import arun
 
         return await arun(self._create_flow(exist_ok, timeout, poll), self.connection)
@@ -394,7 +392,7 @@ class Table:
         return run(self._describe_flow(), self.connection)
 
     async def adescribe(self) -> dict[str, Any]:
-        """Async :meth:`describe`."""
+        """Async `describe`."""
         from .executors import arun
 
         return await arun(self._describe_flow(), self.connection)
@@ -406,7 +404,7 @@ class Table:
         run(self._delete_flow(missing_ok), self.connection)
 
     async def adelete(self, *, missing_ok: bool = False) -> None:
-        """Async :meth:`delete`."""
+        """Async `delete`."""
         from .executors import arun
 
         await arun(self._delete_flow(missing_ok), self.connection)
@@ -415,12 +413,3 @@ class Table:
 def _check_name(what: str, name: str) -> None:
     if not isinstance(name, str) or not _NAME.match(name):
         raise ValidationError(f"{what} {name!r} is invalid: 3-255 characters of A-Z a-z 0-9 _ . -")
-
-
-def _add_type(types: dict[str, str], attribute: str, kind: str, index: str) -> None:
-    existing = types.get(attribute)
-    if existing is not None and existing != kind:
-        raise ValidationError(
-            f"index {index!r}: attribute {attribute!r} declared as {kind} and {existing}"
-        )
-    types[attribute] = kind

@@ -1,6 +1,6 @@
 """The ``dynamodel`` command line (needs the ``cli`` extra: typer and rich).
 
-typer and rich are imported only by :func:`main`, so this package can be imported
+typer and rich are imported only by `main`, so this package can be imported
 (for example by documentation tools) without them.
 """
 

@@ -1,4 +1,4 @@
-"""typer application behind ``dynamodel`` (imported lazily by :func:`dynamodel.cli.main`)."""
+"""typer application behind ``dynamodel`` (imported lazily by `dynamodel.cli.main`)."""
 
 from __future__ import annotations
 
