@@ -55,10 +55,15 @@ def format_datetime(value: _dt.datetime) -> str:
     Aware datetimes are converted to UTC and end in ``Z``; naive ones are written as they are
     (do not mix the two in one attribute).
     """
+    suffix = ""
     if value.tzinfo is not None:
         value = value.astimezone(_dt.UTC)
-        return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return value.strftime("%Y-%m-%dT%H:%M:%S.%f")
+        suffix = "Z"
+    # built by hand: strftime's %Y does not zero-pad years below 1000 on every platform
+    return (
+        f"{value.year:04d}-{value.month:02d}-{value.day:02d}T{value.hour:02d}:"
+        f"{value.minute:02d}:{value.second:02d}.{value.microsecond:06d}{suffix}"
+    )
 
 
 def _number_text(value: int | Decimal, path: str) -> str:

@@ -174,7 +174,6 @@ def count_flow(
     last_key = start_key
     while True:
         params = dict(base, Select="COUNT")
-        params.pop("ProjectionExpression", None)
         if last_key is not None:
             params["ExclusiveStartKey"] = last_key
         response = yield from call(Request(op, params), retry)
@@ -338,7 +337,7 @@ class _Read(Generic[M]):
     def _count_flow(self) -> Flow[int]:
         return count_flow(
             self._op(),
-            self._params(),
+            replace(self, projection_paths=())._params(),  # COUNT takes no projection
             self.start_key,
             self.table.connection.retry,
             self.limit_count,
