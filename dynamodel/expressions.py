@@ -520,7 +520,10 @@ def render_update(actions: Sequence[UpdateAction], ph: Placeholders) -> str:
 
 def render_projection(paths: Iterable[str | Sequence[PathSegment] | Attr], ph: Placeholders) -> str:
     """Render a ProjectionExpression from attribute paths."""
-    rendered = [(p if isinstance(p, Attr) else Attr(p)).render(ph) for p in paths]
+    # the same path named twice (say a field and a key attribute dynamodel adds) is sent once
+    rendered = list(
+        dict.fromkeys((p if isinstance(p, Attr) else Attr(p)).render(ph) for p in paths)
+    )
     if not rendered:
         raise ValidationError("a projection needs at least one attribute")
     return _check_size("ProjectionExpression", ", ".join(rendered))

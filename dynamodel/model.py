@@ -121,13 +121,16 @@ def _model_types(annotation: Any) -> list[type[BaseModel]]:
     return []
 
 
-def _list_item_models(annotation: Any) -> list[type[BaseModel]]:
-    """Pydantic model classes held by a list/tuple annotation (``list[M]``)."""
+def _element_models(annotation: Any) -> list[type[BaseModel]]:
+    """Pydantic model classes held as elements of a list, tuple or dict annotation."""
     origin = typing.get_origin(annotation)
     if origin in (typing.Union, types.UnionType):
-        return [m for a in typing.get_args(annotation) for m in _list_item_models(a)]
+        return [m for a in typing.get_args(annotation) for m in _element_models(a)]
     if origin in (list, tuple):
         return [m for a in typing.get_args(annotation) for m in _model_types(a)]
+    if origin is dict:
+        args = typing.get_args(annotation)
+        return _model_types(args[1]) if len(args) == 2 else []
     return []
 
 
@@ -135,12 +138,13 @@ def _list_item_models(annotation: Any) -> list[type[BaseModel]]:
 class EmptySets:
     """Where empty sets were left out of an item (DynamoDB cannot store them): restored on read.
 
-    ``sets`` are stored names of set fields; ``nested`` and ``lists`` lead into nested models.
+    ``sets`` are stored names of set fields; ``nested`` leads into nested models, ``elements``
+    into the models held by list, tuple or dict fields.
     """
 
     sets: tuple[str, ...] = ()
     nested: dict[str, EmptySets] = field(default_factory=dict)
-    lists: dict[str, EmptySets] = field(default_factory=dict)
+    elements: dict[str, EmptySets] = field(default_factory=dict)
 
     @classmethod
     def of(cls, model: type[BaseModel], seen: frozenset[type] = frozenset()) -> EmptySets:
@@ -158,15 +162,15 @@ class EmptySets:
                 inner = cls.of(nested, seen)
                 if inner:
                     plan.nested[stored] = inner
-            for nested in _list_item_models(info.annotation):
+            for nested in _element_models(info.annotation):
                 inner = cls.of(nested, seen)
                 if inner:
-                    plan.lists[stored] = inner
+                    plan.elements[stored] = inner
         plan.sets = tuple(sets)
         return plan
 
     def __bool__(self) -> bool:
-        return bool(self.sets or self.nested or self.lists)
+        return bool(self.sets or self.nested or self.elements)
 
     def restore(self, data: dict[str, Any]) -> None:
         """Put back missing set fields as empty sets, in place."""
@@ -177,8 +181,10 @@ class EmptySets:
             value = data.get(name)
             if isinstance(value, dict):
                 plan.restore(value)
-        for name, plan in self.lists.items():
+        for name, plan in self.elements.items():
             value = data.get(name)
+            if isinstance(value, dict):
+                value = list(value.values())
             if isinstance(value, list):
                 for element in value:
                     if isinstance(element, dict):

@@ -170,12 +170,14 @@ def prepare_update(
     model: type[Model],
     known: Mapping[str, Any],
     actions: Sequence[UpdateAction],
+    upsert: bool = False,
 ) -> list[UpdateAction]:
     """Check and complete update actions.
 
     Literal SET values on top-level fields are validated through the field's type; key fields
     and attributes dynamodel manages are refused; index keys built from changed fields are
-    rewritten (or removed, keeping sparse indexes right).
+    rewritten (or removed, keeping sparse indexes right). An upsert may create the item, so it
+    also writes every index key that the known fields can render.
     """
     spec = model._spec()
     by_stored = {stored: name for name, stored in spec.stored_names.items()}
@@ -210,12 +212,16 @@ def prepare_update(
             else:
                 touched[field] = _COMPUTED
         out.append(action)
-    out.extend(_index_actions(model, spec, known, touched))
+    out.extend(_index_actions(model, spec, known, touched, upsert))
     return out
 
 
 def _index_actions(
-    model: type[Model], spec: ModelSpec, known: Mapping[str, Any], touched: dict[str, Any]
+    model: type[Model],
+    spec: ModelSpec,
+    known: Mapping[str, Any],
+    touched: dict[str, Any],
+    upsert: bool,
 ) -> list[UpdateAction]:
     actions: list[UpdateAction] = []
     merged = {**known, **touched}
@@ -223,6 +229,12 @@ def _index_actions(
         used = (index.pk.fields if index.pk else ()) + (index.sk.fields if index.sk else ())
         changed = [f for f in used if f in touched]
         if not changed:
+            if upsert and all(merged.get(f) is not None for f in used):
+                rendered = index_attributes(spec, merged, model.__name__, [index])
+                actions.extend(
+                    UpdateAction("SET", Attr((attr,), raw=True), Value(value["S"]))
+                    for attr, value in rendered.items()
+                )
             continue
         computed = [f for f in changed if touched[f] is _COMPUTED]
         if computed:
@@ -260,7 +272,7 @@ def update_request(
     spec = model._spec()
     table = spec.table
     key = key_attributes(spec, known, model.__name__, with_indexes=False)
-    full = prepare_update(model, known, actions)
+    full = prepare_update(model, known, actions, upsert)
     full.append(UpdateAction("SET", Attr((table.type_attribute,), raw=True), Value(spec.entity)))
     if upsert:
         # a new item needs its key fields as attributes too (they never change, so SET is safe)
