@@ -5,9 +5,10 @@ Encoding rules (documented in docs/models.md):
 * ``str`` -> S, ``bool`` -> BOOL, ``int``/``Decimal`` -> N (exact, at most 38 significant
   digits), ``float`` -> N only where the model declares ``float`` (shortest ``repr``),
   ``bytes`` -> B, ``None`` -> NULL, list/tuple -> L, dict -> M, nested pydantic models -> M.
-* ``set[str]`` -> SS, ``set[int|Decimal]`` -> NS, ``set[bytes]`` -> BS. An empty set cannot be
-  stored: as a top-level attribute or map value it is omitted (and read back as an empty set);
-  inside a list it is an error.
+* ``set[str]`` -> SS, ``set[int|Decimal]`` -> NS, ``set[bytes]`` -> BS. DynamoDB cannot store
+  an empty set: as a top-level attribute it is omitted (and read back as an empty set, so
+  ``ADD`` still creates the set later); nested inside a map or list it is stored as an empty
+  list ``{"L": []}``, which pydantic turns back into an empty set for a set-typed field.
 * ``datetime`` -> S in a fixed-width ISO-8601 form (aware values in UTC with ``Z``), ``date`` ->
   S ``YYYY-MM-DD``, ``UUID`` -> S, ``Enum`` -> its value.
 
@@ -34,6 +35,8 @@ Item = dict[str, AttributeValue]
 
 MAX_ITEM_BYTES = 409_600
 MAX_NUMBER_DIGITS = 38
+MIN_EXPONENT = -130
+MAX_EXPONENT = 125
 MAX_DEPTH = 32
 
 
@@ -47,6 +50,8 @@ class _Omit:
 
 
 OMIT: Any = _Omit()
+#: how an empty set nested in a map or list is stored
+EMPTY_SET: AttributeValue = {"L": []}
 
 
 def format_datetime(value: _dt.datetime) -> str:
@@ -57,7 +62,10 @@ def format_datetime(value: _dt.datetime) -> str:
     """
     suffix = ""
     if value.tzinfo is not None:
-        value = value.astimezone(_dt.UTC)
+        try:
+            value = value.astimezone(_dt.UTC)
+        except OverflowError as exc:
+            raise ValidationError(f"datetime {value.isoformat()} is out of range in UTC") from exc
         suffix = "Z"
     # built by hand: strftime's %Y does not zero-pad years below 1000 on every platform
     return (
@@ -75,7 +83,15 @@ def _number_text(value: int | Decimal, path: str) -> str:
     else:
         text = str(value)
         digits = tuple(int(c) for c in text.lstrip("-"))
-    significant = len(_strip_zeros(digits))
+    stripped = _strip_zeros(digits)
+    significant = len(stripped)
+    if stripped:
+        exponent = value.adjusted() if isinstance(value, Decimal) else len(text.lstrip("-")) - 1
+        if not MIN_EXPONENT <= exponent <= MAX_EXPONENT:
+            raise ValidationError(
+                f"{path}: {text} is out of DynamoDB's number range "
+                f"(magnitude 1E{MIN_EXPONENT} to 9.99...E+{MAX_EXPONENT})"
+            )
     if significant > MAX_NUMBER_DIGITS:
         raise ValidationError(
             f"{path}: number has {significant} significant digits; DynamoDB allows at most "
@@ -106,7 +122,12 @@ def _encode_set(value: set[Any] | frozenset[Any], path: str, allow_float: bool) 
     if allow_float and all(
         isinstance(v, int | Decimal | float) and not isinstance(v, bool) for v in value
     ):
-        return {"NS": [_float_text(v, path) if isinstance(v, float) else str(v) for v in value]}
+        return {
+            "NS": [
+                _float_text(v, path) if isinstance(v, float) else _number_text(v, path)
+                for v in value
+            ]
+        }
     kinds = sorted({type(v).__name__ for v in value})
     raise ValidationError(
         f"{path}: a set must hold only strings, only numbers or only bytes; got {kinds}"
@@ -116,7 +137,9 @@ def _encode_set(value: set[Any] | frozenset[Any], path: str, allow_float: bool) 
 def _float_text(value: float, path: str) -> str:
     if not math.isfinite(value):
         raise ValidationError(f"{path}: DynamoDB numbers must be finite, got {value}")
-    return repr(value)
+    text = repr(value)  # the shortest text that reads back as exactly this float
+    _number_text(Decimal(text), path)  # range and digit checks
+    return text
 
 
 def encode(value: Any, path: str = "value", allow_float: bool = True, depth: int = 0) -> Any:
@@ -147,9 +170,7 @@ def encode(value: Any, path: str = "value", allow_float: bool = True, depth: int
         items = []
         for index, element in enumerate(value):
             encoded = encode(element, f"{path}[{index}]", allow_float, depth + 1)
-            if encoded is OMIT:
-                raise ValidationError(f"{path}[{index}]: empty sets cannot be stored inside a list")
-            items.append(encoded)
+            items.append(EMPTY_SET if encoded is OMIT else encoded)
         return {"L": items}
     if isinstance(value, Mapping):
         return {"M": encode_map(value, path, allow_float, depth + 1)}
@@ -175,7 +196,7 @@ def encode(value: Any, path: str = "value", allow_float: bool = True, depth: int
 def encode_map(
     value: Mapping[Any, Any], path: str = "value", allow_float: bool = True, depth: int = 0
 ) -> dict[str, AttributeValue]:
-    """Encode a mapping as the content of an M attribute (empty sets are left out)."""
+    """Encode a mapping as the content of an M attribute (empty sets become empty lists)."""
     out: dict[str, AttributeValue] = {}
     for key, element in value.items():
         if isinstance(key, enum.Enum):
@@ -183,8 +204,7 @@ def encode_map(
         if not isinstance(key, str):
             raise ValidationError(f"{path}: map keys must be strings, got {key!r}")
         encoded = encode(element, f"{path}.{key}", allow_float, depth)
-        if encoded is not OMIT:
-            out[key] = encoded
+        out[key] = EMPTY_SET if encoded is OMIT else encoded
     return out
 
 

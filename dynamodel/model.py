@@ -64,7 +64,7 @@ class ModelSpec:
     indexes: dict[str, IndexTemplates]
     stored_names: dict[str, str]  # python field name -> stored attribute name
     float_fields: frozenset[str]  # stored names whose type allows float
-    empty_sets: EmptySets  # where omitted empty sets must be restored on read
+    set_fields: frozenset[str]  # stored names of set fields: an empty one is not stored
     adapters: dict[str, TypeAdapter[Any]] = field(default_factory=dict)
 
     @property
@@ -107,88 +107,6 @@ def _is_set_type(annotation: Any) -> bool:
     if origin is typing.Annotated:
         return _is_set_type(typing.get_args(annotation)[0])
     return False
-
-
-def _model_types(annotation: Any) -> list[type[BaseModel]]:
-    """Pydantic model classes an annotation may hold directly (``M``, ``M | None``)."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return [annotation]
-    origin = typing.get_origin(annotation)
-    if origin in (typing.Union, types.UnionType, typing.Annotated):
-        args = typing.get_args(annotation)
-        args = args[:1] if origin is typing.Annotated else args
-        return [m for a in args for m in _model_types(a)]
-    return []
-
-
-def _element_models(annotation: Any) -> list[type[BaseModel]]:
-    """Pydantic model classes held as elements of a list, tuple or dict annotation."""
-    origin = typing.get_origin(annotation)
-    if origin in (typing.Union, types.UnionType):
-        return [m for a in typing.get_args(annotation) for m in _element_models(a)]
-    if origin in (list, tuple):
-        return [m for a in typing.get_args(annotation) for m in _model_types(a)]
-    if origin is dict:
-        args = typing.get_args(annotation)
-        return _model_types(args[1]) if len(args) == 2 else []
-    return []
-
-
-@dataclass
-class EmptySets:
-    """Where empty sets were left out of an item (DynamoDB cannot store them): restored on read.
-
-    ``sets`` are stored names of set fields; ``nested`` leads into nested models, ``elements``
-    into the models held by list, tuple or dict fields.
-    """
-
-    sets: tuple[str, ...] = ()
-    nested: dict[str, EmptySets] = field(default_factory=dict)
-    elements: dict[str, EmptySets] = field(default_factory=dict)
-
-    @classmethod
-    def of(cls, model: type[BaseModel], seen: frozenset[type] = frozenset()) -> EmptySets:
-        """The plan for a model class (recursive models stop at the first repeat)."""
-        plan = cls()
-        if model in seen:
-            return plan
-        seen = seen | {model}
-        sets: list[str] = []
-        for name, info in model.model_fields.items():
-            stored = info.alias or name
-            if _is_set_type(info.annotation):
-                sets.append(stored)
-            for nested in _model_types(info.annotation):
-                inner = cls.of(nested, seen)
-                if inner:
-                    plan.nested[stored] = inner
-            for nested in _element_models(info.annotation):
-                inner = cls.of(nested, seen)
-                if inner:
-                    plan.elements[stored] = inner
-        plan.sets = tuple(sets)
-        return plan
-
-    def __bool__(self) -> bool:
-        return bool(self.sets or self.nested or self.elements)
-
-    def restore(self, data: dict[str, Any]) -> None:
-        """Put back missing set fields as empty sets, in place."""
-        for name in self.sets:
-            if name not in data:
-                data[name] = set()
-        for name, plan in self.nested.items():
-            value = data.get(name)
-            if isinstance(value, dict):
-                plan.restore(value)
-        for name, plan in self.elements.items():
-            value = data.get(name)
-            if isinstance(value, dict):
-                value = list(value.values())
-            if isinstance(value, list):
-                for element in value:
-                    if isinstance(element, dict):
-                        plan.restore(element)
 
 
 def _index_templates(table: Table, meta: Any, owner: str) -> dict[str, IndexTemplates]:
@@ -273,7 +191,9 @@ class Model(BaseModel):
                 for n, info in cls.model_fields.items()
                 if _mentions(info.annotation, float)
             ),
-            empty_sets=EmptySets.of(cls),
+            set_fields=frozenset(
+                stored[n] for n, info in cls.model_fields.items() if _is_set_type(info.annotation)
+            ),
         )
         _check_spec(cls, spec)
         cls.__dynamodel__ = spec
@@ -316,7 +236,9 @@ class Model(BaseModel):
         """Parse a DynamoDB item into this model (extra attributes such as keys are ignored)."""
         spec = cls._spec()
         data = decode_item(item)
-        spec.empty_sets.restore(data)
+        for name in spec.set_fields:
+            if name not in data:  # an empty set is not stored at the top level
+                data[name] = set()
         return cls.model_validate(data)
 
     @classmethod

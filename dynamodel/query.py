@@ -502,16 +502,15 @@ class Query(_Read[M]):
         ph = self._placeholders()
         keys = self.table.index_keys(self.index)
         parts: list[Condition] = [Attr((keys.pk,), raw=True) == self.pk_value]
-        scoped = False
         if self.sk_condition is not None:
             parts.append(self.sk_condition)
         elif self.single is not None and self.scope_prefix and keys.sk:
             parts.append(Attr((keys.sk,), raw=True).begins_with(self.scope_prefix))
-            scoped = True
         extra_filter: Condition | None = None
-        if self.single is not None and not scoped:
-            # the key condition may match other entity types: keep only ours, server-side,
-            # so that iteration, limits and count() agree
+        if self.single is not None:
+            # the key condition may match other entity types (another model's sort key can
+            # share the prefix): keep only ours, server-side, so that iteration, limits and
+            # count() agree
             extra_filter = Attr((self.table.type_attribute,), raw=True) == (
                 self.single._spec().entity
             )

@@ -205,7 +205,11 @@ def prepare_update(
                     value = spec.adapter(model, field).validate_python(action.operand.value)
                 except Exception as exc:
                     raise ValidationError(f"{model.__name__}.{field}: {exc}") from exc
-                action = UpdateAction("SET", action.attr, Value(value))
+                if isinstance(value, set | frozenset) and not value:
+                    # an empty set is not stored (DynamoDB has none): setting one removes it
+                    action = UpdateAction("REMOVE", action.attr, None)
+                else:
+                    action = UpdateAction("SET", action.attr, Value(value))
                 touched[field] = value
             elif action.kind == "REMOVE":
                 touched[field] = None

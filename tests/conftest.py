@@ -1,0 +1,213 @@
+"""Shared fixtures: one embedded local DynamoDB (moto) per test session.
+
+``local_server`` starts :class:`dynamodel.local.LocalDynamoDB` on 127.0.0.1 (a free port) and
+points the AWS SDK environment at it *before* any dynamodel client exists, so the default
+:class:`dynamodel.Connection` creates its boto3/aioboto3 clients from boto3's own environment
+conventions, exactly as an application would. Tests that use it are marked ``integration``
+automatically; pure unit tests never start it (``pytest -m "not integration"`` runs only them).
+
+``table`` resets moto and creates the shared test table (GSIs, an LSI, TTL, PITR) from
+``shop_models`` for one test; ``fresh_db`` resets moto only, for tests that create their own
+tables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+from shop_models import APP
+
+from dynamodel.clients import default_connection
+from dynamodel.local import LocalDynamoDB
+from dynamodel.table import Table
+
+INTEGRATION_FIXTURES = {"local_server", "local_env", "fresh_db", "table", "ddb"}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "integration: needs the embedded local DynamoDB (started once per session)"
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if INTEGRATION_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def local_server() -> Iterator[LocalDynamoDB]:
+    """The session's local DynamoDB; its env (endpoint, dummy creds, region) is applied."""
+    server = LocalDynamoDB(host="127.0.0.1", port=0)
+    server.start()
+    server.apply_env()
+    try:
+        yield server
+    finally:
+        server.stop()  # also restores the environment
+
+
+@pytest.fixture(scope="session")
+async def local_env(local_server: LocalDynamoDB) -> AsyncIterator[LocalDynamoDB]:
+    """``local_server`` plus clean-up of the default connection's clients at session end."""
+    yield local_server
+    connection = default_connection()
+    await connection.aclose()
+    connection.close()
+
+
+@pytest.fixture(scope="session")
+def ddb(local_env: LocalDynamoDB) -> Any:
+    """A plain boto3 DynamoDB client on the local server (the default connection's)."""
+    client = default_connection().client()
+    assert client.meta.endpoint_url == local_env.endpoint_url
+    return client
+
+
+@pytest.fixture
+def fresh_db(local_env: LocalDynamoDB) -> Iterator[LocalDynamoDB]:
+    """An empty local DynamoDB for one test, emptied again afterwards.
+
+    moto's state is process-wide: other servers started in this process (other test modules
+    start their own) see the same tables, so nothing is left behind.
+    """
+    local_env.reset()
+    yield local_env
+    local_env.reset()
+
+
+@pytest.fixture
+def table(fresh_db: LocalDynamoDB) -> Iterator[Table]:
+    """The shared ``app`` table, freshly created (with its GSIs, LSI, TTL and PITR)."""
+    APP.create(poll=0.01)
+    yield APP
+    APP.unbind()
+
+
+# -- running the same test through the sync and the async API ------------------------------------
+
+
+class SyncIO:
+    """Each operation through the sync API (``get``, ``save``, ``for``, ``.all()``...)."""
+
+    name = "sync"
+
+    async def get(self, model: Any, **kw: Any) -> Any:
+        return model.get(**kw)
+
+    async def get_or_none(self, model: Any, **kw: Any) -> Any:
+        return model.get_or_none(**kw)
+
+    async def save(self, obj: Any, **kw: Any) -> None:
+        obj.save(**kw)
+
+    async def create(self, obj: Any, **kw: Any) -> None:
+        obj.create(**kw)
+
+    async def update(self, obj: Any, *actions: Any, **kw: Any) -> Any:
+        return obj.update(*actions, **kw)
+
+    async def update_item(self, model: Any, key: Any, actions: Any, **kw: Any) -> Any:
+        return model.update_item(key, actions, **kw)
+
+    async def delete(self, obj: Any, **kw: Any) -> None:
+        obj.delete(**kw)
+
+    async def delete_item(self, model: Any, key: Any, **kw: Any) -> Any:
+        return model.delete_item(key, **kw)
+
+    async def iterate(self, query: Any) -> list[Any]:
+        out = []
+        for item in query:
+            out.append(item)
+        return out
+
+    async def all(self, query: Any) -> list[Any]:
+        return query.all()  # type: ignore[no-any-return]
+
+    async def first(self, query: Any) -> Any:
+        return query.first()
+
+    async def count(self, query: Any) -> int:
+        return query.count()  # type: ignore[no-any-return]
+
+    async def pages(self, query: Any) -> list[Any]:
+        return list(query.pages())
+
+    async def fetch(self, collection: Any, **kw: Any) -> Any:
+        return collection.fetch(**kw)
+
+    async def create_table(self, table: Table, **kw: Any) -> dict[str, Any]:
+        return table.create(**kw)
+
+    async def describe_table(self, table: Table) -> dict[str, Any]:
+        return table.describe()
+
+    async def delete_table(self, table: Table, **kw: Any) -> None:
+        table.delete(**kw)
+
+
+class AsyncIO(SyncIO):
+    """Each operation through the async API (``aget``, ``asave``, ``async for``, ``.aall()``...)."""
+
+    name = "async"
+
+    async def get(self, model: Any, **kw: Any) -> Any:
+        return await model.aget(**kw)
+
+    async def get_or_none(self, model: Any, **kw: Any) -> Any:
+        return await model.aget_or_none(**kw)
+
+    async def save(self, obj: Any, **kw: Any) -> None:
+        await obj.asave(**kw)
+
+    async def create(self, obj: Any, **kw: Any) -> None:
+        await obj.acreate(**kw)
+
+    async def update(self, obj: Any, *actions: Any, **kw: Any) -> Any:
+        return await obj.aupdate(*actions, **kw)
+
+    async def update_item(self, model: Any, key: Any, actions: Any, **kw: Any) -> Any:
+        return await model.aupdate_item(key, actions, **kw)
+
+    async def delete(self, obj: Any, **kw: Any) -> None:
+        await obj.adelete(**kw)
+
+    async def delete_item(self, model: Any, key: Any, **kw: Any) -> Any:
+        return await model.adelete_item(key, **kw)
+
+    async def iterate(self, query: Any) -> list[Any]:
+        return [item async for item in query]
+
+    async def all(self, query: Any) -> list[Any]:
+        return await query.aall()  # type: ignore[no-any-return]
+
+    async def first(self, query: Any) -> Any:
+        return await query.afirst()
+
+    async def count(self, query: Any) -> int:
+        return await query.acount()  # type: ignore[no-any-return]
+
+    async def pages(self, query: Any) -> list[Any]:
+        return [page async for page in query.apages()]
+
+    async def fetch(self, collection: Any, **kw: Any) -> Any:
+        return await collection.afetch(**kw)
+
+    async def create_table(self, table: Table, **kw: Any) -> dict[str, Any]:
+        return await table.acreate(**kw)
+
+    async def describe_table(self, table: Table) -> dict[str, Any]:
+        return await table.adescribe()
+
+    async def delete_table(self, table: Table, **kw: Any) -> None:
+        await table.adelete(**kw)
+
+
+@pytest.fixture(params=[SyncIO(), AsyncIO()], ids=["sync", "async"])
+def io(request: pytest.FixtureRequest) -> SyncIO:
+    """The sync or the async API (tests using it run once with each)."""
+    return request.param  # type: ignore[no-any-return]
