@@ -39,12 +39,17 @@ def _advance_sync(flow: Flow[Any], step: Step, connection: Connection) -> Step:
     try:
         response = _send_sync(connection, step)
     except Exception as exc:
-        mapped = map_client_error(exc, step.op)
-        if mapped is None:
-            raise
-        mapped.__cause__ = exc
-        return flow.throw(mapped)
+        return _throw_mapped(flow, exc, step.op)
     return flow.send(response)
+
+
+def _throw_mapped(flow: Flow[Any], exc: Exception, op: str) -> Step:
+    """Throw the dynamodel form of a client error into the flow (re-raise any other error)."""
+    mapped = map_client_error(exc, op)
+    if mapped is None:
+        raise exc
+    mapped.__cause__ = exc
+    return flow.throw(mapped)
 
 
 class _Finished:
@@ -67,11 +72,7 @@ async def _advance_async(flow: Flow[Any], step: Step, connection: Connection) ->
         try:
             response = await _send_async(connection, step)
         except Exception as exc:
-            mapped = map_client_error(exc, step.op)
-            if mapped is None:
-                raise
-            mapped.__cause__ = exc
-            return flow.throw(mapped)
+            return _throw_mapped(flow, exc, step.op)
         return flow.send(response)
     except StopIteration as stop:
         return _Finished(stop.value)

@@ -191,14 +191,8 @@ class ListAppend(Operand):
         return f"list_append({self.first.render(ph)}, {self.second.render(ph)})"
 
 
-class Size(Operand):
-    """``size(path)``: compare it like an attribute (``Attr("tags").size() > 3``)."""
-
-    def __init__(self, attr: Attr) -> None:
-        self.attr = attr
-
-    def render(self, ph: Placeholders) -> str:
-        return f"size({self.attr.render(ph)})"
+class Comparable(Operand):
+    """An operand that comparison operators turn into conditions."""
 
     def __eq__(self, other: Any) -> Condition:  # type: ignore[override]
         return Compare(self, "=", as_operand(other))
@@ -218,14 +212,24 @@ class Size(Operand):
     def __ge__(self, other: Any) -> Condition:
         return Compare(self, ">=", as_operand(other))
 
-    def between(self, low: Any, high: Any) -> Condition:
-        """``size(path) BETWEEN low AND high``."""
-        return Between(self, as_operand(low), as_operand(high))
-
     __hash__ = None  # type: ignore[assignment]
 
+    def between(self, low: Any, high: Any) -> Condition:
+        """``operand BETWEEN low AND high`` (inclusive)."""
+        return Between(self, as_operand(low), as_operand(high))
 
-class Attr(Operand):
+
+class Size(Comparable):
+    """``size(path)``: compare it like an attribute (``Attr("tags").size() > 3``)."""
+
+    def __init__(self, attr: Attr) -> None:
+        self.attr = attr
+
+    def render(self, ph: Placeholders) -> str:
+        return f"size({self.attr.render(ph)})"
+
+
+class Attr(Comparable):
     """An attribute path: ``Attr("status")``, ``Attr("address.city")``, ``Attr("tags[0]")``.
 
     The first segment may be a model field's Python name; it is stored under its alias
@@ -256,30 +260,7 @@ class Attr(Operand):
     def render(self, ph: Placeholders) -> str:
         return ph.path(self.segments, self.raw)
 
-    # conditions
-    def __eq__(self, other: Any) -> Condition:  # type: ignore[override]
-        return Compare(self, "=", as_operand(other))
-
-    def __ne__(self, other: Any) -> Condition:  # type: ignore[override]
-        return Compare(self, "<>", as_operand(other))
-
-    def __lt__(self, other: Any) -> Condition:
-        return Compare(self, "<", as_operand(other))
-
-    def __le__(self, other: Any) -> Condition:
-        return Compare(self, "<=", as_operand(other))
-
-    def __gt__(self, other: Any) -> Condition:
-        return Compare(self, ">", as_operand(other))
-
-    def __ge__(self, other: Any) -> Condition:
-        return Compare(self, ">=", as_operand(other))
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def between(self, low: Any, high: Any) -> Condition:
-        """``path BETWEEN low AND high`` (inclusive)."""
-        return Between(self, as_operand(low), as_operand(high))
+    # conditions (comparisons and between come from Comparable)
 
     def is_in(self, *values: Any) -> Condition:
         """``path IN (v1, v2, ...)``; 1 to 100 values."""
