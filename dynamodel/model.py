@@ -65,6 +65,7 @@ class ModelSpec:
     stored_names: dict[str, str]  # python field name -> stored attribute name
     float_fields: frozenset[str]  # stored names whose type allows float
     set_fields: frozenset[str]  # stored names of set fields: an empty one is not stored
+    version_field: str | None = None  # Python name of the optimistic-locking version field
     adapters: dict[str, TypeAdapter[Any]] = field(default_factory=dict)
 
     @property
@@ -194,6 +195,7 @@ class Model(BaseModel):
             set_fields=frozenset(
                 stored[n] for n, info in cls.model_fields.items() if _is_set_type(info.annotation)
             ),
+            version_field=_version_field(cls, meta),
         )
         _check_spec(cls, spec)
         cls.__dynamodel__ = spec
@@ -495,6 +497,23 @@ class Model(BaseModel):
     @classmethod
     def _conn(cls) -> Any:
         return cls._spec().table.connection
+
+
+def _version_field(cls: type[Model], meta: Any) -> str | None:
+    """``Meta.version``: the name of an ``int`` field used for optimistic locking."""
+    name: Any = getattr(meta, "version", None)
+    if name is None:
+        return None
+    info = cls.model_fields.get(name) if isinstance(name, str) else None
+    if info is None or not isinstance(name, str):
+        raise ValidationError(f"{cls.__name__}.Meta.version names {name!r}, which is not a field")
+    allowed = (int, int | None, typing.Optional[int])  # noqa: UP045 - both spellings
+    if info.annotation not in allowed:
+        raise ValidationError(
+            f"{cls.__name__}.Meta.version field {name!r} must be an int (or int | None), "
+            f"not {info.annotation!r}"
+        )
+    return name
 
 
 def _check_spec(cls: type[Model], spec: ModelSpec) -> None:
