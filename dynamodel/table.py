@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -27,6 +28,10 @@ TableClass = Literal["STANDARD", "STANDARD_INFREQUENT_ACCESS"]
 _NAME = re.compile(r"^[A-Za-z0-9_.\-]{3,255}$")
 MAX_LSIS = 5
 MAX_GSIS = 20
+
+
+class UnsupportedOperationWarning(UserWarning):
+    """The endpoint (a local emulator) does not implement a table-management call."""
 
 
 @dataclass(frozen=True)
@@ -335,7 +340,18 @@ class Table:
             return (yield from self._describe_flow())
         description = yield from self._wait_active_flow(timeout, poll)
         for request in self.follow_up_requests():
-            yield from call(request, self.connection.retry)
+            try:
+                yield from call(request, self.connection.retry)
+            except DynamodelError as error:
+                if error.code != "UnknownOperationException":
+                    raise
+                # local emulators (DynamoDB Local has no backups API) do not know every call
+                warnings.warn(
+                    f"table {self.physical_name!r}: the endpoint does not support "
+                    f"{request.op} ({error}); skipped",
+                    UnsupportedOperationWarning,
+                    stacklevel=2,
+                )
         return description
 
     def _describe_flow(self) -> Flow[dict[str, Any]]:

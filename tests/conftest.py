@@ -1,6 +1,6 @@
 """Shared fixtures: one embedded local DynamoDB (moto) per test session.
 
-``local_server`` starts :class:`dynamodel.local.LocalDynamoDB` on 127.0.0.1 (a free port) and
+``local_server`` starts the chosen backend (moto by default, see ``backends.py``) and
 points the AWS SDK environment at it *before* any dynamodel client exists, so the default
 :class:`dynamodel.Connection` creates its boto3/aioboto3 clients from boto3's own environment
 conventions, exactly as an application would. Tests that use it are marked ``integration``
@@ -13,23 +13,37 @@ tables.
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
 from shop_models import APP
 
+from backends import Backend, BackendUnavailable, make_backend
 from dynamodel.clients import default_connection
-from dynamodel.local import LocalDynamoDB
 from dynamodel.table import Table
 
 INTEGRATION_FIXTURES = {"local_server", "local_env", "fresh_db", "table", "ddb"}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--backend",
+        default=os.environ.get("DYNAMODEL_TEST_BACKEND", "moto"),
+        choices=("moto", "dynamodb-local"),
+        help="local DynamoDB for the integration tests (env DYNAMODEL_TEST_BACKEND)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "integration: needs the embedded local DynamoDB (started once per session)"
     )
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"dynamodel integration backend: {config.getoption('--backend')}"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -39,10 +53,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="session")
-def local_server() -> Iterator[LocalDynamoDB]:
-    """The session's local DynamoDB; its env (endpoint, dummy creds, region) is applied."""
-    server = LocalDynamoDB(host="127.0.0.1", port=0)
-    server.start()
+def local_server(request: pytest.FixtureRequest) -> Iterator[Backend]:
+    """The session's local DynamoDB; its env (endpoint, dummy creds, region) is applied.
+
+    moto's server by default; AWS's DynamoDB Local with ``--backend=dynamodb-local``.
+    """
+    server = make_backend(request.config.getoption("--backend"))
+    try:
+        server.start()
+    except BackendUnavailable as error:
+        if os.environ.get("DYNAMODEL_REQUIRE_DYNAMODB_LOCAL") == "1":
+            pytest.fail(f"{server.name} is required but cannot start: {error}")
+        pytest.skip(f"{server.name} backend unavailable: {error}")
     server.apply_env()
     try:
         yield server
@@ -51,7 +73,13 @@ def local_server() -> Iterator[LocalDynamoDB]:
 
 
 @pytest.fixture(scope="session")
-async def local_env(local_server: LocalDynamoDB) -> AsyncIterator[LocalDynamoDB]:
+def backend_name(local_server: Backend) -> str:
+    """``moto`` or ``dynamodb-local``: for the few documented differences between them."""
+    return local_server.name
+
+
+@pytest.fixture(scope="session")
+async def local_env(local_server: Backend) -> AsyncIterator[Backend]:
     """``local_server`` plus clean-up of the default connection's clients at session end."""
     yield local_server
     connection = default_connection()
@@ -60,7 +88,7 @@ async def local_env(local_server: LocalDynamoDB) -> AsyncIterator[LocalDynamoDB]
 
 
 @pytest.fixture(scope="session")
-def ddb(local_env: LocalDynamoDB) -> Any:
+def ddb(local_env: Backend) -> Any:
     """A plain boto3 DynamoDB client on the local server (the default connection's)."""
     client = default_connection().client()
     assert client.meta.endpoint_url == local_env.endpoint_url
@@ -68,7 +96,7 @@ def ddb(local_env: LocalDynamoDB) -> Any:
 
 
 @pytest.fixture
-def fresh_db(local_env: LocalDynamoDB) -> Iterator[LocalDynamoDB]:
+def fresh_db(local_env: Backend) -> Iterator[Backend]:
     """An empty local DynamoDB for one test, emptied again afterwards.
 
     moto's state is process-wide: other servers started in this process (other test modules
@@ -80,7 +108,7 @@ def fresh_db(local_env: LocalDynamoDB) -> Iterator[LocalDynamoDB]:
 
 
 @pytest.fixture
-def table(fresh_db: LocalDynamoDB) -> Iterator[Table]:
+def table(fresh_db: Backend) -> Iterator[Table]:
     """The shared ``app`` table, freshly created (with its GSIs, LSI, TTL and PITR)."""
     APP.create(poll=0.01)
     yield APP
