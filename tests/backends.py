@@ -16,6 +16,7 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -105,6 +106,7 @@ class DynamoDBLocal:
         self._process: subprocess.Popen[bytes] | None = None
         self._saved_env: dict[str, str | None] | None = None
         self._client: Any = None
+        self._workdir: tempfile.TemporaryDirectory[str] | None = None
 
     @property
     def endpoint_url(self) -> str:
@@ -129,8 +131,13 @@ class DynamoDBLocal:
             "-port",
             str(self._port),
         ]
+        self._workdir = tempfile.TemporaryDirectory(prefix="dynamodb-local-")
         self._process = subprocess.Popen(
-            command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+            command,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+            cwd=self._workdir.name,  # it writes dynamodb-local-metadata.json there
         )
         try:
             self._wait_until_ready()
@@ -178,6 +185,9 @@ class DynamoDBLocal:
         if process is not None and process.stderr is not None:
             process.stderr.close()
         self._port = None
+        if self._workdir is not None:
+            self._workdir.cleanup()
+            self._workdir = None
         if self._saved_env is not None:
             restore_env(self._saved_env)
             self._saved_env = None
