@@ -9,6 +9,7 @@ and botocore's transport errors (connection, credentials) that carry no DynamoDB
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -72,18 +73,121 @@ class ConditionFailed(DynamodelError):
         self.current = current
 
 
+class VersionConflict(ConditionFailed):
+    """An optimistic-locking check failed: the stored version is not the one the write expected.
+
+    ``expected`` is the version the write required (None: no stored version, a new item);
+    ``actual`` is the stored version DynamoDB returned (None when the item, or its version
+    attribute, is absent). ``item`` and ``current`` hold the stored item, as in
+    `ConditionFailed`, so the winner of the race can be inspected or reapplied to.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        item: dict[str, Any] | None = None,
+        current: Any = None,
+        expected: int | None = None,
+        actual: int | None = None,
+    ) -> None:
+        super().__init__(message, item=item, current=current)
+        self.expected = expected
+        self.actual = actual
+
+
 class ThrottledError(DynamodelError):
     """DynamoDB throttled the request and the retry policy gave up."""
 
 
+@dataclass(frozen=True)
+class CancellationReason:
+    """Why one action of a cancelled transaction failed (or ``code`` None if it did not).
+
+    Reasons are aligned with the transaction's actions: ``index`` is the action's position,
+    ``action`` its kind (``put``, ``create``, ``update``, ``delete``, ``condition_check``,
+    ``get``), ``model`` the model class and ``key`` the key fields it targets. ``code`` is
+    DynamoDB's reason code (``ConditionalCheckFailed``, ``TransactionConflict``,
+    ``ValidationError``, ...), ``item`` the stored item when DynamoDB returned it
+    (``ReturnValuesOnConditionCheckFailure=ALL_OLD``) and ``current`` that item parsed into
+    ``model``. ``version_conflict`` is True when the failed condition is the optimistic-locking
+    check (the stored version differs from the expected one).
+    """
+
+    index: int
+    code: str | None
+    message: str | None = None
+    item: dict[str, Any] | None = None
+    action: str | None = None
+    model: type | None = None
+    key: dict[str, Any] | None = None
+    current: Any = None
+    version_conflict: bool = False
+
+    @property
+    def failed(self) -> bool:
+        """Whether this action is one that made the transaction fail."""
+        return self.code is not None
+
+    def describe(self) -> str:
+        """One line naming the action and why it failed."""
+        what = f"action {self.index}"
+        if self.action is not None:
+            name = self.model.__name__ if self.model is not None else "?"
+            what += f" ({self.action} {name} {self.key})"
+        if self.code is None:
+            return f"{what}: ok"
+        text = f"{what}: {self.code}"
+        if self.version_conflict:
+            text += " (version conflict)"
+        elif self.code == "ConditionalCheckFailed" and self.item is None:
+            text += " (no stored item)"
+        if self.message:
+            text += f": {self.message}"
+        return text
+
+
+def _reason_code(raw: Any) -> str | None:
+    code = raw.get("Code") if isinstance(raw, dict) else None
+    return None if code in (None, "None", "") else str(code)
+
+
+def parse_reasons(raw: list[Any]) -> list[CancellationReason]:
+    """``CancellationReasons`` as returned by DynamoDB -> `CancellationReason` (no model info)."""
+    out: list[CancellationReason] = []
+    for index, entry in enumerate(raw):
+        entry = entry if isinstance(entry, dict) else {}
+        message = entry.get("Message")
+        out.append(
+            CancellationReason(
+                index=index,
+                code=_reason_code(entry),
+                message=str(message) if message else None,
+                item=entry.get("Item") or None,
+            )
+        )
+    return out
+
+
 class TransactionCanceled(DynamodelError):
-    """A transaction was cancelled; ``reasons`` is aligned with the request's actions."""
+    """A transaction was cancelled.
+
+    ``reasons`` is aligned with the transaction's actions (one `CancellationReason` each);
+    ``failed`` lists only the actions that caused the cancellation. Raised by
+    `dynamodel.transactions.TransactWrite` and `dynamodel.transactions.TransactGet` with every
+    reason naming the model, action and key the caller added.
+    """
 
     code = "TransactionCanceledException"
 
-    def __init__(self, message: str, *, reasons: list[dict[str, Any]]) -> None:
+    def __init__(self, message: str, *, reasons: list[CancellationReason]) -> None:
         super().__init__(message)
         self.reasons = reasons
+
+    @property
+    def failed(self) -> list[CancellationReason]:
+        """The reasons of the actions that failed."""
+        return [reason for reason in self.reasons if reason.failed]
 
 
 class TableNotFound(DynamodelError):
@@ -137,9 +241,9 @@ def map_client_error(exc: BaseException, operation: str) -> DynamodelError | Non
         error = ConditionFailed(text, item=response.get("Item"))
     elif code == "TransactionCanceledException":
         reasons = response.get("CancellationReasons")
-        if reasons is None:
+        if reasons is None:  # DAX puts them on the exception
             reasons = getattr(exc, "cancellation_reasons", None) or []
-        error = TransactionCanceled(text, reasons=list(reasons))
+        error = TransactionCanceled(text, reasons=parse_reasons(list(reasons)))
     elif code == "ValidationException":
         error = ValidationError(text)
     elif code == "ResourceNotFoundException":

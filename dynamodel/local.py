@@ -68,7 +68,9 @@ def _make_server(host: str, port: int, log_requests: bool) -> Any:
 
         def _server_entry(self) -> None:
             try:
-                app = werkzeug_app.DomainDispatcherApplication(werkzeug_app.create_backend_app)
+                app = _serialised(
+                    werkzeug_app.DomainDispatcherApplication(werkzeug_app.create_backend_app)
+                )
                 self._server = make_server(
                     self._ip_address, self._port, app, True, request_handler=handler
                 )
@@ -80,6 +82,22 @@ def _make_server(host: str, port: int, log_requests: bool) -> Any:
             self._server.serve_forever(poll_interval=_SERVE_POLL_INTERVAL)
 
     return _Server(ip_address=host, port=port, verbose=False)
+
+
+# moto checks a condition and writes without a lock, so two threads serving requests can both
+# pass ``version = 3`` and both write: a lost update DynamoDB never allows. One lock for the
+# whole process (moto's state is process-wide) applies requests one at a time.
+_REQUEST_LOCK = threading.Lock()
+
+
+def _serialised(app: Any) -> Any:
+    """A WSGI app that handles one request at a time (conditional writes become atomic)."""
+
+    def handle(environ: Any, start_response: Any) -> list[bytes]:
+        with _REQUEST_LOCK:
+            return list(app(environ, start_response))
+
+    return handle
 
 
 def _url_host(host: str) -> str:

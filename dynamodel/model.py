@@ -32,10 +32,12 @@ from pydantic import BaseModel, ConfigDict, PrivateAttr, TypeAdapter
 from .codec import OMIT, AttributeValue, Item, check_item_size, decode_item, encode
 from .errors import ValidationError
 from .keys import KeyTemplate
+from .sharding import Shards
 from .table import Table
 
 if TYPE_CHECKING:
     from .expressions import Condition, UpdateAction
+    from .flows import Flow
     from .query import Query, Scan
 
 MAX_PK_BYTES = 2048
@@ -51,6 +53,7 @@ class IndexTemplates:
     sk_attr: str | None
     pk: KeyTemplate
     sk: KeyTemplate | None
+    shards: Shards | None = None  # write sharding of this index's partition key
 
 
 @dataclass
@@ -66,6 +69,7 @@ class ModelSpec:
     float_fields: frozenset[str]  # stored names whose type allows float
     set_fields: frozenset[str]  # stored names of set fields: an empty one is not stored
     version_field: str | None = None  # Python name of the optimistic-locking version field
+    shards: Shards | None = None  # write sharding of the table partition key
     adapters: dict[str, TypeAdapter[Any]] = field(default_factory=dict)
 
     @property
@@ -310,41 +314,53 @@ class Model(BaseModel):
 
         return run(requests.get_flow(cls, key, consistent, projection, False), cls._conn())
 
-    def save(self, *, condition: Condition | None = None) -> None:
-        """Write the whole item (PutItem), optionally only if ``condition`` holds."""
-        from . import requests
+    def save(self, *, condition: Condition | None = None, force: bool = False) -> None:
+        """Write the whole item (PutItem), optionally only if ``condition`` holds.
+
+        On a versioned model (``Meta.version``) the write requires the stored version to be
+        this instance's (none for a new item), stores the next one and records it on the
+        instance; a lost race raises `VersionConflict`. ``force=True`` overwrites whatever
+        version is stored (the stored version still increases).
+        """
         from .executors import run
 
-        run(requests.put_flow(self, condition), self._conn())
+        run(self._save_flow(condition, force), self._conn())
 
     def create(self, *, condition: Condition | None = None) -> None:
-        """Write the item only if no item with its key exists (else `ConditionFailed`)."""
-        from . import requests
+        """Write the item only if no item with its key exists (else `ConditionFailed`).
+
+        A versioned model is written with version 1 (recorded on the instance).
+        """
         from .executors import run
 
-        run(requests.put_flow(self, requests.not_exists_condition(self, condition)), self._conn())
+        run(self._create_flow(condition), self._conn())
 
-    def delete(self, *, condition: Condition | None = None) -> None:
-        """Delete this item (optionally only if ``condition`` holds)."""
-        from . import requests
+    def delete(self, *, condition: Condition | None = None, force: bool = False) -> None:
+        """Delete this item (optionally only if ``condition`` holds).
+
+        On a versioned model the stored version must be this instance's (`VersionConflict`
+        otherwise, also when the item is already gone); ``force=True`` skips that check.
+        """
         from .executors import run
 
-        run(requests.delete_flow(type(self), self.item_key(), condition), self._conn())
+        run(self._delete_flow(condition, force), self._conn())
 
     def update(
         self,
         *actions: UpdateAction,
         condition: Condition | None = None,
+        force: bool = False,
     ) -> Self:
         """Apply update actions to this item and return the updated model (ALL_NEW).
 
-        Index keys built from changed fields are rewritten; the item must exist.
+        Index keys built from changed fields are rewritten; the item must exist. On a
+        versioned model the stored version must be this instance's and the next one is
+        written (`VersionConflict` otherwise); ``force=True`` increments the stored version
+        without checking it. The instance itself is not modified.
         """
-        from . import requests
         from .executors import run
 
-        flow = requests.update_flow(type(self), self._known(), actions, condition, upsert=False)
-        return run(flow, self._conn())
+        return run(self._update_flow(actions, condition, force), self._conn())
 
     @classmethod
     def update_item(
@@ -436,35 +452,31 @@ class Model(BaseModel):
 
         return await arun(requests.get_flow(cls, key, consistent, projection, False), cls._conn())
 
-    async def asave(self, *, condition: Condition | None = None) -> None:
+    async def asave(self, *, condition: Condition | None = None, force: bool = False) -> None:
         """Async `save`."""
-        from . import requests
         from .executors import arun
 
-        await arun(requests.put_flow(self, condition), self._conn())
+        await arun(self._save_flow(condition, force), self._conn())
 
     async def acreate(self, *, condition: Condition | None = None) -> None:
         """Async `create`."""
-        from . import requests
         from .executors import arun
 
-        flow = requests.put_flow(self, requests.not_exists_condition(self, condition))
-        await arun(flow, self._conn())
+        await arun(self._create_flow(condition), self._conn())
 
-    async def adelete(self, *, condition: Condition | None = None) -> None:
+    async def adelete(self, *, condition: Condition | None = None, force: bool = False) -> None:
         """Async `delete`."""
-        from . import requests
         from .executors import arun
 
-        await arun(requests.delete_flow(type(self), self.item_key(), condition), self._conn())
+        await arun(self._delete_flow(condition, force), self._conn())
 
-    async def aupdate(self, *actions: UpdateAction, condition: Condition | None = None) -> Self:
+    async def aupdate(
+        self, *actions: UpdateAction, condition: Condition | None = None, force: bool = False
+    ) -> Self:
         """Async `update`."""
-        from . import requests
         from .executors import arun
 
-        flow = requests.update_flow(type(self), self._known(), actions, condition, upsert=False)
-        return await arun(flow, self._conn())
+        return await arun(self._update_flow(actions, condition, force), self._conn())
 
     @classmethod
     async def aupdate_item(
@@ -498,6 +510,43 @@ class Model(BaseModel):
     def _conn(cls) -> Any:
         return cls._spec().table.connection
 
+    # -- the flows shared by the sync and async methods ---------------------------------------
+
+    def _save_flow(self, condition: Condition | None, force: bool) -> Flow[None]:
+        from . import requests
+
+        if force and self._spec().version_field is not None:
+            from .locking import force_put_flow
+
+            return force_put_flow(self, condition)
+        return requests.put_flow(self, condition)
+
+    def _create_flow(self, condition: Condition | None) -> Flow[None]:
+        from . import requests
+
+        condition = requests.not_exists_condition(self, condition)
+        return requests.put_flow(self, condition, requests.put_version(self, create=True))
+
+    def _delete_flow(self, condition: Condition | None, force: bool) -> Flow[None]:
+        from . import requests
+
+        version = requests.check_version(self, force=force)
+        key, described = self.item_key(), requests.key_fields(self._spec(), self.__dict__)
+
+        def flow() -> Flow[None]:
+            yield from requests.delete_flow(type(self), key, condition, version, described)
+
+        return flow()
+
+    def _update_flow(
+        self, actions: Sequence[UpdateAction], condition: Condition | None, force: bool
+    ) -> Flow[Self]:
+        from . import requests
+
+        known = self._known()
+        version = requests.update_version(type(self), known, check=not force)
+        return requests.update_flow(type(self), known, actions, condition, False, version)
+
 
 def _version_field(cls: type[Model], meta: Any) -> str | None:
     """``Meta.version``: the name of an ``int`` field used for optimistic locking."""
@@ -529,6 +578,13 @@ def _check_spec(cls: type[Model], spec: ModelSpec) -> None:
                 raise ValidationError(
                     f"{cls.__name__}: {where} template {template.text!r} names {name!r}, "
                     f"which is not a field (fields: {sorted(fields)})"
+                )
+    if spec.version_field is not None:
+        for where, template in templates:
+            if template is not None and spec.version_field in template.fields:
+                raise ValidationError(
+                    f"{cls.__name__}: the version field {spec.version_field!r} cannot be used "
+                    f"in the {where} template (it changes on every write)"
                 )
     table = spec.table
     reserved = {table.pk, table.type_attribute} | ({table.sk} if table.sk else set())

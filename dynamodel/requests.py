@@ -2,15 +2,20 @@
 
 Nothing here performs I/O: each ``*_flow`` yields `dynamodel.flows.Request` steps and
 parses the responses it is sent back.
+
+Optimistic locking (``Meta.version``) is applied here: a `VersionCheck` describes what one
+write expects of the stored version and what it writes, and `condition_error` turns a failed
+check into `VersionConflict`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
 
 from .codec import Item
-from .errors import ConditionFailed, ItemNotFound, ValidationError
+from .errors import ConditionFailed, ItemNotFound, ValidationError, VersionConflict
 from .expressions import (
     Attr,
     Condition,
@@ -25,9 +30,6 @@ from .expressions import (
 from .flows import Flow, Request, call
 from .model import Model, ModelSpec, index_attributes, key_attributes
 
-if TYPE_CHECKING:
-    pass
-
 M = TypeVar("M", bound=Model)
 
 
@@ -38,6 +40,11 @@ def placeholders(spec: ModelSpec) -> Placeholders:
 
 def _describe_key(key: Item) -> dict[str, Any]:
     return {name: next(iter(value.values())) for name, value in key.items()}
+
+
+def key_fields(spec: ModelSpec, values: Mapping[str, Any]) -> dict[str, Any]:
+    """The key fields (Python names) among ``values``, for messages."""
+    return {name: values[name] for name in dict.fromkeys(spec.key_fields) if name in values}
 
 
 def get_request(
@@ -82,6 +89,168 @@ def get_flow(
     return model.from_partial_item(item) if projection else model.from_item(item)
 
 
+# -- optimistic locking -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class VersionCheck:
+    """What one write of a versioned model expects of the stored version, and what it writes.
+
+    ``expected`` is the version the stored item must have (None: no version attribute, a new
+    item); ``checked`` is False for writes that do not check it (``create``, whose
+    ``attribute_not_exists(pk)`` suffices, forced updates and updates by key). ``new`` is the
+    version the write stores; None with ``checked`` False on an update means "increment
+    whatever is stored" (``if_not_exists(v, 0) + 1``), and None on a delete or condition check
+    means nothing is written.
+    """
+
+    stored: str
+    expected: int | None
+    new: int | None = None
+    checked: bool = True
+
+    def condition(self) -> Condition | None:
+        """``attribute_not_exists(v)`` or ``v = :expected`` (None when not checked)."""
+        if not self.checked:
+            return None
+        attr = Attr((self.stored,), raw=True)
+        return attr.not_exists() if self.expected is None else attr == self.expected
+
+    def conflicts_with(self, item: Mapping[str, Any] | None) -> bool:
+        """Whether a stored item (None: no item) fails this check."""
+        return self.checked and stored_version(item, self.stored) != self.expected
+
+    def update_action(self) -> UpdateAction:
+        """The SET that writes the new version (or increments the stored one)."""
+        attr = Attr((self.stored,), raw=True)
+        if self.new is not None:
+            return attr.set(self.new)
+        return attr.set(attr.if_not_exists(0) + 1)
+
+
+def stored_version(item: Mapping[str, Any] | None, stored: str) -> int | None:
+    """The version number in a raw stored item (None: no item or no version attribute)."""
+    value = (item or {}).get(stored)
+    if not isinstance(value, dict) or "N" not in value:
+        return None
+    try:
+        return int(value["N"])
+    except ValueError:  # not an integer: never equal to an expected version
+        return -1
+
+
+def _expected(what: str, name: str, known: Mapping[str, Any]) -> int | None:
+    """The version held in ``known`` as a write's expectation (0 and None: never saved)."""
+    if name not in known:
+        raise ValidationError(
+            f"{what} was read without its version field {name!r}; include it in the "
+            "projection (or pass force=True to write without the version check)"
+        )
+    value = known[name]
+    if value is None or value == 0:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValidationError(f"{what}.{name}: a version must be an int >= 0, got {value!r}")
+    return value
+
+
+def instance_version(instance: Model) -> int | None:
+    """The version an instance was read with (None: never saved; 0 counts as never saved)."""
+    name = instance._spec().version_field
+    assert name is not None
+    return _expected(type(instance).__name__, name, instance._known())
+
+
+def _version_attr(spec: ModelSpec) -> str | None:
+    name = spec.version_field
+    return None if name is None else spec.stored_names[name]
+
+
+def put_version(
+    instance: Model,
+    *,
+    create: bool = False,
+    expected: int | Literal["instance"] | None = "instance",
+) -> VersionCheck | None:
+    """The version check of a put: expect the instance's version, write it plus one.
+
+    ``create`` writes version 1 and leaves the check to ``attribute_not_exists(pk)``;
+    ``expected`` overrides the version the instance holds (a forced save adopts the stored one).
+    """
+    stored = _version_attr(instance._spec())
+    if stored is None:
+        return None
+    if create:
+        return VersionCheck(stored, None, new=1, checked=False)
+    current = instance_version(instance) if expected == "instance" else expected
+    return VersionCheck(stored, current, new=(current or 0) + 1)
+
+
+def check_version(instance: Model, *, force: bool = False) -> VersionCheck | None:
+    """The version check of a delete or condition check on an instance (writes nothing)."""
+    stored = _version_attr(instance._spec())
+    if stored is None or force:
+        return None
+    return VersionCheck(stored, instance_version(instance))
+
+
+def update_version(
+    model: type[Model], known: Mapping[str, Any], *, check: bool
+) -> VersionCheck | None:
+    """The version part of an update.
+
+    ``check``: require the version in ``known`` (an instance's fields) and write it plus one.
+    Otherwise (``force=True``, updates by key) increment the stored version without a check.
+    """
+    spec = model._spec()
+    stored = _version_attr(spec)
+    if stored is None:
+        return None
+    if not check:
+        return VersionCheck(stored, None, new=None, checked=False)
+    name = spec.version_field
+    assert name is not None
+    expected = _expected(model.__name__, name, known)
+    return VersionCheck(stored, expected, new=(expected or 0) + 1)
+
+
+def set_version(instance: Model, value: int) -> None:
+    """Record a written version on the instance (works on frozen models too)."""
+    name = instance._spec().version_field
+    assert name is not None
+    instance.__dict__[name] = value
+    instance.__pydantic_fields_set__.add(name)
+
+
+def condition_error(
+    error: ConditionFailed, model: type[Model], key: Mapping[str, Any], version: VersionCheck | None
+) -> ConditionFailed:
+    """A failed condition as `VersionConflict` when the version check failed, else with
+    ``current`` parsed (the stored item decides which: its version is compared). ``key``
+    describes the item in the message (key fields, or the rendered key)."""
+    error = _with_current(error, model)
+    if version is None or not version.conflicts_with(error.item):
+        return error
+    actual = stored_version(error.item, version.stored)
+    found = (
+        "no stored item"
+        if error.item is None
+        else ("no stored version" if actual is None else f"stored version {actual}")
+    )
+    wanted = "no stored version" if version.expected is None else f"version {version.expected}"
+    conflict = VersionConflict(
+        f"{model.__name__} {dict(key)}: version conflict: expected {wanted}, "
+        f"found {found} ({error})",
+        item=error.item,
+        current=error.current,
+        expected=version.expected,
+        actual=actual,
+    )
+    conflict.retry_attempts = error.retry_attempts
+    conflict.status = error.status
+    return conflict
+
+
 def not_exists_condition(instance: Model, condition: Condition | None) -> Condition:
     """``attribute_not_exists(<pk>)`` AND the user's condition."""
     table = instance._spec().table
@@ -99,16 +268,37 @@ def _add_condition(
     return ph.apply(params)
 
 
-def put_request(instance: Model, condition: Condition | None = None) -> Request:
-    """PutItem parameters for a model instance."""
+def build_put(
+    instance: Model,
+    condition: Condition | None = None,
+    version: VersionCheck | Literal["auto"] | None = "auto",
+) -> tuple[Request, VersionCheck | None]:
+    """PutItem parameters for a model instance, with its version check (``"auto"``: the
+    instance's version is expected and the next one written)."""
     if instance._dm_partial:
         raise ValidationError(
             f"{type(instance).__name__} was read with a projection; saving it would drop the "
             "attributes that were not read. Read it whole, or use update()."
         )
     spec = instance._spec()
-    params: dict[str, Any] = {"TableName": spec.table.physical_name, "Item": instance.to_item()}
-    return Request("put_item", _add_condition(params, placeholders(spec), condition))
+    if version == "auto":
+        version = put_version(instance)
+    item = instance.to_item()
+    if version is not None:
+        assert version.new is not None
+        item[version.stored] = {"N": str(version.new)}
+        condition = all_of(version.condition(), condition)
+    params: dict[str, Any] = {"TableName": spec.table.physical_name, "Item": item}
+    return Request("put_item", _add_condition(params, placeholders(spec), condition)), version
+
+
+def put_request(
+    instance: Model,
+    condition: Condition | None = None,
+    version: VersionCheck | Literal["auto"] | None = "auto",
+) -> Request:
+    """PutItem parameters for a model instance (see `build_put`)."""
+    return build_put(instance, condition, version)[0]
 
 
 def _with_current(error: ConditionFailed, model: type[Model]) -> ConditionFailed:
@@ -120,33 +310,55 @@ def _with_current(error: ConditionFailed, model: type[Model]) -> ConditionFailed
     return error
 
 
-def put_flow(instance: Model, condition: Condition | None) -> Flow[None]:
-    """Write a whole item."""
-    request = put_request(instance, condition)
+def put_flow(
+    instance: Model,
+    condition: Condition | None,
+    version: VersionCheck | Literal["auto"] | None = "auto",
+) -> Flow[None]:
+    """Write a whole item; a versioned instance gets the version it was written with."""
+    request, check = build_put(instance, condition, version)
     try:
         yield from call(request, instance._spec().table.connection.retry)
     except ConditionFailed as error:
-        raise _with_current(error, type(instance)) from error.__cause__
+        key = key_fields(instance._spec(), instance.__dict__)
+        raise condition_error(error, type(instance), key, check) from error.__cause__
+    if check is not None and check.new is not None:
+        set_version(instance, check.new)
 
 
-def delete_request(model: type[Model], key: Item, condition: Condition | None) -> Request:
-    """DeleteItem parameters (returns the old item)."""
+def delete_request(
+    model: type[Model],
+    key: Item,
+    condition: Condition | None,
+    version: VersionCheck | None = None,
+) -> Request:
+    """DeleteItem parameters (returns the old item); ``version`` adds the version check."""
     spec = model._spec()
     params: dict[str, Any] = {
         "TableName": spec.table.physical_name,
         "Key": key,
         "ReturnValues": "ALL_OLD",
     }
+    condition = all_of(version.condition() if version else None, condition)
     return Request("delete_item", _add_condition(params, placeholders(spec), condition))
 
 
-def delete_flow(model: type[M], key: Item, condition: Condition | None) -> Flow[M | None]:
-    """Delete by key; return the deleted item parsed, or None if there was none."""
-    request = delete_request(model, key, condition)
+def delete_flow(
+    model: type[M],
+    key: Item,
+    condition: Condition | None,
+    version: VersionCheck | None = None,
+    described: Mapping[str, Any] | None = None,
+) -> Flow[M | None]:
+    """Delete by key; return the deleted item parsed, or None if there was none.
+
+    ``described`` names the item in error messages (default: the rendered key)."""
+    request = delete_request(model, key, condition, version)
     try:
         response = yield from call(request, model._spec().table.connection.retry)
     except ConditionFailed as error:
-        raise _with_current(error, model) from error.__cause__
+        described = described if described is not None else _describe_key(key)
+        raise condition_error(error, model, described, version) from error.__cause__
     old = response.get("Attributes")
     return model.from_item(old) if old else None
 
@@ -198,6 +410,11 @@ def prepare_update(
             raise ValidationError(
                 f"{model.__name__}: field {field!r} is part of the primary key and cannot be "
                 "updated; save a new item and delete the old one"
+            )
+        if field is not None and field == spec.version_field:
+            raise ValidationError(
+                f"{model.__name__}: field {field!r} is the optimistic-locking version; "
+                "dynamodel sets it on every write"
             )
         if field is not None and len(action.attr.segments) == 1:
             if action.kind == "SET" and isinstance(action.operand, Value):
@@ -265,19 +482,28 @@ def _index_actions(
     return actions
 
 
-def update_request(
+def build_update(
     model: type[Model],
     known: Mapping[str, Any],
     actions: Sequence[UpdateAction],
     condition: Condition | None,
     upsert: bool,
-) -> Request:
-    """UpdateItem parameters returning ALL_NEW."""
+    version: VersionCheck | Literal["auto"] | None = "auto",
+) -> tuple[Request, VersionCheck | None]:
+    """UpdateItem parameters returning ALL_NEW, with the version part of the update.
+
+    ``version="auto"`` checks the version when ``known`` holds it (an instance's fields) and
+    otherwise increments the stored version unchecked (an update by key).
+    """
     spec = model._spec()
     table = spec.table
+    if version == "auto":
+        version = update_version(model, known, check=spec.version_field in known)
     key = key_attributes(spec, known, model.__name__, with_indexes=False)
     full = prepare_update(model, known, actions, upsert)
     full.append(UpdateAction("SET", Attr((table.type_attribute,), raw=True), Value(spec.entity)))
+    if version is not None:
+        full.append(version.update_action())
     if upsert:
         # a new item needs its key fields as attributes too (they never change, so SET is safe)
         for name in dict.fromkeys(spec.key_fields):
@@ -290,9 +516,22 @@ def update_request(
         "UpdateExpression": render_update(full, ph),
         "ReturnValues": "ALL_NEW",
     }
+    checks = [version.condition() if version else None, condition]
     if not upsert:
-        condition = all_of(Attr((table.pk,), raw=True).exists(), condition)
-    return Request("update_item", _add_condition(params, ph, condition))
+        checks.insert(0, Attr((table.pk,), raw=True).exists())
+    return Request("update_item", _add_condition(params, ph, all_of(*checks))), version
+
+
+def update_request(
+    model: type[Model],
+    known: Mapping[str, Any],
+    actions: Sequence[UpdateAction],
+    condition: Condition | None,
+    upsert: bool,
+    version: VersionCheck | Literal["auto"] | None = "auto",
+) -> Request:
+    """UpdateItem parameters returning ALL_NEW (see `build_update`)."""
+    return build_update(model, known, actions, condition, upsert, version)[0]
 
 
 def update_flow(
@@ -301,14 +540,17 @@ def update_flow(
     actions: Sequence[UpdateAction],
     condition: Condition | None,
     upsert: bool,
+    version: VersionCheck | Literal["auto"] | None = "auto",
 ) -> Flow[M]:
     """Update an item and return it as stored afterwards."""
-    request = update_request(model, known, actions, condition, upsert)
+    request, check = build_update(model, known, actions, condition, upsert, version)
     try:
         response = yield from call(request, model._spec().table.connection.retry)
     except ConditionFailed as error:
+        described = key_fields(model._spec(), known)
         if not upsert and not error.item:
-            key = _describe_key(request.params["Key"])
-            raise ItemNotFound(f"{model.__name__} not found for update: {key}", key=key) from error
-        raise _with_current(error, model) from error.__cause__
+            raise ItemNotFound(
+                f"{model.__name__} not found for update: {described}", key=described
+            ) from error
+        raise condition_error(error, model, described, check) from error.__cause__
     return model.from_item(response["Attributes"])
