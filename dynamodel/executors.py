@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .errors import map_client_error
-from .flows import Emit, Flow, Request, Sleep, Step
+from .flows import Emit, Flow, Gather, Request, Sleep, Step, call
 
 if TYPE_CHECKING:
     from .clients import Connection
@@ -29,8 +29,22 @@ async def _send_async(connection: Connection, request: Request) -> Any:
     return await getattr(client, request.op)(**request.params)
 
 
+def _gather_sync(step: Gather, connection: Connection) -> list[Any]:
+    """Run each request of a Gather (with retries) on a bounded thread pool."""
+    flows = [call(request, step.retry) for request in step.requests]
+    return run_many(flows, connection, step.max_concurrency)
+
+
+async def _gather_async(step: Gather, connection: Connection) -> list[Any]:
+    """Run each request of a Gather (with retries) as concurrent tasks, at most N at once."""
+    flows = [call(request, step.retry) for request in step.requests]
+    return await arun_many(flows, connection, step.max_concurrency)
+
+
 def _advance_sync(flow: Flow[Any], step: Step, connection: Connection) -> Step:
     """Perform one non-Emit step and return the flow's next step."""
+    if isinstance(step, Gather):
+        return flow.send(_gather_sync(step, connection))
     if isinstance(step, Sleep):
         if step.seconds > 0:
             time.sleep(step.seconds)
@@ -64,6 +78,8 @@ class _Finished:
 async def _advance_async(flow: Flow[Any], step: Step, connection: Connection) -> Step | _Finished:
     """Async twin of `_advance_sync`; returns `_Finished` when the flow ends."""
     try:
+        if isinstance(step, Gather):
+            return flow.send(await _gather_async(step, connection))
         if isinstance(step, Sleep):
             if step.seconds > 0:
                 await asyncio.sleep(step.seconds)
@@ -230,3 +246,53 @@ async def aiterate_many(
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def run_many(
+    flows: Sequence[Flow[T]], connection: Connection, max_concurrency: int
+) -> list[T | Exception]:
+    """Drive several flows to completion, at most ``max_concurrency`` at once.
+
+    With ``max_concurrency > 1`` the flows run on a bounded thread pool, else one after another
+    in the calling thread. Returns, in the flows' order, each flow's result or the exception it
+    raised: one failing flow does not stop the others. A flow that raised is closed.
+    """
+
+    def one(flow: Flow[T]) -> T | Exception:
+        try:
+            return run(flow, connection)
+        except Exception as exc:
+            return exc
+        finally:
+            flow.close()
+
+    if max_concurrency <= 1 or len(flows) <= 1:
+        return [one(flow) for flow in flows]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=min(max_concurrency, len(flows))) as pool:
+        futures = [pool.submit(one, flow) for flow in flows]
+        try:
+            return [future.result() for future in futures]
+        except BaseException:  # KeyboardInterrupt: start no more flows
+            for future in futures:
+                future.cancel()
+            raise
+
+
+async def arun_many(
+    flows: Sequence[Flow[T]], connection: Connection, max_concurrency: int
+) -> list[T | Exception]:
+    """Async `run_many`: the flows run as tasks, at most ``max_concurrency`` at once."""
+    gate = asyncio.Semaphore(max(1, max_concurrency))
+
+    async def one(flow: Flow[T]) -> T | Exception:
+        async with gate:
+            try:
+                return await arun(flow, connection)
+            except Exception as exc:
+                return exc
+            finally:
+                flow.close()
+
+    return list(await asyncio.gather(*(one(flow) for flow in flows)))

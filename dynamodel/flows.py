@@ -46,7 +46,17 @@ class Emit(Generic[T]):
     value: T
 
 
-Step = Request | Sleep | Emit[Any]
+@dataclass(slots=True)
+class Gather:
+    """Send several requests concurrently (each retried per ``retry``); the flow receives a
+    list, aligned with ``requests``, of response dicts or the exceptions that ended them."""
+
+    requests: list[Request]
+    retry: RetryPolicy | None = None
+    max_concurrency: int = 16
+
+
+Step = Request | Sleep | Emit[Any] | Gather
 Flow = Generator[Step, Any, T]
 
 

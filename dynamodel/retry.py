@@ -73,13 +73,18 @@ class RetryPolicy:
         ``sends`` counts the sends made so far, botocore's internal retries included;
         ``elapsed`` is the time since the first failure.
         """
-        if not self.retryable(error):
-            return None
-        if sends >= self.max_attempts:
-            return None
-        if self.max_elapsed is not None and elapsed >= self.max_elapsed:
+        if not self.retryable(error) or self.exhausted(sends, elapsed):
             return None
         return self.backoff(retry)
+
+    def exhausted(self, sends: int, elapsed: float) -> bool:
+        """Whether the budget is spent: ``max_attempts`` sends made, or ``max_elapsed`` passed.
+
+        Used directly where a retry is due without an error (unprocessed batch items).
+        """
+        if sends >= self.max_attempts:
+            return True
+        return self.max_elapsed is not None and elapsed >= self.max_elapsed
 
     def replace(self, **changes: Any) -> RetryPolicy:
         """A copy with some settings changed."""
