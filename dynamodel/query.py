@@ -31,6 +31,7 @@ from .expressions import (
 )
 from .flows import Emit, Flow, Request, call
 from .keys import KeyTemplate
+from .sharding import Shards, count_shards_flow, decode_shard_cursor, merge_flow
 
 if TYPE_CHECKING:
     from .model import Model
@@ -199,7 +200,7 @@ class _Read(Generic[M]):
     page_size_count: int | None = None
     consistent_read: bool = False
     projection_paths: tuple[str, ...] = ()
-    start_key: Item | None = None
+    start_cursor: str | None = None
     capacity: str | None = None
 
     # refinements
@@ -231,7 +232,17 @@ class _Read(Generic[M]):
 
     def start_from(self, cursor: str | None) -> Any:
         """Resume from a page's cursor (None starts from the beginning)."""
-        return replace(self, start_key=decode_cursor(cursor) if cursor else None)
+        if cursor:
+            self._check_cursor(cursor)
+        return replace(self, start_cursor=cursor or None)
+
+    def _check_cursor(self, cursor: str) -> None:
+        decode_cursor(cursor)
+
+    @property
+    def start_key(self) -> Item | None:
+        """The ExclusiveStartKey the cursor resumes from (unsharded reads)."""
+        return decode_cursor(self.start_cursor) if self.start_cursor else None
 
     def return_consumed_capacity(self, mode: str = "TOTAL") -> Any:
         """Ask DynamoDB for consumed capacity (``TOTAL`` or ``INDEXES``) on each page."""
@@ -384,6 +395,8 @@ class Query(_Read[M]):
     sk_template: KeyTemplate | None = None
     scope_prefix: str = ""
     forward: bool = True
+    shards: Shards | None = None
+    max_concurrency: int = 16
 
     @classmethod
     def for_model(cls, model: type[M], index: str | None, fields: Mapping[str, Any]) -> Query[M]:
@@ -413,6 +426,56 @@ class Query(_Read[M]):
             pk_value=pk_value,
             sk_template=sk_template,
             scope_prefix=prefix,
+            shards=spec.shards if index is None else spec.indexes[index].shards,
+        )
+
+    def concurrency(self, limit: int) -> Query[M]:
+        """At most ``limit`` shard queries in flight at once (sharded keys only)."""
+        if limit < 1:
+            raise ValidationError(f"concurrency must be >= 1, got {limit}")
+        return replace(self, max_concurrency=limit)
+
+    def _check_cursor(self, cursor: str) -> None:
+        if self.shards is not None:
+            decode_shard_cursor(cursor, self.shards.count)
+        else:
+            decode_cursor(cursor)
+
+    def _shard_params(self, physical_pk: str) -> dict[str, Any]:
+        return replace(self, pk_value=physical_pk, shards=None)._params()
+
+    def _flow(self) -> Flow[None]:
+        if self.shards is None:
+            return super()._flow()
+        keys = self.table.index_keys(self.index)
+        return merge_flow(
+            op_params=self._shard_params,
+            shards=self.shards,
+            logical_pk=self.pk_value,
+            sort_attribute=keys.sk,
+            key_attributes=self._key_attributes(),
+            forward=self.forward,
+            limit=self.limit_count,
+            page_size=self.page_size_count,
+            cursor=self.start_cursor,
+            parse=self._parser(),
+            retry=self.table.connection.retry,
+            max_concurrency=self.max_concurrency,
+        )
+
+    def _count_flow(self) -> Flow[int]:
+        if self.shards is None:
+            return super()._count_flow()
+        if self.start_cursor:
+            raise ValidationError("count() of a sharded query cannot start from a cursor")
+        counting = replace(self, projection_paths=())
+        return count_shards_flow(
+            counting._shard_params,
+            self.shards,
+            self.pk_value,
+            self.table.connection.retry,
+            self.max_concurrency,
+            self.limit_count,
         )
 
     # sort key conditions

@@ -1,0 +1,318 @@
+"""Write sharding of hot partition keys, and the scatter-gather read that merges shards back.
+
+A model (or one of its index key templates) declares ``Shards(n)`` to spread one logical
+partition key over ``n`` physical ones. The physical key is the rendered template plus a suffix:
+
+    PAGEVIEW#home  ->  PAGEVIEW#home.0 ... PAGEVIEW#home.15        (Shards(16))
+
+The suffix format ``.<shard>`` (decimal, no padding, shards numbered from 0) is part of the
+stored data and will not change between versions.
+
+Strategies:
+
+* **random** (``Shards(16)``): each new item gets a shard drawn at random: the best spread. The
+  shard is remembered on the instance (and recovered from the key when the item is read), so
+  saving, updating or deleting it later goes to the same physical key; a ``get`` by key needs
+  the shard (``shard=``) because it cannot be computed.
+* **calculated** (``Shards(16, by="user_id")``): the shard is a stable hash of the named
+  field(s): the first 8 bytes (big-endian) of BLAKE2b of the fields' key renderings joined by
+  ``"#"``, modulo ``n``. Anyone can compute an item's shard, so ``get`` needs no fan-out.
+
+Reads that cannot know the shard (a query on the logical partition, a collection, ``count``)
+query all ``n`` shards concurrently and merge the already-sorted pages with a k-way merge on
+the sort key (ties broken by shard number), forwards or backwards. A ``limit`` is honoured
+exactly, and the cursor records every shard's own position, so resuming neither skips nor
+repeats items.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import random
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .codec import Item
+from .errors import DynamodelError, ValidationError
+from .flows import Emit, Flow, Gather, Request
+from .keys import render_part
+
+MAX_SHARDS = 1000
+SEPARATOR = "."
+
+
+@dataclass(frozen=True)
+class Shards:
+    """Shard a partition key ``count`` ways: randomly, or by a stable hash of ``by`` fields."""
+
+    count: int
+    by: str | tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.count, int) or not 1 <= self.count <= MAX_SHARDS:
+            raise ValidationError(f"Shards.count must be an int from 1 to {MAX_SHARDS}")
+        if isinstance(self.by, str):
+            object.__setattr__(self, "by", (self.by,))
+        if self.by is not None and not self.by:
+            raise ValidationError("Shards.by needs at least one field name")
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """The fields a calculated shard is computed from (empty for random)."""
+        return self.by if isinstance(self.by, tuple) else ()
+
+    @property
+    def strategy(self) -> str:
+        """``"random"`` or ``"calculated"``."""
+        return "calculated" if self.by else "random"
+
+    def physical(self, logical: str, shard: int) -> str:
+        """The stored partition key of one shard of a logical key."""
+        if not 0 <= shard < self.count:
+            raise ValidationError(f"shard {shard} is out of range 0..{self.count - 1}")
+        return f"{logical}{SEPARATOR}{shard}"
+
+    def all_physical(self, logical: str) -> list[str]:
+        """Every shard's partition key, in shard order."""
+        return [self.physical(logical, shard) for shard in range(self.count)]
+
+    def calculate(self, values: Mapping[str, Any]) -> int:
+        """The shard of a calculated strategy for these field values."""
+        parts = []
+        for name in self.fields:
+            value = values.get(name)
+            if value is None:
+                raise ValidationError(f"shard key field {name!r} is missing")
+            parts.append(render_part(value, "", sort=False, field=name))
+        digest = hashlib.blake2b("#".join(parts).encode("utf-8"), digest_size=8).digest()
+        return int.from_bytes(digest, "big") % self.count
+
+    def choose(self, rng: random.Random | None = None) -> int:
+        """A shard for a new item under the random strategy."""
+        return (rng or _rng).randrange(self.count)
+
+
+_rng = random.Random()
+
+
+def split_physical(physical: str, shards: Shards) -> tuple[str, int]:
+    """``"KEY.7"`` -> ``("KEY", 7)``; a ValidationError when the key has no valid suffix."""
+    logical, sep, number = physical.rpartition(SEPARATOR)
+    if not sep or not number.isdigit() or int(number) >= shards.count:
+        raise ValidationError(
+            f"partition key {physical!r} has no shard suffix for {shards.count} shards"
+        )
+    return logical, int(number)
+
+
+# -- the scatter-gather merge ---------------------------------------------------------------
+
+
+def encode_shard_cursor(positions: Mapping[int, Item | None], done: set[int]) -> str | None:
+    """A cursor holding each shard's resume key (None when every shard is done)."""
+    if len(done) == len(positions):
+        return None
+    shards: dict[str, Any] = {}
+    for shard, key in positions.items():
+        if shard in done:
+            continue
+        shards[str(shard)] = None if key is None else _plain_key(key)
+    text = json.dumps({"v": 1, "s": shards}, separators=(",", ":"), sort_keys=True)
+    return "s." + base64.urlsafe_b64encode(text.encode("utf-8")).decode("ascii").rstrip("=")
+
+
+def decode_shard_cursor(cursor: str, count: int) -> tuple[dict[int, Item | None], set[int]]:
+    """Positions and finished shards from :func:`encode_shard_cursor`'s text."""
+    try:
+        if not cursor.startswith("s."):
+            raise ValueError("not a sharded query cursor")
+        body = cursor[2:]
+        data = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+        if data.get("v") != 1:
+            raise ValueError("unknown cursor version")
+        positions: dict[int, Item | None] = {}
+        for shard_text, key in data["s"].items():
+            shard = int(shard_text)
+            if not 0 <= shard < count:
+                raise ValueError(f"shard {shard} out of range for {count} shards")
+            positions[shard] = None if key is None else _typed_key(key)
+    except (ValueError, TypeError, KeyError, AttributeError, binascii.Error) as exc:
+        raise ValidationError(f"invalid sharded cursor: {exc}") from exc
+    done = {shard for shard in range(count) if shard not in positions}
+    for shard in done:
+        positions[shard] = None
+    return positions, done
+
+
+def _plain_key(key: Item) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, value in key.items():
+        ((tag, inner),) = value.items()
+        out[name] = {tag: base64.b64encode(bytes(inner)).decode() if tag == "B" else inner}
+    return out
+
+
+def _typed_key(key: Mapping[str, Any]) -> Item:
+    out: Item = {}
+    for name, value in key.items():
+        ((tag, inner),) = value.items()
+        out[name] = {tag: base64.b64decode(inner) if tag == "B" else inner}
+    return out
+
+
+def _sort_value(raw: Item, attribute: str | None) -> Any:
+    if attribute is None:
+        return ""
+    value = raw.get(attribute)
+    if value is None:
+        return ""
+    ((tag, inner),) = value.items()
+    if tag == "N":
+        from decimal import Decimal
+
+        return Decimal(inner)
+    return inner
+
+
+@dataclass
+class _Shard:
+    number: int
+    pk: str
+    buffer: deque[Item]
+    resume: Item | None  # ExclusiveStartKey for the next request
+    done: bool
+    last: Item | None = None  # key of the last item handed out (or where we started)
+
+
+def merge_flow(
+    *,
+    op_params: Callable[[str], dict[str, Any]],
+    shards: Shards,
+    logical_pk: str,
+    sort_attribute: str | None,
+    key_attributes: Sequence[str],
+    forward: bool,
+    limit: int | None,
+    page_size: int | None,
+    cursor: str | None,
+    parse: Callable[[Item], tuple[str, Any]],
+    retry: Any,
+    max_concurrency: int,
+) -> Flow[None]:
+    """Query every shard concurrently and emit merged pages in sort key order.
+
+    ``op_params(physical_pk)`` builds one shard's Query parameters. Each emitted page holds the
+    items that are certain to come next (every unfinished shard has a buffered head), with a
+    cursor recording each shard's position after them.
+    """
+    from .query import Page
+
+    positions: dict[int, Item | None]
+    if cursor:
+        positions, done = decode_shard_cursor(cursor, shards.count)
+    else:
+        positions, done = dict.fromkeys(range(shards.count)), set()
+    state = [
+        _Shard(n, shards.physical(logical_pk, n), deque(), positions[n], n in done, positions[n])
+        for n in range(shards.count)
+    ]
+    remaining = limit
+    requests = 0
+    while True:
+        starving = [s for s in state if not s.buffer and not s.done]
+        if starving:
+            batch = []
+            for shard in starving:
+                params = op_params(shard.pk)
+                if not forward:
+                    params["ScanIndexForward"] = False
+                if shard.resume is not None:
+                    params["ExclusiveStartKey"] = shard.resume
+                if page_size is not None:
+                    params["Limit"] = page_size
+                batch.append(Request("query", params))
+            responses = yield Gather(batch, retry=retry, max_concurrency=max_concurrency)
+            requests += len(batch)
+            for shard, response in zip(starving, responses, strict=True):
+                if isinstance(response, BaseException):
+                    raise response
+                shard.buffer.extend(response.get("Items", []))
+                shard.resume = response.get("LastEvaluatedKey")
+                shard.done = shard.resume is None
+            continue_fetch = any(not s.buffer and not s.done for s in state)
+            if continue_fetch:
+                continue  # a page came back empty (filters): fetch that shard again
+        page: Page[Any] = Page(items=[], cursor=None, request_number=requests)
+        while all(s.buffer or s.done for s in state) and any(s.buffer for s in state):
+            if remaining is not None and len(page.items) >= remaining:
+                break
+            heads = [s for s in state if s.buffer]
+            if forward:
+                chosen = min(
+                    heads, key=lambda s: (_sort_value(s.buffer[0], sort_attribute), s.number)
+                )
+            else:
+                chosen = max(
+                    heads, key=lambda s: (_sort_value(s.buffer[0], sort_attribute), -s.number)
+                )
+            raw = chosen.buffer.popleft()
+            chosen.last = {a: raw[a] for a in key_attributes if a in raw}
+            status, model = parse(raw)
+            if status == "ok":
+                page.items.append(model)
+            elif status == "unknown":
+                page.unknown.append(raw)
+            else:
+                page.skipped += 1
+        if remaining is not None:
+            remaining -= len(page.items)
+        finished = {s.number for s in state if s.done and not s.buffer}
+        resume_at = {
+            s.number: (s.last if s.buffer else s.resume) if (s.buffer or not s.done) else None
+            for s in state
+        }
+        page.cursor = encode_shard_cursor(resume_at, finished)
+        yield Emit(page)
+        if remaining == 0 or len(finished) == shards.count:
+            return
+
+
+def count_shards_flow(
+    op_params: Callable[[str], dict[str, Any]],
+    shards: Shards,
+    logical_pk: str,
+    retry: Any,
+    max_concurrency: int,
+    limit: int | None,
+) -> Flow[int]:
+    """Matching items across every shard (``Select=COUNT``), shards counted concurrently."""
+    total = 0
+    pending: dict[int, Item | None] = dict.fromkeys(range(shards.count))
+    while pending:
+        batch = []
+        for shard, start in pending.items():
+            params = dict(op_params(shards.physical(logical_pk, shard)), Select="COUNT")
+            if start is not None:
+                params["ExclusiveStartKey"] = start
+            batch.append(Request("query", params))
+        responses = yield Gather(batch, retry=retry, max_concurrency=max_concurrency)
+        following: dict[int, Item | None] = {}
+        for shard, response in zip(list(pending), responses, strict=True):
+            if isinstance(response, BaseException):
+                raise response
+            total += int(response.get("Count", 0))
+            if response.get("LastEvaluatedKey") is not None:
+                following[shard] = response["LastEvaluatedKey"]
+        if limit is not None and total >= limit:
+            return limit
+        pending = following
+    return total
+
+
+class ShardCountMismatch(DynamodelError):
+    """The table records a different shard count for this key than the model declares."""
