@@ -1,0 +1,329 @@
+"""(b) Client CPU and latency per GetItem, PutItem and Query call, every peer on one server.
+
+Each peer gets, puts and queries items in its own format (a get reads one of 10 items the peer
+wrote; a put writes one of 50 models built before timing; a query reads a 10-item partition
+into models). Per round and peer, ``call_count`` calls of each operation (half as many
+queries) run back to back; client CPU is
+``time.process_time()`` of this process (the server runs in another one, so this is the
+client's CPU only: building, signing, HTTP, parsing, models) divided by the calls; latency is
+each call's wall time. Rounds interleave the peers (rotated order); the figures are the median
+round's CPU per call and the median call latency over all rounds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from . import peers
+from .harness import FLOOR, Row, Settings, Target, find, median, rotate, settled_heap, with_ratios
+from .server import REGION
+
+OPS = ("get", "put", "query")
+ASYNC_FLOOR = "floor async (raw aioboto3 + hand-written)"
+TABLE_RESOURCE = "boto3 Table resource + pydantic"
+PYNAMODB = "PynamoDB"
+PYDYNOX = "pydynox"
+DYNAMODEL = "dynamodel sync"
+DYNAMODEL_ASYNC = "dynamodel async"
+PREPARED = 10  # items each peer reads (get) and partition size (query)
+POOL = 50  # distinct models each peer puts, built before timing (cycled)
+
+
+@dataclass
+class Peer:
+    name: str
+    ops: dict[str, Callable[[int], Any]]  # op -> fn(call index)
+    is_async: bool = False
+
+
+def botocore_config() -> Any:
+    """The botocore config dynamodel gives its clients (so the floor client matches)."""
+    from botocore.config import Config
+
+    from dynamodel.clients import BOTOCORE_RETRIES
+
+    return Config(retries=BOTOCORE_RETRIES, tcp_keepalive=True)
+
+
+def _floor(endpoint: str, tag: str) -> Peer:
+    import boto3
+
+    client = boto3.session.Session().client(
+        "dynamodb", endpoint_url=endpoint, region_name=REGION, config=botocore_config()
+    )
+    keys = [peers.floor_key(f"{tag}{i:07d}") for i in range(PREPARED)]
+    for i in range(PREPARED):
+        client.put_item(**peers.floor_put_params(peers.plain_make(i, tag)))
+        client.put_item(**peers.floor_put_params(peers.plain_make(i, tag, stream=tag)))
+    query = peers.floor_query_params(tag)
+    pool = [peers.plain_make(PREPARED + i, tag) for i in range(POOL)]
+    return Peer(
+        FLOOR,
+        {
+            "get": lambda i: peers.floor_parse(
+                client.get_item(TableName=peers.TABLE, Key=keys[i % PREPARED])["Item"]
+            ),
+            "put": lambda i: client.put_item(**peers.floor_put_params(pool[i % POOL])),
+            "query": lambda i: [peers.floor_parse(x) for x in client.query(**query)["Items"]],
+        },
+    )
+
+
+def _table_resource(endpoint: str, tag: str) -> Peer:
+    import boto3
+    from boto3.dynamodb.conditions import Key
+
+    table = (
+        boto3.session.Session()
+        .resource("dynamodb", endpoint_url=endpoint, region_name=REGION, config=botocore_config())
+        .Table(peers.TABLE)
+    )
+    for i in range(PREPARED):
+        table.put_item(Item=peers.plain_item(peers.plain_make(i, tag)))
+        table.put_item(Item=peers.plain_item(peers.plain_make(i, tag, stream=tag)))
+    keys = [
+        {"pk": f"USER#{tag}{i:07d}", "sk": "PROFILE"} for i in range(PREPARED)
+    ]  # resource keys are plain values
+    condition = Key("pk").eq(f"STREAM#{tag}")
+    parse = peers.UserFields.model_validate
+    pool = [peers.plain_make(PREPARED + i, tag) for i in range(POOL)]
+    return Peer(
+        TABLE_RESOURCE,
+        {
+            "get": lambda i: parse(table.get_item(Key=keys[i % PREPARED])["Item"]),
+            "put": lambda i: table.put_item(Item=peers.plain_item(pool[i % POOL])),
+            "query": lambda i: [
+                parse(x) for x in table.query(KeyConditionExpression=condition)["Items"]
+            ],
+        },
+    )
+
+
+def _pynamodb(endpoint: str, tag: str) -> Peer | None:
+    found = peers.pynamodb_models(endpoint)
+    if found is None:
+        return None
+    model, make = found
+    for i in range(PREPARED):
+        make(i, tag).save()
+        make(i, tag, stream=tag).save()
+    pool = [make(PREPARED + i, tag) for i in range(POOL)]
+    return Peer(
+        PYNAMODB,
+        {
+            "get": lambda i: model.get(f"USER#{tag}{i % PREPARED:07d}", "PROFILE"),
+            "put": lambda i: pool[i % POOL].save(),
+            "query": lambda i: list(model.query(f"STREAM#{tag}")),
+        },
+    )
+
+
+def _pydynox(endpoint: str, tag: str) -> Peer | None:
+    try:
+        from pydynox import DynamoDBClient
+    except ImportError:
+        return None
+    client = DynamoDBClient(
+        endpoint_url=endpoint,
+        region=REGION,
+        access_key="testing",
+        secret_key="testing",
+    )
+    found = peers.pydynox_models(client)
+    assert found is not None
+    model, make = found
+    for i in range(PREPARED):
+        make(i, tag).sync_save(full_replace=True)
+        make(i, tag, stream=tag).sync_save(full_replace=True)
+    pool = [make(PREPARED + i, tag) for i in range(POOL)]
+    return Peer(
+        PYDYNOX,
+        {
+            "get": lambda i: model.sync_get(pk=f"USER#{tag}{i % PREPARED:07d}", sk="PROFILE"),
+            # full_replace: a PutItem every time (a new model would do one too)
+            "put": lambda i: pool[i % POOL].sync_save(full_replace=True),
+            "query": lambda i: list(model.sync_query(partition_key=f"STREAM#{tag}")),
+        },
+    )
+
+
+def _dynamodel(tag: str) -> Peer:
+    for i in range(PREPARED):
+        peers.dynamodel_make(i, tag).save()
+        peers.dynamodel_make(i, tag, stream=tag).save()
+    pool = [peers.dynamodel_make(PREPARED + i, tag) for i in range(POOL)]
+    return Peer(
+        DYNAMODEL,
+        {
+            "get": lambda i: peers.DUser.get(user_id=f"{tag}{i % PREPARED:07d}"),
+            "put": lambda i: pool[i % POOL].save(),
+            "query": lambda i: peers.DStreamUser.query(stream_id=tag).all(),
+        },
+    )
+
+
+def _dynamodel_async(tag: str, runner: asyncio.Runner) -> Peer:
+    async def prepare() -> None:
+        for i in range(PREPARED):
+            await peers.dynamodel_make(i, tag).asave()
+            await peers.dynamodel_make(i, tag, stream=tag).asave()
+
+    runner.run(prepare())
+    pool = [peers.dynamodel_make(PREPARED + i, tag) for i in range(POOL)]
+    return Peer(
+        DYNAMODEL_ASYNC,
+        {
+            "get": lambda i: peers.DUser.aget(user_id=f"{tag}{i % PREPARED:07d}"),
+            "put": lambda i: pool[i % POOL].asave(),
+            "query": lambda i: peers.DStreamUser.query(stream_id=tag).aall(),
+        },
+        is_async=True,
+    )
+
+
+def _async_floor(endpoint: str, tag: str, runner: asyncio.Runner) -> tuple[Peer, Any]:
+    import aioboto3
+
+    manager = aioboto3.Session().client(
+        "dynamodb", endpoint_url=endpoint, region_name=REGION, config=botocore_config()
+    )
+    client = runner.run(manager.__aenter__())
+    keys = [peers.floor_key(f"{tag}{i:07d}") for i in range(PREPARED)]
+    query = peers.floor_query_params(tag)
+
+    async def prepare() -> None:
+        for i in range(PREPARED):
+            await client.put_item(**peers.floor_put_params(peers.plain_make(i, tag)))
+            await client.put_item(**peers.floor_put_params(peers.plain_make(i, tag, stream=tag)))
+
+    runner.run(prepare())
+    pool = [peers.plain_make(PREPARED + i, tag) for i in range(POOL)]
+
+    async def get(i: int) -> Any:
+        response = await client.get_item(TableName=peers.TABLE, Key=keys[i % PREPARED])
+        return peers.floor_parse(response["Item"])
+
+    async def put(i: int) -> Any:
+        return await client.put_item(**peers.floor_put_params(pool[i % POOL]))
+
+    async def run_query(i: int) -> Any:
+        return [peers.floor_parse(x) for x in (await client.query(**query))["Items"]]
+
+    peer = Peer(ASYNC_FLOOR, {"get": get, "put": put, "query": run_query}, is_async=True)
+    return peer, manager
+
+
+def _measure_sync(fn: Callable[[int], Any], count: int) -> tuple[float, list[float]]:
+    latencies = []
+    clock = time.perf_counter
+    start = time.process_time()
+    for i in range(count):
+        t0 = clock()
+        fn(i)
+        latencies.append(clock() - t0)
+    return (time.process_time() - start) / count, latencies
+
+
+async def _measure_async_loop(fn: Callable[[int], Awaitable[Any]], count: int) -> list[float]:
+    latencies = []
+    clock = time.perf_counter
+    for i in range(count):
+        t0 = clock()
+        await fn(i)
+        latencies.append(clock() - t0)
+    return latencies
+
+
+def run(
+    settings: Settings, endpoint: str, log: Callable[[str], None]
+) -> tuple[list[Row], list[Target]]:
+    from dynamodel import Connection
+
+    with asyncio.Runner() as runner:
+        connection = Connection(endpoint_url=endpoint, region=REGION)
+        peers.BENCH.bind(connection=connection)
+        peer_list: list[Peer] = [_floor(endpoint, "fl"), _table_resource(endpoint, "tr")]
+        missing: dict[str, str] = {}
+        for name, factory in ((PYNAMODB, _pynamodb), (PYDYNOX, _pydynox)):
+            peer = factory(endpoint, name[:3].lower())
+            if peer is None:
+                missing[name] = "not installed"
+            else:
+                peer_list.append(peer)
+        peer_list.append(_dynamodel("dm"))
+        async_floor, manager = _async_floor(endpoint, "af", runner)
+        peer_list += [async_floor, _dynamodel_async("da", runner)]
+
+        cpu: dict[tuple[str, str], list[float]] = {}
+        latency: dict[tuple[str, str], list[float]] = {}
+        count = settings.call_count
+        # one untimed warm-up round (connections, caches)
+        for peer in peer_list:
+            for op in OPS:
+                _run_op(peer, op, 3, runner)
+        with settled_heap():
+            for round_number in range(settings.call_rounds):
+                for peer in rotate(peer_list, round_number):
+                    for op in OPS:
+                        # moto answers a query ~10x slower than a get: fewer of them
+                        calls = count if op != "query" else max(1, count // 2)
+                        per_call, latencies = _run_op(peer, op, calls, runner)
+                        cpu.setdefault((op, peer.name), []).append(per_call)
+                        latency.setdefault((op, peer.name), []).extend(latencies)
+                log(f"  (b) round {round_number + 1}/{settings.call_rounds}")
+        runner.run(manager.__aexit__(None, None, None))
+        runner.run(connection.aclose())
+        connection.close()
+
+    rows: list[Row] = []
+    for op in OPS:
+        for peer in peer_list:
+            key = (op, peer.name)
+            rows.append(
+                Row(
+                    "b",
+                    op,
+                    peer.name,
+                    median(cpu[key]) * 1e6,
+                    "µs CPU/call",
+                    extra={"latency_ms": median(latency[key]) * 1e3},
+                )
+            )
+        for name, why in missing.items():
+            rows.append(Row("b", op, name, None, "µs CPU/call", note=why))
+    with_ratios(rows, lambda r: find(rows, r.op, FLOOR))
+    for row in rows:
+        if row.peer == DYNAMODEL_ASYNC:
+            base = find(rows, row.op, ASYNC_FLOOR)
+            if base is not None and base.value and row.value is not None:
+                row.note = f"{row.value / base.value:.2f}x the async floor"
+    return rows, targets(rows)
+
+
+def _run_op(peer: Peer, op: str, count: int, runner: asyncio.Runner) -> tuple[float, list[float]]:
+    fn = peer.ops[op]
+    if not peer.is_async:
+        return _measure_sync(fn, count)
+    start = time.process_time()
+    latencies = runner.run(_measure_async_loop(fn, count))
+    return (time.process_time() - start) / count, latencies
+
+
+def targets(rows: list[Row]) -> list[Target]:
+    out = []
+    for op in OPS:
+        ours = find(rows, op, DYNAMODEL)
+        out.append(
+            Target(
+                "b",
+                f"{op}: dynamodel sync client CPU / floor",
+                ours.ratio if ours is not None else None,
+                1.1,
+                "max",
+            )
+        )
+    return out

@@ -1,0 +1,71 @@
+"""(f) Import time on top of ``import boto3, pydantic`` (a Lambda cold start's share).
+
+Each figure is the median over ``import_runs`` fresh interpreters (``sys.executable -c``) of
+``time.perf_counter()`` around the import, after ``import boto3, pydantic`` in the same
+interpreter; peers interleaved. The floor imports nothing more (0 ms), so the row for
+``import boto3, pydantic`` itself gives the scale.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable
+
+from .harness import Row, Settings, Target, median, rotate
+from .server import ROOT
+
+OP = "import on top of boto3 + pydantic"
+BASE = "import boto3, pydantic (itself)"
+IMPORTS = {
+    "dynamodel": "import dynamodel",
+    "PynamoDB": "from pynamodb.models import Model",
+    "pydynox": "import pydynox",
+}
+PRELOAD = "import boto3, pydantic"
+
+
+def _code(statement: str, preload: str) -> str:
+    return (
+        f"import time\n{preload}\nt = time.perf_counter()\n{statement}\n"
+        "print(time.perf_counter() - t)\n"
+    )
+
+
+def _seconds(statement: str, preload: str = PRELOAD) -> float | None:
+    done = subprocess.run(
+        [sys.executable, "-c", _code(statement, preload)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if done.returncode != 0:
+        return None
+    return float(done.stdout.strip().splitlines()[-1])
+
+
+def run(settings: Settings, log: Callable[[str], None]) -> tuple[list[Row], list[Target]]:
+    cases = {name: (statement, PRELOAD) for name, statement in IMPORTS.items()}
+    cases[BASE] = (PRELOAD, "")
+    cases["dynamodel (fresh interpreter, nothing preloaded)"] = ("import dynamodel", "")
+    times: dict[str, list[float]] = {name: [] for name in cases}
+    failed: set[str] = set()
+    names = list(cases)
+    for round_number in range(settings.import_runs):
+        for name in rotate(names, round_number):
+            if name in failed:
+                continue
+            seconds = _seconds(*cases[name])
+            if seconds is None:
+                failed.add(name)
+            else:
+                times[name].append(seconds)
+    log(f"  (f) {settings.import_runs} fresh interpreters per peer")
+    rows = []
+    for name in names:
+        if name in failed or not times[name]:
+            rows.append(Row("f", OP, name, None, "ms", note="not installed"))
+        else:
+            rows.append(Row("f", OP, name, median(times[name]) * 1e3, "ms"))
+    return rows, []

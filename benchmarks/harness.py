@@ -1,0 +1,176 @@
+"""Measurement helpers, result rows, target checks and the machine description."""
+
+from __future__ import annotations
+
+import gc
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+FLOOR = "floor (raw boto3 + hand-written)"
+
+
+@dataclass
+class Settings:
+    """How much work each case does (``--quick`` shrinks everything)."""
+
+    quick: bool
+    codec_items: int = 3000  # (a) items per round
+    codec_rounds: int = 11
+    call_count: int = 60  # (b) calls per op per peer per round
+    call_rounds: int = 5
+    batch_items: int = 10_000  # (c)
+    batch_rounds: int = 1  # moto writes ~1,500 and reads ~500 items/s: one round is ~2 min
+    stream_items: int = 100_000  # (e)
+    import_runs: int = 11  # (f) fresh interpreters per peer
+
+    @classmethod
+    def make(cls, quick: bool) -> Settings:
+        if not quick:
+            return cls(quick=False)
+        return cls(
+            quick=True,
+            codec_items=200,
+            codec_rounds=3,
+            call_count=3,
+            call_rounds=1,
+            batch_items=50,
+            batch_rounds=1,
+            stream_items=500,
+            import_runs=1,
+        )
+
+
+@dataclass
+class Row:
+    """One figure of the table."""
+
+    case: str
+    op: str
+    peer: str
+    value: float | None  # None: not measured (see note)
+    unit: str
+    ratio: float | None = None  # value / floor's value in the same run
+    note: str = ""
+    extra: dict[str, float] = field(default_factory=dict)  # secondary figures (latency...)
+
+
+@dataclass
+class Target:
+    """A speed target of issue 9, checked on this run's ratios."""
+
+    case: str
+    text: str
+    value: float | None
+    limit: float
+    kind: str  # "max": value <= limit; "min": value >= limit
+    note: str = ""
+
+    @property
+    def holds(self) -> bool | None:
+        if self.value is None:
+            return None
+        return self.value <= self.limit if self.kind == "max" else self.value >= self.limit
+
+    @property
+    def status(self) -> str:
+        holds = self.holds
+        return "not measured" if holds is None else ("holds" if holds else "MISSED")
+
+
+@contextmanager
+def settled_heap() -> Iterator[None]:
+    """Collect garbage and freeze what exists (fixtures: thousands of models) while timing.
+
+    Otherwise a full collection over every fixture lands in whichever peer runs first.
+    """
+    gc.collect()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values)
+
+
+def rotate(peers: Sequence[Any], round_number: int) -> list[Any]:
+    """The peers in a different order each round (interleaving spreads drift over all)."""
+    if not peers:
+        return []
+    shift = round_number % len(peers)
+    ordered = list(peers[shift:]) + list(peers[:shift])
+    return ordered if round_number % 2 == 0 else ordered[::-1]
+
+
+def cpu_per_call(fn: Callable[[], Any], count: int) -> float:
+    """Client-process CPU seconds per call (all threads of this process)."""
+    start = time.process_time()
+    for _ in range(count):
+        fn()
+    return (time.process_time() - start) / count
+
+
+def with_ratios(rows: list[Row], floor_of: Callable[[Row], Row | None]) -> list[Row]:
+    """Fill ``ratio`` of each row from the floor row ``floor_of`` picks for it."""
+    for row in rows:
+        base = floor_of(row)
+        if base is not None and base.value and row.value is not None:
+            row.ratio = row.value / base.value
+    return rows
+
+
+def find(rows: Sequence[Row], op: str, peer: str) -> Row | None:
+    for row in rows:
+        if row.op == op and row.peer == peer:
+            return row
+    return None
+
+
+def ratio_between(rows: Sequence[Row], op: str, slow: str, fast: str) -> float | None:
+    """How many times ``fast``'s value is below ``slow``'s (None if either is missing)."""
+    a, b = find(rows, op, slow), find(rows, op, fast)
+    if a is None or b is None or a.value is None or not b.value:
+        return None
+    return a.value / b.value
+
+
+def machine() -> dict[str, str]:
+    """nproc, CPU model, memory, OS and Python."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    memory = "unknown"
+    try:
+        with open("/proc/meminfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("MemTotal"):
+                    memory = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
+                    break
+    except OSError:
+        pass
+    try:
+        load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    except OSError:
+        load = "unknown"
+    return {
+        "load": load,
+        "nproc": str(os.cpu_count()),
+        "cpu": cpu,
+        "memory": memory,
+        "os": platform.platform(),
+        "python": platform.python_version(),
+    }

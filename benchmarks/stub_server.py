@@ -1,0 +1,96 @@
+"""A Query-only DynamoDB stub for case (e), in a separate process.
+
+moto answers a 1 MB page of a 100,000-item partition in seconds (it re-reads the partition for
+every page), which would make streaming 100,000 items take most of an hour. Client memory does
+not depend on the server, so case (e) talks to this stub instead: it pre-renders the partition's
+pages once (DynamoDB's JSON protocol, pages cut at 1 MB of item size as DynamoDB does) and
+answers every ``Query`` with the page after its ``ExclusiveStartKey``. Every peer reaches it
+over HTTP through its own client, as it would reach DynamoDB.
+
+``python -m benchmarks.stub_server COUNT`` prints its endpoint URL once the pages are ready and
+serves until its standard input closes.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+PAGE_BYTES = 1_000_000
+
+
+def render_pages(count: int, stream: str) -> tuple[list[bytes], dict[str, int]]:
+    """JSON bodies of the partition's pages, and sort key -> index of the page after it."""
+    from dynamodel.codec import item_size
+
+    from . import peers
+
+    pages: list[bytes] = []
+    after: dict[str, int] = {}
+    items: list[dict[str, Any]] = []
+    size = 0
+
+    def flush(last: bool) -> None:
+        body: dict[str, Any] = {"Items": items, "Count": len(items), "ScannedCount": len(items)}
+        if not last:
+            body["LastEvaluatedKey"] = {"pk": items[-1]["pk"], "sk": items[-1]["sk"]}
+            after[items[-1]["sk"]["S"]] = len(pages) + 1
+        pages.append(json.dumps(body).encode())
+
+    for i in range(count):
+        item = peers.shared_item(i, stream)
+        item_bytes = item_size(item)
+        if items and size + item_bytes > PAGE_BYTES:
+            flush(last=False)
+            items, size = [], 0
+        items.append(item)
+        size += item_bytes
+    flush(last=True)
+    return pages, after
+
+
+def serve(count: int, stream: str) -> None:
+    pages, after = render_pages(count, stream)
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length", "0"))
+            request = json.loads(self.rfile.read(length) or b"{}")
+            target = self.headers.get("X-Amz-Target", "")
+            if not target.endswith(".Query"):
+                body = json.dumps(
+                    {"__type": "com.amazon.coral.validate#ValidationException", "message": target}
+                ).encode()
+                self._send(400, body)
+                return
+            start = request.get("ExclusiveStartKey")
+            index = after[start["sk"]["S"]] if start else 0
+            self._send(200, pages[index])
+
+        def _send(self, status: int, body: bytes) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/x-amz-json-1.0")
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("x-amzn-RequestId", "stub")
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    print(f"http://127.0.0.1:{server.server_address[1]}", flush=True)
+    sys.stdin.read()
+    server.shutdown()
+
+
+if __name__ == "__main__":
+    serve(int(sys.argv[1]), sys.argv[2] if len(sys.argv) > 2 else "big")

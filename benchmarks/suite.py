@@ -1,0 +1,189 @@
+"""Command line, orchestration and the target check of the benchmark suite."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import sys
+import time
+from pathlib import Path
+
+from . import report
+from .harness import Row, Settings, Target, machine
+from .peers import installed_version
+from .server import ROOT, ServerProcess, create_table
+
+ALL_CASES = ("a", "b", "c", "e", "f")
+DEFAULT_OUT = ROOT / "docs" / "benchmarks.md"
+VERSIONS = (
+    "dynamodel",
+    "boto3",
+    "botocore",
+    "aioboto3",
+    "pydantic",
+    "moto",
+    "pynamodb",
+    "pydynox",
+)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description="Benchmark dynamodel against its peers and check issue 9's targets.",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="tiny sizes (seconds): proves the suite runs; targets are reported, not enforced, "
+        "and nothing is written unless --out is given",
+    )
+    parser.add_argument(
+        "--cases",
+        default=",".join(ALL_CASES),
+        help="comma-separated cases to run (default: a,b,c,e,f; (d) is not measurable yet)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help=f"markdown page to write (default: {DEFAULT_OUT.relative_to(ROOT)}, full runs only)",
+    )
+    parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument(
+        "--with-dynamodel-batch",
+        action="store_true",
+        help="run the (c) hook for dynamodel's own batch module (once it has landed)",
+    )
+    return parser.parse_args(argv)
+
+
+def _versions() -> dict[str, str]:
+    import platform
+
+    out = {"python": platform.python_version()}
+    for name in VERSIONS:
+        out[name] = installed_version(name) or "not installed"
+    return out
+
+
+def _settings_text(s: Settings) -> str:
+    return (
+        f"(a) {s.codec_items:,} items x {s.codec_rounds} rounds; "
+        f"(b) {s.call_count} gets, {s.call_count} puts and {max(1, s.call_count // 2)} queries "
+        f"per peer x {s.call_rounds} rounds; "
+        f"(c) {s.batch_items:,} items x {s.batch_rounds} round(s); "
+        f"(e) {s.stream_items:,} items; (f) {s.import_runs} interpreters per peer"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    cases = [c.strip() for c in args.cases.split(",") if c.strip()]
+    unknown = sorted(set(cases) - set(ALL_CASES))
+    if unknown:
+        print(f"unknown cases {unknown}; choose from {', '.join(ALL_CASES)}", file=sys.stderr)
+        return 2
+    settings = Settings.make(args.quick)
+    started = time.perf_counter()
+    logging.getLogger("pydynox").setLevel(logging.ERROR)  # its slow-query warnings
+
+    def log(message: str) -> None:
+        elapsed = time.perf_counter() - started
+        print(f"[{elapsed:5.0f}s] {message}", file=sys.stderr, flush=True)
+
+    rows: list[Row] = []
+    targets: list[Target] = []
+    server_text = "not used"
+    if "a" in cases:
+        from . import case_codec
+
+        log("(a) codec CPU per item")
+        r, t = case_codec.run(settings, log)
+        rows += r
+        targets += t
+    if {"b", "c"} & set(cases):
+        import boto3
+
+        with ServerProcess() as server:
+            server.apply_env()
+            client = boto3.client("dynamodb", endpoint_url=server.endpoint_url)
+            from .peers import TABLE
+
+            create_table(client, TABLE)
+            if "b" in cases:
+                from . import case_calls
+
+                log("(b) client CPU and latency per call")
+                r, t = case_calls.run(settings, server.endpoint_url, log)
+                rows += r
+                targets += t
+            if "c" in cases:
+                from . import case_batch
+
+                log("(c) batch throughput")
+                r, t = case_batch.run(
+                    settings, server.endpoint_url, log, with_dynamodel=args.with_dynamodel_batch
+                )
+                rows += r
+                targets += t
+            cpu = server.cpu_seconds()
+            server_text = (
+                "dynamodel.local.LocalDynamoDB (moto server) in a separate process "
+                "(`python -m benchmarks.server`), shared by every peer"
+                + (f"; it used {cpu:.0f} s of CPU" if cpu is not None else "")
+                + ". Case (e) uses a Query-only stub server in another process "
+                "(`benchmarks/stub_server.py`)"
+            )
+    if "e" in cases:
+        from . import case_stream
+
+        log("(e) streaming peak memory")
+        r, t = case_stream.run(settings, log)
+        rows += r
+        targets += t
+    if "f" in cases:
+        from . import case_import
+
+        log("(f) import time")
+        r, t = case_import.run(settings, log)
+        rows += r
+        targets += t
+
+    duration = time.perf_counter() - started
+    print(report.console(rows, targets, cases))
+    missed = [t for t in targets if t.holds is False]
+    print(
+        f"\n{len(targets) - len(missed)} of {len(targets)} targets hold or are not measured; "
+        f"{len(missed)} missed. Took {duration:.0f} s."
+    )
+
+    out = args.out if args.out is not None else (None if args.quick else DEFAULT_OUT)
+    if out is not None and not args.no_write:
+        command = "python -m benchmarks" + (" " + " ".join(argv) if argv else "")
+        if argv is None and len(sys.argv) > 1:
+            command = "python -m benchmarks " + " ".join(sys.argv[1:])
+        info = {
+            **machine(),
+            "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            "command": command,
+            "duration": f"{duration / 60:.1f} min",
+            "server": server_text,
+        }
+        page = report.markdown(
+            rows,
+            targets,
+            cases,
+            info,
+            _versions(),
+            _settings_text(settings),
+            report.existing_intro(out),
+        )
+        report.write(out, page)
+        print(f"wrote {out}")
+
+    if args.quick:
+        print("quick mode: tiny sizes, figures not meaningful; targets not enforced")
+        return 0
+    return 1 if missed else 0
