@@ -7,9 +7,24 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from .batch import (
+    BatchError,
+    BatchGetError,
+    BatchGetResult,
+    BatchStats,
+    BatchWriteError,
+    BatchWriter,
+    BatchWriteResult,
+    Key,
+    WriteRequest,
+    abatch_get,
+    batch_get,
+    batch_write,
+)
 from .clients import Connection, configure
 from .collection import Collection, CollectionResult
 from .errors import (
+    CancellationReason,
     ConditionFailed,
     DynamodelError,
     ItemNotFound,
@@ -19,12 +34,15 @@ from .errors import (
     ThrottledError,
     TransactionCanceled,
     ValidationError,
+    VersionConflict,
 )
 from .expressions import Attr, Condition, UpdateAction
+from .locking import aretry_on_conflict, retry_on_conflict
 from .model import Model
 from .query import Page, ParallelScan, Query, Scan
 from .retry import RetryPolicy
 from .table import GSI, LSI, Provisioned, Table
+from .transactions import ItemRef, TransactGet, TransactWrite
 
 if TYPE_CHECKING:
     from .local import LocalDynamoDB
@@ -35,6 +53,14 @@ __all__ = [
     "GSI",
     "LSI",
     "Attr",
+    "BatchError",
+    "BatchGetError",
+    "BatchGetResult",
+    "BatchStats",
+    "BatchWriteError",
+    "BatchWriteResult",
+    "BatchWriter",
+    "CancellationReason",
     "Collection",
     "CollectionResult",
     "Condition",
@@ -42,7 +68,9 @@ __all__ = [
     "Connection",
     "DynamodelError",
     "ItemNotFound",
+    "ItemRef",
     "ItemTooLarge",
+    "Key",
     "LocalDynamoDB",
     "Model",
     "Page",
@@ -55,10 +83,19 @@ __all__ = [
     "Table",
     "TableNotFound",
     "ThrottledError",
+    "TransactGet",
+    "TransactWrite",
     "TransactionCanceled",
     "UpdateAction",
     "ValidationError",
+    "VersionConflict",
+    "WriteRequest",
+    "abatch_get",
+    "aretry_on_conflict",
+    "batch_get",
+    "batch_write",
     "configure",
+    "retry_on_conflict",
 ]
 
 
