@@ -139,7 +139,10 @@ def iterate(flow: Flow[Any], connection: Connection) -> Iterator[Any]:
         step = next(flow)
         while True:
             if isinstance(step, Emit):
-                yield step.value
+                value = step.value
+                del step  # the consumer holds the value; keep no second reference
+                yield value
+                del value
                 step = flow.send(None)
             else:
                 step = _advance_sync(flow, step, connection)

@@ -9,7 +9,7 @@ operation's result. The same flow runs under the sync and the async executor.
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -60,10 +60,16 @@ Step = Request | Sleep | Emit[Any] | Gather
 Flow = Generator[Step, Any, T]
 
 
-def call(request: Request, policy: RetryPolicy | None = None) -> Flow[dict[str, Any]]:
+def call(
+    request: Request,
+    policy: RetryPolicy | None = None,
+    classify: Callable[[DynamodelError], BaseException] | None = None,
+) -> Flow[dict[str, Any]]:
     """Send one request, retrying retryable errors per the policy with backoff sleeps.
 
-    Use as ``response = yield from call(request)``.
+    Use as ``response = yield from call(request)``. ``classify`` may map an error to the one the
+    policy should judge (a transaction cancelled only by conflicts counts as a conflict); the
+    original error is what is raised when the policy gives up.
     """
     policy = policy or default_policy()
     retries = 0
@@ -78,7 +84,8 @@ def call(request: Request, policy: RetryPolicy | None = None) -> Flow[dict[str, 
             sends += 1 + error.retry_attempts
             if started is None:
                 started = policy.clock()
-            delay = policy.next_delay(error, retries, sends, policy.clock() - started)
+            judged = classify(error) if classify is not None else error
+            delay = policy.next_delay(judged, retries, sends, policy.clock() - started)
             if delay is None:
                 raise
             yield Sleep(delay)

@@ -163,6 +163,7 @@ def paginate(
         if remaining is not None:
             remaining -= len(page.items)
         yield Emit(page)
+        del page, response  # let the consumer's page go before the next one is fetched
         if last_key is None or remaining == 0:
             return
 
@@ -327,7 +328,10 @@ class _Read(Generic[M]):
 
     def __iter__(self) -> Iterator[M]:
         for page in self.pages():
-            yield from page.items
+            items = page.items
+            del page  # hold one page at a time while streaming
+            yield from items
+            del items
 
     def all(self) -> list[M]:
         """Every item (bounded by ``limit`` when set) as a list."""

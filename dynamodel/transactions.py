@@ -39,7 +39,7 @@ from .errors import (
     ValidationError,
 )
 from .expressions import Condition, UpdateAction, all_of, render_condition
-from .flows import Flow, Request, Sleep
+from .flows import Flow, Request, call
 from .model import Model, coerce_fields
 from .requests import (
     VersionCheck,
@@ -142,27 +142,14 @@ def _retry_view(error: DynamodelError, policy: RetryPolicy) -> DynamodelError:
 def send_flow(request: Request, policy: RetryPolicy) -> Flow[dict[str, Any]]:
     """Send a transaction request, retrying per ``policy`` with backoff sleeps.
 
-    Like `dynamodel.flows.call`, plus: a `TransactionCanceled` whose failed actions all have
+    Through `dynamodel.flows.call`: a `TransactionCanceled` whose failed actions all have
     transient reasons (``TransactionConflict``, throttling) counts as that transient error. The
     request, and so its ``ClientRequestToken``, is the same object on every send.
     """
-    retries = 0
-    sends = 0
-    started: float | None = None
-    while True:
-        try:
-            response: dict[str, Any] = yield request
-            return response
-        except DynamodelError as error:
-            retries += 1
-            sends += 1 + error.retry_attempts
-            if started is None:
-                started = policy.clock()
-            elapsed = policy.clock() - started
-            delay = policy.next_delay(_retry_view(error, policy), retries, sends, elapsed)
-            if delay is None:
-                raise
-            yield Sleep(delay)
+    response: dict[str, Any] = yield from call(
+        request, policy, classify=lambda error: _retry_view(error, policy)
+    )
+    return response
 
 
 def _explain(
