@@ -46,6 +46,7 @@ from .batch_flows import (
 from .codec import Item, item_size
 from .errors import DynamodelError, ValidationError
 from .model import Model
+from .requests import expired, guard_shards
 
 if TYPE_CHECKING:
     from .clients import Connection
@@ -241,6 +242,7 @@ class _Job:
     connection: Connection
     reports: list[ChunkReport[Any]]
     flows: list[Flow[Any]]
+    guard: Flow[None] | None = None  # shard-count checks, run before the chunks
 
 
 def _check_concurrency(value: int) -> int:
@@ -258,16 +260,20 @@ def _note_failures(job: _Job, outcomes: list[Any], progress: Progress) -> None:
 
 
 def _run(jobs: list[_Job], progress: Progress, max_concurrency: int) -> None:
-    from .executors import run_many
+    from .executors import run, run_many
 
     for job in jobs:
+        if job.guard is not None:
+            run(job.guard, job.connection)
         _note_failures(job, run_many(job.flows, job.connection, max_concurrency), progress)
 
 
 async def _arun(jobs: list[_Job], progress: Progress, max_concurrency: int) -> None:
-    from .executors import arun_many
+    from .executors import arun, arun_many
 
     for job in jobs:
+        if job.guard is not None:
+            await arun(job.guard, job.connection)
         outcomes = await arun_many(job.flows, job.connection, max_concurrency)
         _note_failures(job, outcomes, progress)
 
@@ -375,7 +381,8 @@ class BatchWriter:
             )
             reports: list[ChunkReport[Any]] = [ChunkReport(pending=chunk) for chunk in chunks]
             flows: list[Flow[Any]] = [write_flow(r, policy, progress) for r in reports]
-            jobs.append(_Job(connection, reports, flows))
+            guard = guard_shards((w.model for w in group), write=True)
+            jobs.append(_Job(connection, reports, flows, guard))
         self._requests = []
         return _WritePlan(requests, superseded, jobs, progress)
 
@@ -515,7 +522,8 @@ def _plan_get(
         )
         reports: list[ChunkReport[Any]] = [ChunkReport(pending=chunk) for chunk in chunks]
         flows: list[Flow[Any]] = [get_flow(r, policy, progress, consistent) for r in reports]
-        jobs.append(_Job(conn, reports, flows))
+        guard = guard_shards((e.keys[0].model for e in group), write=False, index=None)
+        jobs.append(_Job(conn, reports, flows, guard))
     return _GetPlan(unique, entries, duplicates, jobs, progress)
 
 
@@ -533,7 +541,9 @@ def _finish_get(plan: _GetPlan[M]) -> BatchGetResult[M]:
     for key in plan.keys:
         ident = ids[key]
         raw = found.get(ident)
-        if raw is not None:
+        if raw is not None and expired(key.model._spec().table, raw):
+            result.missing.append(key)  # expired: DynamoDB has not deleted it yet
+        elif raw is not None:
             model = key.model.from_item(raw)
             result.items.append(model)
             result.by_key[key] = model

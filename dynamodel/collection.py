@@ -13,13 +13,14 @@ result.unknown        # raw items of types no member knows (reported, not fatal)
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from .codec import Item
 from .errors import ValidationError
-from .model import Model, coerce_fields
+from .model import SHARD, Model, check_shard, coerce_fields
 from .query import Page, Query
+from .sharding import Shards
 
 M = TypeVar("M", bound=Model)
 
@@ -54,6 +55,7 @@ class Collection:
         specs = [m._spec() for m in models]
         table = specs[0].table
         templates = []
+        shard_specs: list[Shards | None] = []
         for model, spec in zip(models, specs, strict=True):
             if spec.table is not table:
                 raise ValidationError(
@@ -67,24 +69,42 @@ class Collection:
                     raise ValidationError(f"{model.__name__} has no templates for index {index!r}")
                 template = spec.indexes[index].pk or spec.pk
             templates.append(template)
+            shard_specs.append(spec.shards if index is None else spec.indexes[index].shards)
         texts = {t.text for t in templates}
         if len(texts) != 1:
             raise ValidationError(
                 f"collection members must share one partition key template; got {sorted(texts)}"
+            )
+        if len(set(shard_specs)) != 1:
+            described = {m.__name__: s for m, s in zip(models, shard_specs, strict=True)}
+            raise ValidationError(
+                "collection members must shard their shared partition key the same way "
+                f"(same count and strategy); got {described}"
             )
         table.index_keys(index)
         self.models: Sequence[type[Model]] = models
         self.table = table
         self.index = index
         self.template = templates[0]
+        self.shards = shard_specs[0]
 
     def query(self, **fields: Any) -> Query[Model]:
-        """A lazy query over the partition; items are parsed by entity type."""
+        """A lazy query over the partition; items are parsed by entity type.
+
+        A sharded partition is read from every shard concurrently and merged in sort key
+        order (``shard=`` reads one shard only).
+        """
+        shard = fields.pop(SHARD, None) if self.shards is not None else None
         values = coerce_fields(self.models[0], fields, self.template.fields, "collection key")
-        return self.query_key(self.template.render(values, "collection query"))
+        logical = self.template.render(values, "collection query")
+        if shard is not None:
+            assert self.shards is not None
+            physical = self.shards.physical(logical, check_shard(shard, self.shards, "collection"))
+            return self.query_key(physical)
+        return replace(self.query_key(logical), shards=self.shards)
 
     def query_key(self, pk_value: str) -> Query[Model]:
-        """A lazy query over the partition with this exact partition key value."""
+        """A lazy query over the partition with this exact (physical) partition key value."""
         return Query(
             table=self.table,
             index=self.index,

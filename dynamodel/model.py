@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, PrivateAttr, TypeAdapter
 from .codec import OMIT, AttributeValue, Item, check_item_size, decode_item, encode
 from .errors import ValidationError
 from .keys import KeyTemplate
-from .sharding import Shards
+from .sharding import Shards, split_physical
 from .table import Table
 
 if TYPE_CHECKING:
@@ -76,6 +76,19 @@ class ModelSpec:
     def key_fields(self) -> tuple[str, ...]:
         """Python field names that make up the primary key."""
         return self.pk.fields + (self.sk.fields if self.sk else ())
+
+    @property
+    def sharded(self) -> bool:
+        """Whether the table partition key or any index partition key is sharded."""
+        return self.shards is not None or any(i.shards for i in self.indexes.values())
+
+    def shard_slots(self) -> list[tuple[str | None, Shards]]:
+        """Every sharded partition key: (None for the table's or the index name, Shards)."""
+        slots: list[tuple[str | None, Shards]] = []
+        if self.shards is not None:
+            slots.append((None, self.shards))
+        slots.extend((i.name, i.shards) for i in self.indexes.values() if i.shards is not None)
+        return slots
 
     def adapter(self, model: type[BaseModel], name: str) -> TypeAdapter[Any]:
         """A cached validator for one field's type."""
@@ -123,11 +136,20 @@ def _index_templates(table: Table, meta: Any, owner: str) -> dict[str, IndexTemp
         keys = table.index_keys(name)
         pk_text: str | None
         sk_text: str | None
+        index_shards: Shards | None = None
         if isinstance(templates, str):
             pk_text, sk_text = templates, None
         else:
-            pk_text, sk_text = (*tuple(templates), None)[:2]
+            parts = tuple(templates)
+            if parts and isinstance(parts[-1], Shards):
+                index_shards, parts = parts[-1], parts[:-1]
+            pk_text, sk_text = (*parts, None)[:2]
         if keys.pk == table.pk:  # LSI: partition key is the table's
+            if index_shards is not None:
+                raise ValidationError(
+                    f"{owner}: index {name!r} is a local index (it shares the table's "
+                    "partition key); shard the model's partition key with Meta.shards instead"
+                )
             if sk_text is None:
                 pk_text, sk_text = None, pk_text
             pk_template = None
@@ -147,8 +169,16 @@ def _index_templates(table: Table, meta: Any, owner: str) -> dict[str, IndexTemp
             sk_attr=keys.sk,
             pk=pk_template,  # type: ignore[arg-type]  # None for LSIs: the table pk is used
             sk=KeyTemplate(sk_text, sort=True) if sk_text is not None else None,
+            shards=index_shards,
         )
     return out
+
+
+def _meta_shards(meta: Any, owner: str) -> Shards | None:
+    shards = getattr(meta, "shards", None)
+    if shards is not None and not isinstance(shards, Shards):
+        raise ValidationError(f"{owner}.Meta.shards must be a dynamodel Shards, not {shards!r}")
+    return shards
 
 
 class Model(BaseModel):
@@ -163,6 +193,9 @@ class Model(BaseModel):
 
     __dynamodel__: ClassVar[ModelSpec]
     _dm_partial: bool = PrivateAttr(default=False)
+    # shard of each sharded partition key (None: the table's; else the index name), chosen at
+    # the first write of a randomly sharded item or recovered from the stored key on a read
+    _dm_shards: dict[str | None, int] = PrivateAttr(default_factory=dict)
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
@@ -200,6 +233,7 @@ class Model(BaseModel):
                 stored[n] for n, info in cls.model_fields.items() if _is_set_type(info.annotation)
             ),
             version_field=_version_field(cls, meta),
+            shards=_meta_shards(meta, cls.__name__),
         )
         _check_spec(cls, spec)
         cls.__dynamodel__ = spec
@@ -217,10 +251,40 @@ class Model(BaseModel):
         return spec  # type: ignore[no-any-return]
 
     def _known(self) -> dict[str, Any]:
-        """Field values known to be stored: all of them, or only the projected ones."""
+        """Field values known to be stored (all, or the projected ones), plus the item's
+        shard (``"shard"``) when its partition key is sharded randomly."""
         if self._dm_partial:
-            return {name: self.__dict__[name] for name in self.model_fields_set}
-        return self.__dict__
+            known = {name: self.__dict__[name] for name in self.model_fields_set}
+        else:
+            known = self.__dict__
+        spec = self._spec()
+        if spec.shards is not None and not spec.shards.by:
+            known = {**known, SHARD: self._table_shard(spec)}
+        return known
+
+    def _table_shard(self, spec: ModelSpec) -> int:
+        assert spec.shards is not None
+        if self._dm_partial and not spec.shards.by and None not in self._dm_shards:
+            raise ValidationError(
+                f"{type(self).__name__} was read with a projection without its partition key, "
+                "so its random shard is unknown; include the key in the projection"
+            )
+        return shard_for(spec.shards, self.__dict__, self._dm_shards, None, "", choose=True)
+
+    def shard_number(self, index: str | None = None) -> int | None:
+        """The shard of this item's partition key (``index``: of that index's key).
+
+        None when that key is not sharded. A randomly sharded item gets its shard at its
+        first write (or when this is first called); an item read from the table has the shard
+        it is stored under.
+        """
+        spec = self._spec()
+        if index is None:
+            return None if spec.shards is None else self._table_shard(spec)
+        templates = spec.indexes.get(index)
+        if templates is None or templates.shards is None:
+            return None
+        return shard_for(templates.shards, self.__dict__, self._dm_shards, index, "", choose=True)
 
     def to_item(self) -> Item:
         """The full DynamoDB item: attributes, key attributes, index keys and entity type."""
@@ -232,10 +296,21 @@ class Model(BaseModel):
             encoded = encode(value, f"{what}.{name}", name in floats)
             if encoded is not OMIT:
                 item[name] = encoded
-        item.update(key_attributes(spec, self.__dict__, what, with_indexes=True))
+        item.update(
+            key_attributes(spec, self.__dict__, what, with_indexes=True, chosen=self._dm_shards)
+        )
         item[spec.table.type_attribute] = {"S": spec.entity}
         check_item_size(item, what)
         return item
+
+    def _recover_shards(self, item: Mapping[str, AttributeValue]) -> None:
+        """Remember the shards a stored item's partition keys carry."""
+        spec = self._spec()
+        if spec.shards is not None:
+            self._dm_shards[None] = _stored_shard(item, spec.table.pk, spec.shards, self)
+        for index in spec.indexes.values():
+            if index.shards is not None and index.pk_attr in item:
+                self._dm_shards[index.name] = _stored_shard(item, index.pk_attr, index.shards, self)
 
     @classmethod
     def from_item(cls, item: Mapping[str, AttributeValue]) -> Self:
@@ -245,7 +320,10 @@ class Model(BaseModel):
         for name in spec.set_fields:
             if name not in data:  # an empty set is not stored at the top level
                 data[name] = set()
-        return cls.model_validate(data)
+        instance = cls.model_validate(data)
+        if spec.sharded:
+            instance._recover_shards(item)
+        return instance
 
     @classmethod
     def from_partial_item(cls, item: Mapping[str, AttributeValue]) -> Self:
@@ -263,11 +341,16 @@ class Model(BaseModel):
                 values[name] = spec.adapter(cls, name).validate_python(raw)
         instance = cast(Self, cls.model_construct(_fields_set=set(values), **values))
         instance._dm_partial = True
+        if spec.sharded:
+            instance._recover_shards(item)
         return instance
 
     @classmethod
     def build_key(cls, **fields: Any) -> Item:
-        """The primary key (AttributeValue map) for the given key field values."""
+        """The primary key (AttributeValue map) for the given key field values.
+
+        A randomly sharded model also needs ``shard=`` (a calculated one computes it).
+        """
         spec = cls._spec()
         values = coerce_fields(cls, fields, spec.key_fields, "key")
         return key_attributes(spec, values, cls.__name__, with_indexes=False)
@@ -275,7 +358,9 @@ class Model(BaseModel):
     def item_key(self) -> Item:
         """This instance's primary key (AttributeValue map)."""
         spec = self._spec()
-        return key_attributes(spec, self.__dict__, type(self).__name__, with_indexes=False)
+        return key_attributes(
+            spec, self.__dict__, type(self).__name__, with_indexes=False, chosen=self._dm_shards
+        )
 
     @classmethod
     def entity_type(cls) -> str:
@@ -579,6 +664,7 @@ def _check_spec(cls: type[Model], spec: ModelSpec) -> None:
                     f"{cls.__name__}: {where} template {template.text!r} names {name!r}, "
                     f"which is not a field (fields: {sorted(fields)})"
                 )
+    _check_shards(cls, spec, fields)
     if spec.version_field is not None:
         for where, template in templates:
             if template is not None and spec.version_field in template.fields:
@@ -601,12 +687,41 @@ def _check_spec(cls: type[Model], spec: ModelSpec) -> None:
         )
 
 
+def _check_shards(cls: type[Model], spec: ModelSpec, fields: set[str]) -> None:
+    """Calculated shards hash declared fields; the table's must be key fields (so ``get``
+    can compute the shard), and a sharded model cannot have a key field named ``shard``."""
+    if spec.shards is not None:
+        if SHARD in spec.key_fields:
+            raise ValidationError(
+                f"{cls.__name__}: a key field named {SHARD!r} clashes with the shard= argument "
+                "of a sharded model; rename the field"
+            )
+        outside = [f for f in spec.shards.fields if f not in spec.key_fields]
+        if outside:
+            raise ValidationError(
+                f"{cls.__name__}: Meta.shards is calculated from {outside}, which are not key "
+                f"fields {list(dict.fromkeys(spec.key_fields))}; a get could not compute the shard"
+            )
+    for index in spec.indexes.values():
+        if index.shards is not None:
+            unknown = [f for f in index.shards.fields if f not in fields]
+            if unknown:
+                raise ValidationError(
+                    f"{cls.__name__}: index {index.name!r} shards are calculated from {unknown}, "
+                    "which are not fields"
+                )
+
+
 def coerce_fields(
     model: type[Model], values: Mapping[str, Any], allowed: Sequence[str], what: str
 ) -> dict[str, Any]:
-    """Validate key field values through their field types (so ``"7"`` becomes ``7`` for an int)."""
+    """Validate key field values through their field types (so ``"7"`` becomes ``7`` for an int).
+
+    On a model with a sharded partition key, ``shard`` is accepted too (an int shard number).
+    """
     spec = model._spec()
-    unknown = set(values) - set(allowed)
+    sharded = spec.shards is not None and SHARD in values and SHARD not in allowed
+    unknown = set(values) - set(allowed) - ({SHARD} if sharded else set())
     if unknown:
         raise ValidationError(
             f"{model.__name__} {what}: unexpected fields {sorted(unknown)}; "
@@ -614,11 +729,89 @@ def coerce_fields(
         )
     out: dict[str, Any] = {}
     for name, value in values.items():
+        if sharded and name == SHARD:
+            assert spec.shards is not None
+            out[SHARD] = check_shard(value, spec.shards, f"{model.__name__} {what}")
+            continue
         try:
             out[name] = spec.adapter(model, name).validate_python(value)
         except Exception as exc:
             raise ValidationError(f"{model.__name__} {what} field {name!r}: {exc}") from exc
     return out
+
+
+#: The key-field name under which a shard number travels with key values (``get(shard=3)``).
+SHARD = "shard"
+
+
+def check_shard(value: Any, shards: Shards, what: str) -> int:
+    """A valid shard number of ``shards`` (ValidationError naming the range otherwise)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < shards.count:
+        raise ValidationError(
+            f"{what}: shard must be an int from 0 to {shards.count - 1}, got {value!r}"
+        )
+    return value
+
+
+def shard_for(
+    shards: Shards,
+    values: Mapping[str, Any],
+    chosen: dict[str | None, int] | None,
+    slot: str | None,
+    what: str,
+    *,
+    choose: bool,
+) -> int:
+    """The shard of one sharded partition key.
+
+    Calculated: hashed from ``values`` (a given shard must agree). Random: ``values["shard"]``
+    (table key only), else the one recorded in ``chosen``, else a new random one when
+    ``choose`` (recorded in ``chosen``), else a ValidationError asking for ``shard=``.
+    """
+    given = values.get(SHARD) if slot is None else None
+    if given is None and chosen is not None:
+        given = chosen.get(slot)
+    if shards.by:
+        try:
+            computed = shards.calculate(values)
+        except ValidationError as exc:
+            raise ValidationError(f"{what}: {exc}") from None
+        if given is not None and given != computed:
+            raise ValidationError(
+                f"{what}: shard={given} was given but the shard calculated from "
+                f"{list(shards.fields)} is {computed}"
+            )
+        return computed
+    if given is not None:
+        return int(given)
+    if not choose:
+        raise ValidationError(
+            f"{what}: the partition key is sharded randomly over {shards.count} shards, so the "
+            "item's shard cannot be computed; pass shard= (an item read from the table knows "
+            "its own: item.shard_number()), or query the partition to fan out"
+        )
+    shard = shards.choose()
+    if chosen is not None:
+        chosen[slot] = shard
+    return shard
+
+
+def _stored_shard(
+    item: Mapping[str, AttributeValue], attribute: str, shards: Shards, owner: Model
+) -> int:
+    value = item.get(attribute)
+    if value is None or "S" not in value:
+        raise ValidationError(
+            f"{type(owner).__name__}: the stored item has no {attribute!r} string to read "
+            "its shard from"
+        )
+    try:
+        return split_physical(value["S"], shards)[1]
+    except ValidationError as exc:
+        raise ValidationError(
+            f"{type(owner).__name__}: {exc}; was it written before the model was sharded "
+            "(or with another shard count)? Changing the shard count is a migration."
+        ) from None
 
 
 def _key_text(attribute: str, text: str, limit: int, what: str) -> AttributeValue:
@@ -633,26 +826,53 @@ def _key_text(attribute: str, text: str, limit: int, what: str) -> AttributeValu
 
 
 def key_attributes(
-    spec: ModelSpec, values: Mapping[str, Any], what: str, *, with_indexes: bool
+    spec: ModelSpec,
+    values: Mapping[str, Any],
+    what: str,
+    *,
+    with_indexes: bool,
+    chosen: dict[str | None, int] | None = None,
 ) -> Item:
-    """Render the primary key (and, optionally, every index key that can be rendered)."""
+    """Render the primary key (and, optionally, every index key that can be rendered).
+
+    Sharded partition keys get their shard suffix (see `shard_for`); ``chosen`` holds an
+    instance's shards, and receives random ones chosen now.
+    """
     table = spec.table
-    out: Item = {table.pk: _key_text(table.pk, spec.pk.render(values, what), MAX_PK_BYTES, what)}
+    pk = spec.pk.render(values, what)
+    if spec.shards is not None:
+        pk = spec.shards.physical(
+            pk, shard_for(spec.shards, values, chosen, None, what, choose=chosen is not None)
+        )
+    out: Item = {table.pk: _key_text(table.pk, pk, MAX_PK_BYTES, what)}
     if spec.sk is not None and table.sk:
         out[table.sk] = _key_text(table.sk, spec.sk.render(values, what), MAX_SK_BYTES, what)
     if with_indexes:
-        out.update(index_attributes(spec, values, what, spec.indexes.values()))
+        out.update(index_attributes(spec, values, what, spec.indexes.values(), chosen))
     return out
 
 
-def index_attributes(spec: ModelSpec, values: Mapping[str, Any], what: str, indexes: Any) -> Item:
-    """Index key attributes that can be rendered from ``values`` (sparse: others are skipped)."""
+def index_attributes(
+    spec: ModelSpec,
+    values: Mapping[str, Any],
+    what: str,
+    indexes: Any,
+    chosen: dict[str | None, int] | None = None,
+) -> Item:
+    """Index key attributes that can be rendered from ``values`` (sparse: others are skipped).
+
+    A sharded index partition key gets its suffix; a random one reuses the shard in
+    ``chosen`` or draws (and records) a new one.
+    """
     out: Item = {}
     for index in indexes:
         pk = index.pk.try_render(values) if index.pk is not None else ""
         sk = index.sk.try_render(values) if index.sk is not None else ""
         if pk is None or sk is None:
             continue  # sparse: the item is not in this index
+        if index.pk is not None and index.shards is not None:
+            shard = shard_for(index.shards, values, chosen, index.name, what, choose=True)
+            pk = index.shards.physical(pk, shard)
         if index.pk is not None:
             out[index.pk_attr] = _key_text(index.pk_attr, pk, MAX_PK_BYTES, what)
         if index.sk is not None and index.sk_attr:

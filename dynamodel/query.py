@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
 import json
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -32,6 +33,7 @@ from .expressions import (
 from .flows import Emit, Flow, Request, call
 from .keys import KeyTemplate
 from .sharding import Shards, count_shards_flow, decode_shard_cursor, merge_flow
+from .ttl import is_expired, not_expired_condition
 
 if TYPE_CHECKING:
     from .model import Model
@@ -271,6 +273,8 @@ class _Read(Generic[M]):
         if self.projection_paths:
             # the type attribute routes each item to its model; key attributes make cursors
             managed = [self.table.type_attribute, *self._key_attributes()]
+            if self.table.ttl and self.table.hide_expired:
+                managed.append(self.table.ttl)  # to hide expired items
             attrs = [Attr(p) for p in self.projection_paths]
             attrs += [Attr((name,), raw=True) for name in managed]
             params["ProjectionExpression"] = render_projection(attrs, ph)
@@ -290,8 +294,12 @@ class _Read(Generic[M]):
         models = self.models
         single = self.single
         partial = bool(self.projection_paths)
+        ttl = self.table.ttl if self.table.hide_expired else None
+        now = dt.datetime.now(dt.UTC)
 
         def parse(raw: Item) -> tuple[str, Any]:
+            if ttl is not None and is_expired(raw, ttl, now):
+                return "skip", None  # expired, not deleted by DynamoDB yet
             tag = raw.get(type_attr)
             entity = tag.get("S") if tag else None
             model = models.get(entity) if entity is not None else None
@@ -349,10 +357,17 @@ class _Read(Generic[M]):
 
         return run(self._count_flow(), self.table.connection)
 
+    def _counting(self) -> Any:
+        """This read as ``Select=COUNT`` sends it: no projection, expired items filtered."""
+        condition = self.filter_condition
+        if self.table.ttl and self.table.hide_expired:
+            condition = all_of(condition, not_expired_condition(self.table.ttl))
+        return replace(self, projection_paths=(), filter_condition=condition)
+
     def _count_flow(self) -> Flow[int]:
         return count_flow(
             self._op(),
-            replace(self, projection_paths=())._params(),  # COUNT takes no projection
+            self._counting()._params(),
             self.start_key,
             self.table.connection.retry,
             self.limit_count,
@@ -405,7 +420,7 @@ class Query(_Read[M]):
     @classmethod
     def for_model(cls, model: type[M], index: str | None, fields: Mapping[str, Any]) -> Query[M]:
         """A query for one model's items in the partition named by ``fields``."""
-        from .model import coerce_fields
+        from .model import SHARD, check_shard, coerce_fields
 
         spec = model._spec()
         if index is None:
@@ -419,8 +434,14 @@ class Query(_Read[M]):
                 )
             pk_template = templates.pk or spec.pk
             sk_template = templates.sk
-        values = coerce_fields(model, fields, pk_template.fields, "query partition key")
+        shards = spec.shards if index is None else spec.indexes[index].shards
+        plain = {k: v for k, v in fields.items() if k != SHARD} if shards is not None else fields
+        values = coerce_fields(model, plain, pk_template.fields, "query partition key")
         pk_value = pk_template.render(values, f"{model.__name__} query")
+        if shards is not None and SHARD in fields:
+            # one physical shard only, no fan-out
+            pk_value = shards.physical(pk_value, check_shard(fields[SHARD], shards, "query"))
+            shards = None
         prefix = sk_template.prefix({})[0] if sk_template is not None else ""
         return cls(
             table=spec.table,
@@ -430,7 +451,7 @@ class Query(_Read[M]):
             pk_value=pk_value,
             sk_template=sk_template,
             scope_prefix=prefix,
-            shards=spec.shards if index is None else spec.indexes[index].shards,
+            shards=shards,
         )
 
     def concurrency(self, limit: int) -> Query[M]:
@@ -448,11 +469,21 @@ class Query(_Read[M]):
     def _shard_params(self, physical_pk: str) -> dict[str, Any]:
         return replace(self, pk_value=physical_pk, shards=None)._params()
 
+    def _guard(self) -> Flow[None]:
+        from .requests import guard_shards
+
+        return guard_shards(self.models.values(), write=False, index=self.index)
+
     def _flow(self) -> Flow[None]:
         if self.shards is None:
             return super()._flow()
+        return self._merge_flow()
+
+    def _merge_flow(self) -> Flow[None]:
+        assert self.shards is not None
+        yield from self._guard()
         keys = self.table.index_keys(self.index)
-        return merge_flow(
+        yield from merge_flow(
             op_params=self._shard_params,
             shards=self.shards,
             logical_pk=self.pk_value,
@@ -472,14 +503,20 @@ class Query(_Read[M]):
             return super()._count_flow()
         if self.start_cursor:
             raise ValidationError("count() of a sharded query cannot start from a cursor")
-        counting = replace(self, projection_paths=())
-        return count_shards_flow(
-            counting._shard_params,
-            self.shards,
-            self.pk_value,
-            self.table.connection.retry,
-            self.max_concurrency,
-            self.limit_count,
+        return self._count_shards_flow(self.shards)
+
+    def _count_shards_flow(self, shards: Shards) -> Flow[int]:
+        yield from self._guard()
+        counting = self._counting()
+        return (
+            yield from count_shards_flow(
+                counting._shard_params,
+                shards,
+                self.pk_value,
+                self.table.connection.retry,
+                self.max_concurrency,
+                self.limit_count,
+            )
         )
 
     # sort key conditions

@@ -10,7 +10,7 @@ check into `VersionConflict`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
@@ -29,6 +29,9 @@ from .expressions import (
 )
 from .flows import Flow, Request, call
 from .model import Model, ModelSpec, index_attributes, key_attributes
+from .sharding import guard_flow
+from .table import Table
+from .ttl import is_expired
 
 M = TypeVar("M", bound=Model)
 
@@ -45,6 +48,35 @@ def _describe_key(key: Item) -> dict[str, Any]:
 def key_fields(spec: ModelSpec, values: Mapping[str, Any]) -> dict[str, Any]:
     """The key fields (Python names) among ``values``, for messages."""
     return {name: values[name] for name in dict.fromkeys(spec.key_fields) if name in values}
+
+
+_ALL_SLOTS: Any = object()
+
+
+def guard_shards(
+    models: Iterable[type[Model]], *, write: bool, index: str | None = _ALL_SLOTS
+) -> Flow[None]:
+    """Check the table's shard records for these models' sharded keys (once per process);
+    ``index``: only that partition key (None: the table's), default every sharded one."""
+    for model in dict.fromkeys(models):
+        spec = model._spec()
+        if not spec.sharded:
+            continue
+        slots = [s for s in spec.shard_slots() if index is _ALL_SLOTS or s[0] == index]
+        if slots:
+            yield from guard_flow(
+                spec.table,
+                spec.entity,
+                model.__name__,
+                slots,
+                write=write,
+                retry=spec.table.connection.retry,
+            )
+
+
+def expired(table: Table, item: Item) -> bool:
+    """Whether reads of ``table`` should hide this raw item as expired (see `Table.ttl`)."""
+    return bool(table.ttl and table.hide_expired and is_expired(item, table.ttl))
 
 
 def get_request(
@@ -75,10 +107,14 @@ def get_flow(
     """Read one item; None (or `ItemNotFound` when ``required``) if absent."""
     key = model.build_key(**key_fields)
     spec = model._spec()
+    if spec.shards is not None:
+        yield from guard_shards([model], write=False, index=None)
     response = yield from call(
         get_request(model, key, consistent, projection), spec.table.connection.retry
     )
     item = response.get("Item")
+    if item is not None and expired(spec.table, item):
+        item = None  # DynamoDB has not deleted it yet; treat it as gone
     if item is None:
         if required:
             raise ItemNotFound(
@@ -317,6 +353,8 @@ def put_flow(
 ) -> Flow[None]:
     """Write a whole item; a versioned instance gets the version it was written with."""
     request, check = build_put(instance, condition, version)
+    if instance._spec().sharded:
+        yield from guard_shards([type(instance)], write=True)
     try:
         yield from call(request, instance._spec().table.connection.retry)
     except ConditionFailed as error:
@@ -354,6 +392,8 @@ def delete_flow(
 
     ``described`` names the item in error messages (default: the rendered key)."""
     request = delete_request(model, key, condition, version)
+    if model._spec().sharded:
+        yield from guard_shards([model], write=True)
     try:
         response = yield from call(request, model._spec().table.connection.retry)
     except ConditionFailed as error:
@@ -419,14 +459,17 @@ def prepare_update(
         if field is not None and len(action.attr.segments) == 1:
             if action.kind == "SET" and isinstance(action.operand, Value):
                 try:
-                    value = spec.adapter(model, field).validate_python(action.operand.value)
+                    adapter = spec.adapter(model, field)
+                    value = adapter.validate_python(action.operand.value)
                 except Exception as exc:
                     raise ValidationError(f"{model.__name__}.{field}: {exc}") from exc
                 if isinstance(value, set | frozenset) and not value:
                     # an empty set is not stored (DynamoDB has none): setting one removes it
                     action = UpdateAction("REMOVE", action.attr, None)
                 else:
-                    action = UpdateAction("SET", action.attr, Value(value))
+                    # stored as the field serialises (a TTL field: epoch seconds)
+                    stored = adapter.dump_python(value, by_alias=True)
+                    action = UpdateAction("SET", action.attr, Value(stored))
                 touched[field] = value
             elif action.kind == "REMOVE":
                 touched[field] = None
@@ -448,6 +491,7 @@ def _index_actions(
     merged = {**known, **touched}
     for index in spec.indexes.values():
         used = (index.pk.fields if index.pk else ()) + (index.sk.fields if index.sk else ())
+        used += index.shards.fields if index.shards else ()
         changed = [f for f in used if f in touched]
         if not changed:
             if upsert and all(merged.get(f) is not None for f in used):
@@ -544,6 +588,8 @@ def update_flow(
 ) -> Flow[M]:
     """Update an item and return it as stored afterwards."""
     request, check = build_update(model, known, actions, condition, upsert, version)
+    if model._spec().sharded:
+        yield from guard_shards([model], write=True)
     try:
         response = yield from call(request, model._spec().table.connection.retry)
     except ConditionFailed as error:

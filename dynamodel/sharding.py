@@ -32,6 +32,8 @@ import binascii
 import hashlib
 import json
 import random
+import threading
+import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -233,8 +235,10 @@ def merge_flow(
                     params["ScanIndexForward"] = False
                 if shard.resume is not None:
                     params["ExclusiveStartKey"] = shard.resume
-                if page_size is not None:
-                    params["Limit"] = page_size
+                # a shard can contribute at most the items still wanted: read no more
+                wanted = [n for n in (page_size, remaining) if n is not None]
+                if wanted:
+                    params["Limit"] = min(wanted)
                 batch.append(Request("query", params))
             responses = yield Gather(batch, retry=retry, max_concurrency=max_concurrency)
             requests += len(batch)
@@ -316,3 +320,115 @@ def count_shards_flow(
 
 class ShardCountMismatch(DynamodelError):
     """The table records a different shard count for this key than the model declares."""
+
+
+# -- the shard-count registry ----------------------------------------------------------------
+#
+# The first sharded write of a model in a process records its shard settings in the table
+# (one item per sharded partition key); reads and writes compare the model's declaration
+# with that record once per process and raise ShardCountMismatch on a difference, so a model
+# whose shard count changed can never silently read (or write) with the wrong one.
+
+REGISTRY_PK = "_dynamodel#shards"
+_ABSENT_RECHECK_SECONDS = 30.0
+_checked: dict[tuple[str, str, str | None], Shards] = {}
+_absent: dict[tuple[str, str, str | None], float] = {}
+_registry_lock = threading.Lock()
+
+
+def forget_shard_checks() -> None:
+    """Forget which shard records this process has checked (tests that recreate tables)."""
+    with _registry_lock:
+        _checked.clear()
+        _absent.clear()
+
+
+def registry_key(table: Any, entity: str, slot: str | None) -> Item:
+    """Where the shard record of one entity's partition key (``slot``: index name) lives."""
+    name = f"{entity}#{'index#' + slot if slot else 'table'}"
+    if table.sk:
+        return {table.pk: {"S": REGISTRY_PK}, table.sk: {"S": name}}
+    return {table.pk: {"S": f"{REGISTRY_PK}#{name}"}}
+
+
+def _record(shards: Shards) -> dict[str, Any]:
+    return {"count": shards.count, "strategy": shards.strategy, "by": list(shards.fields)}
+
+
+def _stored_record(item: Item) -> dict[str, Any]:
+    by = item.get("by", {}).get("L", [])
+    return {
+        "count": int(item.get("count", {}).get("N", "0")),
+        "strategy": item.get("strategy", {}).get("S", "?"),
+        "by": [v.get("S") for v in by],
+    }
+
+
+def _mismatch(owner: str, table_name: str, slot: str | None, stored: Any, declared: Any) -> None:
+    where = "partition key" if slot is None else f"index {slot!r} partition key"
+    raise ShardCountMismatch(
+        f"{owner}: table {table_name!r} records {stored} for its {where} but the model "
+        f"declares {declared}; reading with a different shard count would miss items. "
+        "Changing the shard count is a migration (see the sharding docs)."
+    )
+
+
+def guard_flow(
+    table: Any,
+    entity: str,
+    owner: str,
+    slots: Sequence[tuple[str | None, Shards]],
+    *,
+    write: bool,
+    retry: Any,
+) -> Flow[None]:
+    """Check (once per process) that the table's shard records match ``slots``; a write
+    records them first if the table has none."""
+    from .errors import ConditionFailed
+    from .flows import call
+
+    for slot, shards in slots:
+        cache_key = (table.physical_name, entity, slot)
+        with _registry_lock:
+            known = _checked.get(cache_key)
+            absent_until = _absent.get(cache_key, 0.0)
+        if known is not None:
+            if known != shards:
+                _mismatch(owner, table.physical_name, slot, _record(known), _record(shards))
+            continue
+        if not write and absent_until > time.monotonic():
+            continue
+        key = registry_key(table, entity, slot)
+        params = {"TableName": table.physical_name, "Key": key, "ConsistentRead": True}
+        response = yield from call(Request("get_item", params), retry)
+        item = response.get("Item")
+        if item is None and write:
+            record = _record(shards)
+            put = {
+                "TableName": table.physical_name,
+                "Item": {
+                    **key,
+                    "count": {"N": str(record["count"])},
+                    "strategy": {"S": record["strategy"]},
+                    "by": {"L": [{"S": f} for f in record["by"]]},
+                },
+                "ConditionExpression": "attribute_not_exists(#pk)",
+                "ExpressionAttributeNames": {"#pk": table.pk},
+            }
+            try:
+                yield from call(Request("put_item", put), retry)
+            except ConditionFailed:  # another writer recorded it first: compare with theirs
+                response = yield from call(Request("get_item", params), retry)
+                item = response.get("Item")
+            else:
+                item = put["Item"]
+        if item is None:
+            with _registry_lock:
+                _absent[cache_key] = time.monotonic() + _ABSENT_RECHECK_SECONDS
+            continue
+        stored = _stored_record(item)
+        if stored != _record(shards):
+            _mismatch(owner, table.physical_name, slot, stored, _record(shards))
+        with _registry_lock:
+            _checked[cache_key] = shards
+            _absent.pop(cache_key, None)

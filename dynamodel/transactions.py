@@ -47,7 +47,9 @@ from .requests import (
     build_update,
     check_version,
     delete_request,
+    expired,
     get_request,
+    guard_shards,
     key_fields,
     not_exists_condition,
     placeholders,
@@ -451,6 +453,7 @@ class TransactWrite(_Builder):
             return
         self._sent = True  # its payload must not change: the token identifies it
         request = self.request()
+        yield from guard_shards((action.model for action in self._actions), write=True)
         try:
             yield from send_flow(request, connection.retry)
         except TransactionCanceled as error:
@@ -582,6 +585,7 @@ class TransactGet(_Builder):
     def _execute_flow(self, connection: Connection) -> Flow[list[Model | None]]:
         if not self._actions:
             return []
+        yield from guard_shards((a.model for a in self._actions), write=False, index=None)
         try:
             response = yield from send_flow(self.request(), connection.retry)
         except TransactionCanceled as error:
@@ -591,7 +595,7 @@ class TransactGet(_Builder):
         for index, action in enumerate(self._actions):
             raw = responses[index].get("Item") if index < len(responses) else None
             item: Model | None = None
-            if raw:
+            if raw and not expired(action.model._spec().table, raw):
                 parse = (
                     action.model.from_partial_item if action.projection else action.model.from_item
                 )
