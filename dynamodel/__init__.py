@@ -21,6 +21,8 @@ from .batch import (
     batch_get,
     batch_write,
 )
+from .cache import LocalCache
+from .capacity import capacity, estimate_capacity
 from .clients import Connection, configure
 from .collection import Collection, CollectionResult
 from .errors import (
@@ -41,8 +43,10 @@ from .locking import aretry_on_conflict, retry_on_conflict
 from .model import Model
 from .query import Page, ParallelScan, Query, Scan
 from .retry import RetryPolicy
+from .sharding import ShardCountMismatch, Shards
 from .table import GSI, LSI, Provisioned, Table
 from .transactions import ItemRef, TransactGet, TransactWrite
+from .ttl import TTL
 
 if TYPE_CHECKING:
     from .local import LocalDynamoDB
@@ -52,6 +56,7 @@ __version__ = "0.1.0"
 __all__ = [
     "GSI",
     "LSI",
+    "TTL",
     "Attr",
     "BatchError",
     "BatchGetError",
@@ -71,6 +76,7 @@ __all__ = [
     "ItemRef",
     "ItemTooLarge",
     "Key",
+    "LocalCache",
     "LocalDynamoDB",
     "Model",
     "Page",
@@ -80,6 +86,8 @@ __all__ = [
     "RetryPolicy",
     "Scan",
     "ServiceError",
+    "ShardCountMismatch",
+    "Shards",
     "Table",
     "TableNotFound",
     "ThrottledError",
@@ -94,7 +102,9 @@ __all__ = [
     "aretry_on_conflict",
     "batch_get",
     "batch_write",
+    "capacity",
     "configure",
+    "estimate_capacity",
     "retry_on_conflict",
 ]
 

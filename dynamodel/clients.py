@@ -5,18 +5,28 @@ client for async calls. Endpoint, region and credentials follow boto3's own conv
 (``AWS_ENDPOINT_URL_DYNAMODB``, ``AWS_ENDPOINT_URL``, ``AWS_DEFAULT_REGION``, profiles,
 instance roles), so the same code runs on AWS, DynamoDB Local or ``dynamodel local``.
 
-boto3 and aioboto3 are imported only when a client is first needed.
+Routing lives here too: ``client(control=...)`` / ``aclient(control=...)`` return the client
+for one request. Table management (``control=True``) always gets the DynamoDB client; data
+calls get it wrapped, when configured, in a DAX router (`dynamodel.dax`) and/or a local read
+cache (`dynamodel.cache`), in that order: the cache in front, DAX behind it, DynamoDB last.
+
+boto3, aioboto3 and amazondax are imported only when a client is first needed.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from .capacity import CapacityMode, CapacityRecord, check_mode
+from .errors import ValidationError
 from .retry import RetryPolicy, default_policy
 
 if TYPE_CHECKING:
     import asyncio
+
+    from .cache import LocalCache
 
 #: botocore retry settings for clients dynamodel creates. botocore's standard mode retries
 #: connection errors and throttling with jitter; dynamodel's policy counts those attempts.
@@ -40,6 +50,16 @@ class Connection:
         region: region for clients created lazily (default: boto3's resolution).
         retry: the retry policy for this connection's requests.
         botocore_config: a ``botocore.config.Config`` merged into lazily created clients.
+        dax_endpoints: DAX cluster endpoint(s) (``dax://...``/``daxs://...``): data-plane calls
+            go through an ``amazondax.AmazonDaxClient`` created on first use (extra ``dax``).
+        dax_client: a DAX client to use instead (``AmazonDaxClient``, `dynamodel.dax.LocalDax`
+            or anything with their interface).
+        cache: a `dynamodel.cache.LocalCache` that data-plane calls read through.
+        return_consumed_capacity: ask for ``TOTAL`` or ``INDEXES`` consumed capacity on every
+            data-plane request (see `dynamodel.capacity`).
+        on_capacity: called with each `dynamodel.capacity.CapacityRecord` a response reports
+            (implies ``TOTAL`` when no mode is given). It runs in the calling thread; an
+            exception it raises propagates to the caller.
     """
 
     def __init__(
@@ -51,6 +71,11 @@ class Connection:
         region: str | None = None,
         retry: RetryPolicy | None = None,
         botocore_config: Any = None,
+        dax_endpoints: str | Sequence[str] | None = None,
+        dax_client: Any = None,
+        cache: LocalCache | None = None,
+        return_consumed_capacity: CapacityMode | None = None,
+        on_capacity: Callable[[CapacityRecord], Any] | None = None,
     ) -> None:
         self._client = client
         self._client_owned = False
@@ -60,13 +85,81 @@ class Connection:
         self.region = region
         self.retry = retry or default_policy()
         self.botocore_config = botocore_config
+        self.dax_endpoints = _endpoints(dax_endpoints)
+        if self.dax_endpoints and dax_client is not None:
+            raise ValidationError("Connection: give dax_endpoints or dax_client, not both")
+        self._dax = dax_client
+        self._dax_owned = False
+        if cache is not None:
+            from .cache import LocalCache
+
+            if not isinstance(cache, LocalCache):
+                raise ValidationError(
+                    f"Connection cache must be a dynamodel.cache.LocalCache, got {cache!r}"
+                )
+        self.cache = cache
+        self.return_consumed_capacity = check_mode(return_consumed_capacity)
+        if on_capacity is not None and not callable(on_capacity):
+            raise ValidationError(f"Connection on_capacity must be callable, got {on_capacity!r}")
+        self.on_capacity = on_capacity
+        self._routed = bool(self.dax_endpoints) or dax_client is not None or cache is not None
+        self._data: tuple[Any, Any] | None = None  # (DynamoDB client, wrapped data client)
+        self._adata: tuple[Any, Any] | None = None  # the same for the async client
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
-        return f"Connection(endpoint_url={self.endpoint_url!r}, region={self.region!r})"
+        extra = ""
+        if self.dax_endpoints or self._dax is not None:
+            extra += f", dax={self.dax_endpoints or self._dax!r}"
+        if self.cache is not None:
+            extra += f", cache={self.cache!r}"
+        return f"Connection(endpoint_url={self.endpoint_url!r}, region={self.region!r}{extra})"
+
+    @property
+    def uses_dax(self) -> bool:
+        """Whether data-plane calls go through DAX."""
+        return bool(self.dax_endpoints) or self._dax is not None
+
+    def dax_client(self) -> Any:
+        """The DAX client (created on first use from ``dax_endpoints``), or None."""
+        if self._dax is None and self.dax_endpoints:
+            with self._lock:
+                if self._dax is None:
+                    from .dax import create_dax_client
+
+                    self._dax = create_dax_client(
+                        self.dax_endpoints, self.region, self.botocore_config
+                    )
+                    self._dax_owned = True
+        return self._dax
 
     def client(self, control: bool = False) -> Any:
-        """The sync client, created on first use."""
+        """The sync client for one request: DynamoDB's for ``control`` (table management)
+        calls, else the data client (DynamoDB's, or its DAX/cache wrapper when configured)."""
+        base = self._dynamodb_client()
+        if control or not self._routed:
+            return base
+        data = self._data
+        if data is not None and data[0] is base:
+            return data[1]
+        dax = self.dax_client()
+        with self._lock:  # one wrapper per client, so its statistics are not split
+            data = self._data
+            if data is not None and data[0] is base:
+                return data[1]
+            wrapped = base
+            if dax is not None:
+                from .dax import DaxRouter
+
+                wrapped = DaxRouter(dax, wrapped)
+            if self.cache is not None:
+                from .cache import CachingClient
+
+                wrapped = CachingClient(wrapped, self.cache)
+            self._data = (base, wrapped)
+        return wrapped
+
+    def _dynamodb_client(self) -> Any:
         if self._client is None:
             with self._lock:
                 if self._client is None:
@@ -82,11 +175,35 @@ class Connection:
         return self._client
 
     async def aclient(self, control: bool = False) -> Any:
-        """The async client; created (and owned) on first use in the running event loop.
+        """The async client for one request (see `client`); the aioboto3 client is created
+        (and owned) on first use in the running event loop.
 
         A client created in an event loop that has since closed is dropped (it cannot be
         closed from another loop); call `aclose` before the loop ends to release it cleanly.
         """
+        base = await self._async_dynamodb_client()
+        if control or not self._routed:
+            return base
+        data = self._adata
+        if data is not None and data[0] is base:
+            return data[1]
+        wrapped = base
+        if self.uses_dax:
+            import asyncio
+
+            from .dax import AsyncDaxRouter
+
+            # creating a DAX client contacts the cluster: not on the event loop
+            dax = self._dax if self._dax is not None else await asyncio.to_thread(self.dax_client)
+            wrapped = AsyncDaxRouter(dax, wrapped)
+        if self.cache is not None:
+            from .cache import AsyncCachingClient
+
+            wrapped = AsyncCachingClient(wrapped, self.cache)
+        self._adata = (base, wrapped)
+        return wrapped
+
+    async def _async_dynamodb_client(self) -> Any:
         if self._aclient is not None:
             return self._aclient
         import asyncio
@@ -114,15 +231,32 @@ class Connection:
     async def aclose(self) -> None:
         """Close the async client this connection created (a passed-in one is left open)."""
         owned, self._aclient_owned = self._aclient_owned, None
+        self._adata = None
         if owned is not None:
             await owned[1][0].__aexit__(None, None, None)
 
     def close(self) -> None:
-        """Close the sync client's HTTP connections if this connection created it."""
+        """Close the sync client's HTTP connections and the DAX client, if this connection
+        created them."""
         if self._client_owned and self._client is not None:
             self._client.close()
             self._client = None
             self._client_owned = False
+        if self._dax_owned and self._dax is not None:
+            self._dax.close()
+            self._dax = None
+            self._dax_owned = False
+        self._data = None
+
+
+def _endpoints(value: str | Sequence[str] | None) -> list[str]:
+    if value is None:
+        return []
+    endpoints = [value] if isinstance(value, str) else list(value)
+    for endpoint in endpoints:
+        if not isinstance(endpoint, str) or not endpoint:
+            raise ValidationError(f"Connection dax_endpoints: invalid endpoint {endpoint!r}")
+    return endpoints
 
 
 _default_connection = Connection()
@@ -141,8 +275,16 @@ def configure(
     region: str | None = None,
     retry: RetryPolicy | None = None,
     botocore_config: Any = None,
+    dax_endpoints: str | Sequence[str] | None = None,
+    dax_client: Any = None,
+    cache: LocalCache | None = None,
+    return_consumed_capacity: CapacityMode | None = None,
+    on_capacity: Callable[[CapacityRecord], Any] | None = None,
 ) -> Connection:
-    """Replace the default connection (used by every table not bound to its own)."""
+    """Replace the default connection (used by every table not bound to its own).
+
+    Takes the same arguments as `Connection`.
+    """
     global _default_connection
     _default_connection = Connection(
         client=client,
@@ -151,5 +293,10 @@ def configure(
         region=region,
         retry=retry,
         botocore_config=botocore_config,
+        dax_endpoints=dax_endpoints,
+        dax_client=dax_client,
+        cache=cache,
+        return_consumed_capacity=return_consumed_capacity,
+        on_capacity=on_capacity,
     )
     return _default_connection

@@ -9,6 +9,7 @@ and botocore's transport errors (connection, credentials) that carry no DynamoDB
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -152,11 +153,48 @@ def _reason_code(raw: Any) -> str | None:
     return None if code in (None, "None", "") else str(code)
 
 
+#: the reason codes DynamoDB puts in ``CancellationReasons`` ("None": the action was fine)
+REASON_CODES = frozenset(
+    {
+        "None",
+        "ConditionalCheckFailed",
+        "ItemCollectionSizeLimitExceeded",
+        "TransactionConflict",
+        "ProvisionedThroughputExceeded",
+        "ThrottlingError",
+        "ValidationError",
+    }
+)
+
+
+def normalize_reason(entry: Any) -> dict[str, Any]:
+    """One cancellation reason as DynamoDB's ``{"Code", "Message", "Item"}`` dict.
+
+    DynamoDB (and botocore) give dicts; the DAX client puts its reasons on the exception's
+    ``cancellation_reasons`` in its own decoded form: dicts with any key case, objects with
+    ``code``/``message``/``item`` attributes, or ``[item, code, message]``-like sequences
+    (the code is the element that is a known reason code, the item the mapping).
+    """
+    if isinstance(entry, Mapping):
+        lowered = {str(k).lower(): v for k, v in entry.items()}
+        return {k: lowered.get(k.lower()) for k in ("Code", "Message", "Item")}
+    if isinstance(entry, list | tuple):
+        code = next((x for x in entry if isinstance(x, str) and x in REASON_CODES), None)
+        item = next((x for x in entry if isinstance(x, Mapping)), None)
+        message = next((x for x in entry if isinstance(x, str) and x is not code), None)
+        return {"Code": code, "Message": message, "Item": dict(item) if item else None}
+    return {
+        "Code": getattr(entry, "code", None),
+        "Message": getattr(entry, "message", None),
+        "Item": getattr(entry, "item", None),
+    }
+
+
 def parse_reasons(raw: list[Any]) -> list[CancellationReason]:
     """``CancellationReasons`` as returned by DynamoDB -> `CancellationReason` (no model info)."""
     out: list[CancellationReason] = []
     for index, entry in enumerate(raw):
-        entry = entry if isinstance(entry, dict) else {}
+        entry = normalize_reason(entry) if entry is not None else {}
         message = entry.get("Message")
         out.append(
             CancellationReason(
@@ -211,10 +249,18 @@ RETRYABLE_CODES = frozenset(
         "LimitExceededException",
         "TransactionInProgressException",
         "TransactionConflictException",
+        # the DAX client's spellings
+        "InternalServerErrorException",
+        "RequestLimitExceededException",
     }
 )
 THROTTLING_CODES = frozenset(
-    {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"}
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "RequestLimitExceededException",  # DAX
+    }
 )
 
 
@@ -225,16 +271,35 @@ def error_code(exc: BaseException) -> str | None:
         code = response.get("Error", {}).get("Code")
         if isinstance(code, str):
             return code.rsplit("#", 1)[-1]
+        if isinstance(code, tuple | list) and code and isinstance(code[0], str):
+            # DAX: (ValidationException, NotImplementedException) for calls it cannot serve
+            return code[0]
     return None
 
 
+def is_dax_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is one of the DAX client's errors (``amazondax.DaxError``)."""
+    return type(exc).__module__.startswith("amazondax") and hasattr(exc, "response")
+
+
 def map_client_error(exc: BaseException, operation: str) -> DynamodelError | None:
-    """Translate a botocore ``ClientError`` into the dynamodel hierarchy (None if not one)."""
+    """Translate a botocore ``ClientError`` (or DAX error) into the dynamodel hierarchy.
+
+    Returns None for anything else (transport errors pass through unchanged). DAX errors
+    carry the same codes as DynamoDB's (a few spelled differently, see `RETRYABLE_CODES`);
+    a DAX error whose codes DAX itself could not translate becomes a `ServiceError` with
+    ``code`` None and DAX's numeric codes in the message.
+    """
     code = error_code(exc)
     if code is None:
+        if is_dax_error(exc):
+            return _unknown_dax_error(exc, operation)
         return None
     response: dict[str, Any] = getattr(exc, "response", {})
     message = str(response.get("Error", {}).get("Message") or exc)
+    detail = response.get("Error", {}).get("Code")
+    if isinstance(detail, tuple | list) and len(detail) > 1:
+        message = f"{message} ({', '.join(str(d) for d in detail[1:])})"
     text = f"{operation}: {code}: {message}"
     error: DynamodelError
     if code == "ConditionalCheckFailedException":
@@ -252,9 +317,25 @@ def map_client_error(exc: BaseException, operation: str) -> DynamodelError | Non
         error = ThrottledError(text, code=code)
     else:
         error = ServiceError(text, code=code)
+    _copy_metadata(error, response)
+    return error
+
+
+def _copy_metadata(error: DynamodelError, response: Mapping[str, Any]) -> None:
     metadata = response.get("ResponseMetadata", {})
     if isinstance(metadata.get("RetryAttempts"), int):
         error.retry_attempts = metadata["RetryAttempts"]
     if isinstance(metadata.get("HTTPStatusCode"), int):
         error.status = metadata["HTTPStatusCode"]
+
+
+def _unknown_dax_error(exc: BaseException, operation: str) -> DynamodelError:
+    response: dict[str, Any] = getattr(exc, "response", None) or {}
+    message = str(response.get("Error", {}).get("Message") or exc)
+    codes = getattr(exc, "codes", None)
+    error = ServiceError(f"{operation}: DAX error {codes}: {message}")
+    _copy_metadata(error, response)
+    status = getattr(exc, "http_status", None)
+    if error.status is None and isinstance(status, int):
+        error.status = status
     return error

@@ -6,10 +6,12 @@ They differ only in how a request is sent and how a sleep is slept; all logic li
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from .capacity import tracker
 from .errors import map_client_error
 from .flows import Emit, Flow, Gather, Request, Sleep, Step, call
 
@@ -21,12 +23,22 @@ T = TypeVar("T")
 
 def _send_sync(connection: Connection, request: Request) -> Any:
     client = connection.client(control=request.control)
-    return getattr(client, request.op)(**request.params)
+    track = tracker(connection, request)
+    if track is None:
+        return getattr(client, request.op)(**request.params)
+    response = getattr(client, request.op)(**track.params(request.params))
+    track.record(response)
+    return response
 
 
 async def _send_async(connection: Connection, request: Request) -> Any:
     client = await connection.aclient(control=request.control)
-    return await getattr(client, request.op)(**request.params)
+    track = tracker(connection, request)
+    if track is None:
+        return await getattr(client, request.op)(**request.params)
+    response = await getattr(client, request.op)(**track.params(request.params))
+    track.record(response)
+    return response
 
 
 def _gather_sync(step: Gather, connection: Connection) -> list[Any]:
@@ -202,7 +214,7 @@ def iterate_many(
     pool = ThreadPoolExecutor(max_workers=max(1, min(max_concurrency, len(flows))))
     try:
         for flow in flows:
-            pool.submit(work, flow)
+            pool.submit(contextvars.copy_context().run, work, flow)
         remaining = len(flows)
         while remaining:
             kind, value = results.get()
@@ -274,7 +286,8 @@ def run_many(
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(max_workers=min(max_concurrency, len(flows))) as pool:
-        futures = [pool.submit(one, flow) for flow in flows]
+        # each worker runs in a copy of the caller's context (capacity collectors follow)
+        futures = [pool.submit(contextvars.copy_context().run, one, flow) for flow in flows]
         try:
             return [future.result() for future in futures]
         except BaseException:  # KeyboardInterrupt: start no more flows

@@ -18,6 +18,24 @@ from .retry import RetryPolicy, default_policy
 
 T = TypeVar("T")
 
+#: the data-plane operations (the ones DAX serves and ``ReturnConsumedCapacity`` applies to)
+DATA_OPERATIONS = frozenset(
+    {
+        "get_item",
+        "put_item",
+        "update_item",
+        "delete_item",
+        "query",
+        "scan",
+        "batch_get_item",
+        "batch_write_item",
+        "transact_get_items",
+        "transact_write_items",
+    }
+)
+#: the data-plane operations that read (their capacity is read capacity)
+READ_OPERATIONS = frozenset({"get_item", "query", "scan", "batch_get_item", "transact_get_items"})
+
 
 @dataclass(slots=True)
 class Request:

@@ -127,6 +127,8 @@ class Table:
         indexes: GSIs and LSIs.
         type_attribute: attribute storing each item's entity type.
         ttl: attribute DynamoDB's TTL reads (epoch seconds), enabled by ``create()``.
+        hide_expired: with ``ttl``, reads skip items whose TTL has passed but which DynamoDB
+            has not deleted yet (it can take a few days); False returns them.
         billing: ``"PAY_PER_REQUEST"`` or `Provisioned`.
         stream: stream view type to enable a stream, or None.
         table_class: ``STANDARD`` or ``STANDARD_INFREQUENT_ACCESS``.
@@ -141,6 +143,7 @@ class Table:
     indexes: Sequence[GSI | LSI] = ()
     type_attribute: str = "_type"
     ttl: str | None = None
+    hide_expired: bool = True
     billing: Literal["PAY_PER_REQUEST"] | Provisioned = "PAY_PER_REQUEST"
     stream: StreamView | None = None
     table_class: TableClass = "STANDARD"

@@ -1,0 +1,352 @@
+"""DAX: route data-plane calls through a DAX cluster, keep everything else on DynamoDB.
+
+A `Connection` configured with ``dax_endpoints=[...]`` (or ``dax_client=...``) wraps its
+DynamoDB client in a `DaxRouter` (sync) or `AsyncDaxRouter` (async). For every call it
+decides, from the operation and its parameters, where the call goes (`uses_dax`):
+
+* to DAX: GetItem, PutItem, UpdateItem, DeleteItem, BatchGetItem, BatchWriteItem, Query,
+  Scan, TransactGetItems and TransactWriteItems;
+* to DynamoDB: strongly consistent reads (``ConsistentRead=True``: DAX would only pass them
+  through, and dynamodel keeps them off the cache path entirely), and every other operation
+  (CreateTable, DescribeTable, UpdateTimeToLive, backups...: DAX has no table operations).
+
+Details the router takes care of:
+
+* **Retries.** The DAX client retries inside each call (2 retries by default, its
+  ``Config(retries={"max_attempts": n})``), and does not report how many it made. For an
+  error DAX considers retryable, the router records the full internal budget in
+  ``ResponseMetadata.RetryAttempts``, so dynamodel's `RetryPolicy` counts those sends against
+  ``max_attempts`` instead of multiplying them.
+* **ALL_OLD on condition failures.** The DAX client does not send
+  ``ReturnValuesOnConditionCheckFailure`` for single-item writes. When such a write fails its
+  condition, the router reads the stored item from DynamoDB (strongly consistent) and puts it
+  where DynamoDB would have (``e.response["Item"]``), so `ConditionFailed.item`,
+  `VersionConflict` and "not found" on updates work as without DAX. The read happens after
+  the failure, not atomically with it.
+* **Errors.** DAX errors are botocore ``ClientError`` subclasses with DynamoDB's codes;
+  `dynamodel.errors.map_client_error` maps them like DynamoDB's, and takes transaction
+  cancellation reasons from ``e.cancellation_reasons``.
+* **Async.** The DAX client is synchronous: `AsyncDaxRouter` runs each DAX call in a worker
+  thread (``asyncio.to_thread``); DynamoDB calls use the aioboto3 client as usual.
+
+`LocalDax` is a stand-in for a DAX cluster with the DAX client's interface and DAX's cache
+semantics (a `dynamodel.cache.LocalCache` in front of a DynamoDB client), to exercise a DAX
+configuration without a cluster.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .cache import CachingClient, LocalCache
+from .errors import error_code, is_dax_error
+from .flows import DATA_OPERATIONS
+
+__all__ = [
+    "DAX_OPERATIONS",
+    "TABLE_OPERATIONS",
+    "AsyncDaxRouter",
+    "DaxRouter",
+    "LocalDax",
+    "RouteStats",
+    "create_dax_client",
+    "uses_dax",
+]
+
+#: the operations a DAX cluster serves
+DAX_OPERATIONS = DATA_OPERATIONS
+#: what the DAX client does when its config does not say (amazondax's RetryHandler)
+DAX_DEFAULT_RETRIES = 2
+#: the DynamoDB table operations the DAX client refuses with NotImplementedError
+TABLE_OPERATIONS = frozenset(
+    {
+        "create_backup",
+        "create_global_table",
+        "create_table",
+        "delete_backup",
+        "delete_table",
+        "describe_backup",
+        "describe_continuous_backups",
+        "describe_global_table",
+        "describe_limits",
+        "describe_table",
+        "describe_time_to_live",
+        "list_backups",
+        "list_global_tables",
+        "list_tables",
+        "list_tags_of_resource",
+        "restore_table_from_backup",
+        "tag_resource",
+        "untag_resource",
+        "update_global_table",
+        "update_table",
+        "update_time_to_live",
+        "update_continuous_backups",
+    }
+)
+_SINGLE_WRITES = frozenset({"put_item", "update_item", "delete_item"})
+
+
+def uses_dax(op: str, params: Mapping[str, Any]) -> bool:
+    """Whether a call goes to DAX (True) or to DynamoDB (False)."""
+    if op not in DAX_OPERATIONS:
+        return False
+    if params.get("ConsistentRead"):
+        return False
+    if op == "batch_get_item":
+        return not any(r.get("ConsistentRead") for r in params.get("RequestItems", {}).values())
+    return True
+
+
+@dataclass
+class RouteStats:
+    """Calls a router sent to each side, by operation (thread-safe counters)."""
+
+    dax: Counter[str] = field(default_factory=Counter)
+    dynamodb: Counter[str] = field(default_factory=Counter)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def count(self, side: str, op: str) -> None:
+        """Count one call."""
+        with self._lock:
+            (self.dax if side == "dax" else self.dynamodb)[op] += 1
+
+
+def internal_retries(dax: Any) -> int:
+    """How many times the DAX client retries a failed call itself."""
+    declared = getattr(type(dax), "internal_retries", None)
+    if isinstance(declared, int):
+        return declared
+    config = getattr(dax, "_client_config", None)
+    retries = getattr(config, "retries", None) or {}
+    value = retries.get("max_attempts", DAX_DEFAULT_RETRIES)
+    return value if isinstance(value, int) else DAX_DEFAULT_RETRIES
+
+
+def _dax_retries_error(exc: BaseException) -> bool:
+    """Whether DAX's own retry handler retries this error."""
+    if not is_dax_error(exc):
+        return False
+    try:
+        from amazondax.DaxError import is_retryable
+    except ImportError:  # pragma: no cover - a DAX error without amazondax installed
+        return False
+    return bool(is_retryable(exc))
+
+
+def _note_retries(exc: BaseException, retries: int) -> None:
+    """Record DAX's internal retries where dynamodel's retry policy counts sends."""
+    response = getattr(exc, "response", None)
+    if not isinstance(response, dict) or not _dax_retries_error(exc):
+        return
+    metadata = response.setdefault("ResponseMetadata", {})
+    if not isinstance(metadata.get("RetryAttempts"), int):
+        metadata["RetryAttempts"] = retries
+
+
+def _wants_stored_item(op: str, params: Mapping[str, Any], exc: BaseException) -> bool:
+    response = getattr(exc, "response", None)
+    return (
+        op in _SINGLE_WRITES
+        and params.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD"
+        and error_code(exc) == "ConditionalCheckFailedException"
+        and isinstance(response, dict)
+        and "Item" not in response
+    )
+
+
+def _key_names(description: Mapping[str, Any]) -> tuple[str, ...]:
+    return tuple(k["AttributeName"] for k in description["Table"]["KeySchema"])
+
+
+class _RouterBase:
+    def __init__(self, dax: Any, dynamodb: Any, retries: int | None) -> None:
+        self.dax = dax
+        self.dynamodb = dynamodb
+        self.retries = internal_retries(dax) if retries is None else retries
+        self.stats = RouteStats()
+        self._key_schema: dict[str, tuple[str, ...]] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ("dax", "dynamodb") or name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(self.dynamodb, name)
+
+    def _key_of(self, op: str, params: Mapping[str, Any]) -> dict[str, Any] | None:
+        if op != "put_item":
+            return dict(params["Key"])
+        names = self._key_schema.get(params["TableName"])
+        if names is None:
+            return None
+        item = params["Item"]
+        return {n: item[n] for n in names if n in item}
+
+
+class DaxRouter(_RouterBase):
+    """A sync client (boto3's interface) sending each call to DAX or DynamoDB (`uses_dax`).
+
+    Args:
+        dax: an ``amazondax.AmazonDaxClient`` (or a client with its interface).
+        dynamodb: the boto3 DynamoDB client for everything DAX does not serve.
+        retries: DAX's internal retries per call (default: read from the DAX client).
+    """
+
+    def __init__(self, dax: Any, dynamodb: Any, *, retries: int | None = None) -> None:
+        super().__init__(dax, dynamodb, retries)
+
+    def __repr__(self) -> str:
+        return f"DaxRouter({self.dax!r}, {self.dynamodb!r})"
+
+    def _call(self, op: str, params: dict[str, Any]) -> Any:
+        if not uses_dax(op, params):
+            self.stats.count("dynamodb", op)
+            return getattr(self.dynamodb, op)(**params)
+        self.stats.count("dax", op)
+        try:
+            return getattr(self.dax, op)(**params)
+        except Exception as exc:
+            _note_retries(exc, self.retries)
+            if _wants_stored_item(op, params, exc):
+                self._attach_stored_item(op, params, exc)
+            raise
+
+    def _attach_stored_item(self, op: str, params: Mapping[str, Any], exc: Exception) -> None:
+        try:
+            table = params["TableName"]
+            if op == "put_item" and table not in self._key_schema:
+                description = self.dynamodb.describe_table(TableName=table)
+                self._key_schema[table] = _key_names(description)
+            key = self._key_of(op, params)
+            if key is None:
+                return
+            stored = self.dynamodb.get_item(TableName=table, Key=key, ConsistentRead=True)
+        except Exception as read_error:
+            exc.add_note(f"dynamodel: could not read the stored item from DynamoDB: {read_error}")
+            return
+        if "Item" in stored:
+            exc.response["Item"] = stored["Item"]  # type: ignore[attr-defined]
+
+
+class AsyncDaxRouter(_RouterBase):
+    """The async twin of `DaxRouter`: DAX calls run in a worker thread
+    (``asyncio.to_thread``), DynamoDB calls are awaited on the aioboto3 client."""
+
+    def __init__(self, dax: Any, dynamodb: Any, *, retries: int | None = None) -> None:
+        super().__init__(dax, dynamodb, retries)
+
+    def __repr__(self) -> str:
+        return f"AsyncDaxRouter({self.dax!r}, {self.dynamodb!r})"
+
+    async def _call(self, op: str, params: dict[str, Any]) -> Any:
+        if not uses_dax(op, params):
+            self.stats.count("dynamodb", op)
+            return await getattr(self.dynamodb, op)(**params)
+        self.stats.count("dax", op)
+        try:
+            return await asyncio.to_thread(_invoke, getattr(self.dax, op), params)
+        except Exception as exc:
+            _note_retries(exc, self.retries)
+            if _wants_stored_item(op, params, exc):
+                await self._attach_stored_item(op, params, exc)
+            raise
+
+    async def _attach_stored_item(self, op: str, params: Mapping[str, Any], exc: Exception) -> None:
+        try:
+            table = params["TableName"]
+            if op == "put_item" and table not in self._key_schema:
+                description = await self.dynamodb.describe_table(TableName=table)
+                self._key_schema[table] = _key_names(description)
+            key = self._key_of(op, params)
+            if key is None:
+                return
+            stored = await self.dynamodb.get_item(TableName=table, Key=key, ConsistentRead=True)
+        except Exception as read_error:
+            exc.add_note(f"dynamodel: could not read the stored item from DynamoDB: {read_error}")
+            return
+        if "Item" in stored:
+            exc.response["Item"] = stored["Item"]  # type: ignore[attr-defined]
+
+
+def _invoke(method: Callable[..., Any], params: dict[str, Any]) -> Any:
+    return method(**params)
+
+
+def _sync_method(op: str) -> Callable[..., Any]:
+    def method(self: DaxRouter, **params: Any) -> Any:
+        return self._call(op, params)
+
+    method.__name__ = op
+    return method
+
+
+def _async_method(op: str) -> Callable[..., Any]:
+    async def method(self: AsyncDaxRouter, **params: Any) -> Any:
+        return await self._call(op, params)
+
+    method.__name__ = op
+    return method
+
+
+for _op in sorted(DAX_OPERATIONS):
+    setattr(DaxRouter, _op, _sync_method(_op))
+    setattr(AsyncDaxRouter, _op, _async_method(_op))
+del _op
+
+
+def create_dax_client(endpoints: list[str], region: str | None = None, config: Any = None) -> Any:
+    """An ``amazondax.AmazonDaxClient`` for the cluster endpoints (imported only here)."""
+    try:
+        from amazondax import AmazonDaxClient
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError("DAX needs amazon-dax-client: pip install 'dynamodel[dax]'") from exc
+    return AmazonDaxClient(endpoints=list(endpoints), region_name=region, config=config)
+
+
+class LocalDax(CachingClient):
+    """A stand-in for a DAX cluster: the DAX client's interface with DAX's cache semantics.
+
+    The ten data-plane operations read through a `LocalCache` (item cache, query cache,
+    TTLs, negative caching) in front of ``dynamodb`` (a boto3 client); table operations raise
+    ``NotImplementedError`` as the DAX client does. Like the DAX client, it does not send
+    ``ReturnValuesOnConditionCheckFailure`` on single-item writes. Errors are those of the
+    wrapped client. ``stats`` (the cache's) shows what was served from the cache.
+
+    Sync only, as the DAX client is: an async `Connection` runs it in worker threads.
+    """
+
+    internal_retries = 0  # it does not retry: the wrapped client's botocore does
+
+    def __init__(self, dynamodb: Any, cache: LocalCache | None = None) -> None:
+        super().__init__(dynamodb, cache if cache is not None else LocalCache())
+        self.calls: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"LocalDax({self.cache!r})"
+
+    @property
+    def stats(self) -> Any:
+        """The cache's `dynamodel.cache.CacheStats`."""
+        return self.cache.stats
+
+    def __getattr__(self, name: str) -> Any:
+        if name in TABLE_OPERATIONS:
+            raise NotImplementedError(
+                f"{name}: table operations are not supported on DAX; use the DynamoDB client"
+            )
+        raise AttributeError(name)
+
+    def close(self) -> None:
+        """Nothing to release (the wrapped client belongs to the caller)."""
+
+    def _call(self, op: str, params: dict[str, Any]) -> Any:
+        with self._lock:
+            self.calls[op] += 1
+        if op in _SINGLE_WRITES:
+            params = {k: v for k, v in params.items() if k != "ReturnValuesOnConditionCheckFailure"}
+        return super()._call(op, params)
