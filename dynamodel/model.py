@@ -29,7 +29,16 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self, cast
 
 from pydantic import BaseModel, ConfigDict, PrivateAttr, TypeAdapter
 
-from .codec import OMIT, AttributeValue, Item, check_item_size, decode_item, encode
+from .codec import (
+    MAX_ITEM_BYTES,
+    OMIT,
+    AttributeValue,
+    Item,
+    check_item_size,
+    decode_item,
+    encode,
+    item_size,
+)
 from .errors import ValidationError
 from .keys import KeyTemplate
 from .sharding import Shards, split_physical
@@ -41,6 +50,7 @@ if TYPE_CHECKING:
     from .query import Query, Scan
 
 MAX_PK_BYTES = 2048
+_UNCOMPILED: Any = object()  # ModelSpec.encoder before the first to_item
 MAX_SK_BYTES = 1024
 
 
@@ -71,6 +81,8 @@ class ModelSpec:
     version_field: str | None = None  # Python name of the optimistic-locking version field
     shards: Shards | None = None  # write sharding of the table partition key
     adapters: dict[str, TypeAdapter[Any]] = field(default_factory=dict)
+    # the compiled field encoder (dynamodel.compiled), built at the first to_item; None: none
+    encoder: Any = None
 
     @property
     def key_fields(self) -> tuple[str, ...]:
@@ -234,6 +246,7 @@ class Model(BaseModel):
             ),
             version_field=_version_field(cls, meta),
             shards=_meta_shards(meta, cls.__name__),
+            encoder=_UNCOMPILED,
         )
         _check_spec(cls, spec)
         cls.__dynamodel__ = spec
@@ -290,17 +303,40 @@ class Model(BaseModel):
         """The full DynamoDB item: attributes, key attributes, index keys and entity type."""
         spec = self._spec()
         what = type(self).__name__
+        encoder = spec.encoder
+        if encoder is _UNCOMPILED:
+            from .compiled import compile_encoder
+
+            encoder = spec.encoder = compile_encoder(type(self), spec)
+        private = self.__pydantic_private__  # (plain dict access: attribute access is slow)
+        assert private is not None
+        general = encoder is None or private["_dm_partial"]
+        if general:
+            item = self._dumped_item(spec)
+        else:
+            item, size = encoder(self.__dict__)
+        chosen = private["_dm_shards"]
+        keys = key_attributes(spec, self.__dict__, what, with_indexes=True, chosen=chosen)
+        item.update(keys)
+        type_attribute = spec.table.type_attribute
+        item[type_attribute] = {"S": spec.entity}
+        if general:
+            check_item_size(item, what)
+        else:
+            size += item_size(keys) + len(type_attribute.encode()) + len(spec.entity.encode())
+            if size > MAX_ITEM_BYTES:
+                check_item_size(item, what)  # raises ItemTooLarge with the exact size
+        return item
+
+    def _dumped_item(self, spec: ModelSpec) -> Item:
+        """The attributes through ``model_dump()`` (models without a compiled encoder)."""
+        what = type(self).__name__
         item: Item = {}
         floats = spec.float_fields
         for name, value in self.model_dump(by_alias=True).items():
             encoded = encode(value, f"{what}.{name}", name in floats)
             if encoded is not OMIT:
                 item[name] = encoded
-        item.update(
-            key_attributes(spec, self.__dict__, what, with_indexes=True, chosen=self._dm_shards)
-        )
-        item[spec.table.type_attribute] = {"S": spec.entity}
-        check_item_size(item, what)
         return item
 
     def _recover_shards(self, item: Mapping[str, AttributeValue]) -> None:

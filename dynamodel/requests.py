@@ -311,20 +311,23 @@ def build_put(
 ) -> tuple[Request, VersionCheck | None]:
     """PutItem parameters for a model instance, with its version check (``"auto"``: the
     instance's version is expected and the next one written)."""
-    if instance._dm_partial:
+    private = instance.__pydantic_private__  # (plain dict access: attribute access is slow)
+    if private is not None and private["_dm_partial"]:
         raise ValidationError(
             f"{type(instance).__name__} was read with a projection; saving it would drop the "
             "attributes that were not read. Read it whole, or use update()."
         )
     spec = instance._spec()
     if version == "auto":
-        version = put_version(instance)
+        version = put_version(instance) if spec.version_field is not None else None
     item = instance.to_item()
     if version is not None:
         assert version.new is not None
         item[version.stored] = {"N": str(version.new)}
         condition = all_of(version.condition(), condition)
     params: dict[str, Any] = {"TableName": spec.table.physical_name, "Item": item}
+    if condition is None:
+        return Request("put_item", params), version
     return Request("put_item", _add_condition(params, placeholders(spec), condition)), version
 
 
