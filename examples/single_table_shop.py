@@ -12,6 +12,10 @@ Access patterns:
   4. an order's lines                           -> query ORDER#id partition
   5. all open orders across customers           -> GSI1 STATUS#open (sparse: drafts not indexed)
   6. find a customer by email                   -> GSI1 EMAIL#address
+  7. a customer's orders in a time window       -> sort key range on ORDER#<placed_at>
+
+Each order and its lines are written in one transaction: there is never an order without its
+lines, or lines without their order.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from decimal import Decimal
 
 from pydantic import Field
 
-from dynamodel import GSI, Attr, Collection, ConditionFailed, Model, Table
+from dynamodel import GSI, Attr, Collection, ConditionFailed, Model, Table, TransactWrite
 
 table = Table("single-table-shop", indexes=[GSI("gsi1", pk="gsi1pk", sk="gsi1sk")])
 
@@ -70,21 +74,21 @@ def main() -> None:
     start = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
     Customer(customer_id="c1", name="Ann", email="ann@example.com").save()
     for n, status in enumerate(["open", "shipped", None, "open"]):
+        lines = [
+            OrderLine(order_id=f"o{n}", line=line, product=f"p{line}", quantity=1, price=Decimal(5))
+            for line in range(2)
+        ]
         order = Order(
             customer_id="c1",
             order_id=f"o{n}",
             placed_at=start + dt.timedelta(hours=n),
             status=status,
+            total=sum((x.price * x.quantity for x in lines), Decimal(0)),
         )
-        order.save()
-        for line in range(2):
-            OrderLine(
-                order_id=order.order_id,
-                line=line,
-                product=f"p{line}",
-                quantity=1,
-                price=Decimal("5"),
-            ).save()
+        with TransactWrite() as tx:  # sent when the block ends: all of it, or nothing
+            tx.put(order)  # put, not create: the script can run again on the same table
+            for line in lines:
+                tx.put(line)
 
     print("1.", Customer.get(customer_id="c1"))
     newest = Order.query(customer_id="c1").reverse().limit(2).all()
@@ -95,6 +99,10 @@ def main() -> None:
     print("5. open orders:", [o.order_id for o in Order.query(index="gsi1", status="open")])
     (found,) = Customer.query(index="gsi1", email="ann@example.com").all()
     print("6. by email:", found.name)
+    window = Order.query(customer_id="c1").sk_between(
+        {"placed_at": start}, {"placed_at": start + dt.timedelta(hours=1)}
+    )
+    print("7. placed in the first hour:", [o.order_id for o in window])
 
     draft = Order.get(customer_id="c1", order_id="o2", placed_at=start + dt.timedelta(hours=2))
     placed = draft.update(
