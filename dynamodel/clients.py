@@ -60,6 +60,9 @@ class Connection:
         on_capacity: called with each `dynamodel.capacity.CapacityRecord` a response reports
             (implies ``TOTAL`` when no mode is given). It runs in the calling thread; an
             exception it raises propagates to the caller.
+        transport: for clients created lazily: ``"boto3"`` (boto3/aioboto3) or ``"lean"``
+            (`dynamodel.lean`: the same interface with far less CPU per call). Default: the
+            ``DYNAMODEL_TRANSPORT`` environment variable, else ``"boto3"``.
     """
 
     def __init__(
@@ -76,7 +79,17 @@ class Connection:
         cache: LocalCache | None = None,
         return_consumed_capacity: CapacityMode | None = None,
         on_capacity: Callable[[CapacityRecord], Any] | None = None,
+        transport: str | None = None,
     ) -> None:
+        if transport is not None:
+            from .lean import transport_from_env
+
+            try:
+                transport_from_env(transport)
+            except ValueError as exc:
+                raise ValidationError(f"Connection {exc}") from None
+        self._transport = transport
+        self._lean_async: Any = None
         self._client = client
         self._client_owned = False
         self._aclient = aclient
@@ -159,9 +172,25 @@ class Connection:
             self._data = (base, wrapped)
         return wrapped
 
+    @property
+    def transport(self) -> str:
+        """``"boto3"`` or ``"lean"``: how lazily created clients talk to DynamoDB."""
+        from .lean import transport_from_env
+
+        return transport_from_env(self._transport)
+
     def _dynamodb_client(self) -> Any:
         if self._client is None:
             with self._lock:
+                if self._client is None and self.transport == "lean":
+                    from .lean import create_client
+
+                    self._client_owned = True
+                    self._client = create_client(
+                        self.endpoint_url,
+                        self.region,
+                        config=_botocore_config(self.botocore_config),
+                    )
                 if self._client is None:
                     import boto3
 
@@ -212,6 +241,16 @@ class Connection:
         owned = self._aclient_owned
         if owned is not None and owned[0] is loop:
             return owned[1][1]
+        if self.transport == "lean":
+            if self._lean_async is None:
+                from .lean import create_async_client
+
+                self._lean_async = create_async_client(
+                    self.endpoint_url,
+                    self.region,
+                    config=_botocore_config(self.botocore_config),
+                )
+            return self._lean_async
         try:
             import aioboto3
         except ImportError as exc:  # pragma: no cover - depends on the environment
@@ -231,9 +270,12 @@ class Connection:
     async def aclose(self) -> None:
         """Close the async client this connection created (a passed-in one is left open)."""
         owned, self._aclient_owned = self._aclient_owned, None
+        lean, self._lean_async = self._lean_async, None
         self._adata = None
         if owned is not None:
             await owned[1][0].__aexit__(None, None, None)
+        if lean is not None:
+            await lean.aclose()
 
     def close(self) -> None:
         """Close the sync client's HTTP connections and the DAX client, if this connection
@@ -280,6 +322,7 @@ def configure(
     cache: LocalCache | None = None,
     return_consumed_capacity: CapacityMode | None = None,
     on_capacity: Callable[[CapacityRecord], Any] | None = None,
+    transport: str | None = None,
 ) -> Connection:
     """Replace the default connection (used by every table not bound to its own).
 
@@ -298,5 +341,6 @@ def configure(
         cache=cache,
         return_consumed_capacity=return_consumed_capacity,
         on_capacity=on_capacity,
+        transport=transport,
     )
     return _default_connection

@@ -34,16 +34,27 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         choices=("moto", "dynamodb-local"),
         help="local DynamoDB for the integration tests (env DYNAMODEL_TEST_BACKEND)",
     )
+    parser.addoption(
+        "--transport",
+        default=os.environ.get("DYNAMODEL_TRANSPORT") or "boto3",
+        choices=("boto3", "lean"),
+        help="how dynamodel's own clients talk to DynamoDB (env DYNAMODEL_TRANSPORT)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # the default connection reads it when it creates its clients (dynamodel.clients)
+    os.environ["DYNAMODEL_TRANSPORT"] = config.getoption("--transport")
     config.addinivalue_line(
         "markers", "integration: needs the embedded local DynamoDB (started once per session)"
     )
 
 
 def pytest_report_header(config: pytest.Config) -> str:
-    return f"dynamodel integration backend: {config.getoption('--backend')}"
+    return (
+        f"dynamodel integration backend: {config.getoption('--backend')}, "
+        f"transport: {config.getoption('--transport')}"
+    )
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -55,9 +55,8 @@ async def test_save_overwrites(io: SyncIO) -> None:
 
 async def test_async_path_uses_the_async_client(ddb: Any) -> None:
     await ann().asave()
-    owned = default_connection()._aclient_owned
-    assert owned is not None
-    assert owned[1][1].meta.endpoint_url == ddb.meta.endpoint_url
+    client = await default_connection().aclient()
+    assert client is not ddb and client.meta.endpoint_url == ddb.meta.endpoint_url
 
 
 async def test_get_missing(io: SyncIO) -> None:
