@@ -18,7 +18,7 @@ import datetime as dt
 import json
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
 
 from .codec import Item
 from .errors import ValidationError
@@ -207,33 +207,33 @@ class _Read(Generic[M]):
     capacity: str | None = None
 
     # refinements
-    def filter(self, condition: Condition) -> Any:
+    def filter(self, condition: Condition) -> Self:
         """AND a filter expression (applied by DynamoDB after reading each page)."""
         return replace(self, filter_condition=all_of(self.filter_condition, condition))
 
-    def limit(self, count: int) -> Any:
+    def limit(self, count: int) -> Self:
         """Return at most ``count`` items in total (never more, across pages)."""
         if count < 1:
             raise ValidationError(f"limit must be >= 1, got {count}")
         return replace(self, limit_count=count)
 
-    def page_size(self, count: int) -> Any:
+    def page_size(self, count: int) -> Self:
         """Items DynamoDB evaluates per request (its ``Limit``), before filters."""
         if count < 1:
             raise ValidationError(f"page_size must be >= 1, got {count}")
         return replace(self, page_size_count=count)
 
-    def consistent(self, value: bool = True) -> Any:
+    def consistent(self, value: bool = True) -> Self:
         """Strongly consistent reads (table and LSIs only)."""
         if value and self.index is not None and self._is_gsi():
             raise ValidationError(f"index {self.index!r} is a GSI: consistent reads unsupported")
         return replace(self, consistent_read=value)
 
-    def project(self, *paths: str) -> Any:
+    def project(self, *paths: str) -> Self:
         """Read only these attributes; results are partial models."""
         return replace(self, projection_paths=tuple(paths))
 
-    def start_from(self, cursor: str | None) -> Any:
+    def start_from(self, cursor: str | None) -> Self:
         """Resume from a page's cursor (None starts from the beginning)."""
         if cursor:
             self._check_cursor(cursor)
@@ -247,7 +247,7 @@ class _Read(Generic[M]):
         """The ExclusiveStartKey the cursor resumes from (unsharded reads)."""
         return decode_cursor(self.start_cursor) if self.start_cursor else None
 
-    def return_consumed_capacity(self, mode: str = "TOTAL") -> Any:
+    def return_consumed_capacity(self, mode: str = "TOTAL") -> Self:
         """Ask DynamoDB for consumed capacity (``TOTAL`` or ``INDEXES``) on each page."""
         return replace(self, capacity=mode)
 
@@ -348,7 +348,7 @@ class _Read(Generic[M]):
     def first(self) -> M | None:
         """The first item, or None."""
         for item in self.limit(1):
-            return item  # type: ignore[no-any-return]
+            return item
         return None
 
     def count(self) -> int:
@@ -392,7 +392,7 @@ class _Read(Generic[M]):
     async def afirst(self) -> M | None:
         """Async `first`."""
         async for item in self.limit(1):
-            return item  # type: ignore[no-any-return]
+            return item
         return None
 
     async def acount(self) -> int:
