@@ -22,7 +22,7 @@ import datetime as _dt
 import enum
 import math
 import uuid
-from collections.abc import Mapping
+from collections.abc import Container, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -424,10 +424,17 @@ def _decode_list(values: list[AttributeValue]) -> list[Any]:
     return out
 
 
-def decode_item(item: Mapping[str, AttributeValue]) -> dict[str, Any]:
-    """Decode a whole item (attribute name -> AttributeValue) into Python values."""
+def decode_item(
+    item: Mapping[str, AttributeValue], only: Container[str] | None = None
+) -> dict[str, Any]:
+    """Decode a whole item (attribute name -> AttributeValue) into Python values.
+
+    ``only``: decode just these attribute names (a model's fields), skip the rest.
+    """
     out: dict[str, Any] = {}
     for name, value in item.items():
+        if only is not None and name not in only:
+            continue
         # the commonest tags inline; the rest through decode
         if "S" in value:
             out[name] = value["S"]

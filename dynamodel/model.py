@@ -21,6 +21,7 @@ async twin. They build requests with `dynamodel.requests` and run them with the 
 
 from __future__ import annotations
 
+import functools
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -83,6 +84,11 @@ class ModelSpec:
     adapters: dict[str, TypeAdapter[Any]] = field(default_factory=dict)
     # the compiled field encoder (dynamodel.compiled), built at the first to_item; None: none
     encoder: Any = None
+
+    @functools.cached_property
+    def stored_set(self) -> frozenset[str]:
+        """The stored attribute names of the model's fields (what a read decodes)."""
+        return frozenset(self.stored_names.values())
 
     @property
     def key_fields(self) -> tuple[str, ...]:
@@ -352,7 +358,7 @@ class Model(BaseModel):
     def from_item(cls, item: Mapping[str, AttributeValue]) -> Self:
         """Parse a DynamoDB item into this model (extra attributes such as keys are ignored)."""
         spec = cls._spec()
-        data = decode_item(item)
+        data = decode_item(item, spec.stored_set)
         for name in spec.set_fields:
             if name not in data:  # an empty set is not stored at the top level
                 data[name] = set()

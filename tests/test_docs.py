@@ -33,7 +33,7 @@ def test_most_pages_have_executable_examples() -> None:
 @pytest.mark.parametrize("page", RUNNABLE, ids=[p.name for p in RUNNABLE])
 def test_docs_page_code_runs(page: Path, tmp_path: Path) -> None:
     blocks = executable_blocks(page.read_text())
-    script = tmp_path / f"{page.stem}.py"
+    script = tmp_path / f"docs_{page.stem.replace('-', '_')}.py"  # never shadows a package
     script.write_text("\n".join(blocks))
     with LocalDynamoDB() as server:
         env = {**os.environ, **server.env()}
