@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, PlainSerializer, WrapSerializer
 
 from .codec import EMPTY_SET, OMIT, Item, encode, format_datetime, value_size
+from .codec import _number_size as number_size
 from .codec import _number_text as number_text
 
 if TYPE_CHECKING:
@@ -137,6 +138,7 @@ def _compile(
         "EMPTY_SET": EMPTY_SET,
         "encode": encode,
         "value_size": value_size,
+        "number_size": number_size,
         "format_datetime": format_datetime,
         "number_text": number_text,
         "Decimal": Decimal,
@@ -194,7 +196,7 @@ def _compile(
                 f"    {branch} t is Decimal:",
                 f"        s = number_text(v, P{index})",
                 f"        item[{key}] = {{'N': s}}",
-                f"        size += {name_size} + value_size(item[{key}])",
+                f"        size += {name_size} + number_size(s)",
             ]
             branch = "elif"
         elif kind == "datetime":

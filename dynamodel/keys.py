@@ -109,12 +109,17 @@ class KeyTemplate:
 
     def render(self, values: Mapping[str, Any], what: str = "key") -> str:
         """Render with every field present; a missing field is a `ValidationError`."""
+        if not self.fields:
+            return self.text
         out: list[str] = []
         for literal, field, spec in self.parts:
             out.append(literal)
             if field is None:
                 continue
             value = values.get(field, _MISSING)
+            if type(value) is str and not spec:  # the commonest case, without a call
+                out.append(value)
+                continue
             if value is _MISSING or value is None:
                 raise ValidationError(
                     f"{what}: template {self.text!r} needs field {field!r}, which is missing"

@@ -857,7 +857,7 @@ def _stored_shard(
 
 
 def _key_text(attribute: str, text: str, limit: int, what: str) -> AttributeValue:
-    size = len(text.encode("utf-8"))
+    size = len(text) if text.isascii() else len(text.encode("utf-8"))
     if size == 0:
         raise ValidationError(f"{what}: key attribute {attribute!r} renders empty")
     if size > limit:
