@@ -1,8 +1,8 @@
-"""dynamodel's benchmark suite against its peers (issue 9).
+"""dynamodel's benchmark suite against its peers (issue 9; also issues 6 and 11's targets).
 
-Run ``python -m benchmarks`` (about 10 minutes on 2 cores) to print the table, check the
+Run ``python -m benchmarks`` (about 15 minutes on 2 cores) to print the table, check the
 speed targets and rewrite docs/benchmarks.md; ``python -m benchmarks --quick`` runs every case
 with tiny sizes in well under a minute (CI's smoke test) and writes nothing unless ``--out`` is
-given. Peers other than boto3 need the proposed ``bench`` extra (PynamoDB, pydynox); a missing
-one is reported, not fatal.
+given; ``--cases d,g`` runs some cases only. Peers other than boto3 need the proposed ``bench``
+extra (PynamoDB, pydynox); a missing one is reported, not fatal.
 """

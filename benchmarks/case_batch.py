@@ -4,11 +4,15 @@ Each peer writes its own ``batch_items`` models (built before timing) and reads 
 key into models; the figure is items per second of wall time (median over interleaved
 rounds). Peers: the raw client's ``batch_write_item``/``batch_get_item`` in 25/100 chunks
 (the floor), boto3's ``Table.batch_writer()`` and resource ``batch_get_item``, PynamoDB's
-``batch_write``/``batch_get``, pydynox's ``SyncBatchWriter``/``sync_batch_get``, and the raw
-aioboto3 client with 8 chunks in flight (what an async batch can reach on this server).
+``batch_write``/``batch_get``, pydynox's ``SyncBatchWriter``/``sync_batch_get``, the raw
+aioboto3 client with 8 chunks in flight (what an async batch can reach on this server), and
+dynamodel's `dynamodel.batch`: ``with batch_write()``/``batch_get`` (sync) and
+``async with batch_write()``/``abatch_get`` (async), with their default concurrency. Before
+timing, each peer writes and reads back its first ``WARM_UP`` items once (clients, connections
+and thread pools are created then, not in the first timed round).
 
-dynamodel's batch module is being written: see `dynamodel_batch_peer` (the hook) and
-``--with-dynamodel-batch``.
+The local server applies one request at a time, so chunks in flight overlap only the client's
+work with the server's: no peer can go much beyond the server's own rate here.
 """
 
 from __future__ import annotations
@@ -30,11 +34,12 @@ BATCH_WRITER = "boto3 Table.batch_writer() + pydantic"
 PYNAMODB = "PynamoDB"
 PYDYNOX = "pydynox"
 AIOBOTO3 = "raw aioboto3, 8 chunks in flight"
+DYNAMODEL_SYNC = "dynamodel sync batch"
 DYNAMODEL_ASYNC = "dynamodel async batch"
 CONCURRENCY = 8
 
 
-WARM_UP = 100  # items each peer writes and reads once before timing
+WARM_UP = 50  # items each peer writes and reads once before timing (the first ones timed)
 
 
 @dataclass
@@ -182,67 +187,74 @@ def _aioboto3(endpoint: str, count: int, runner: asyncio.Runner) -> tuple[Peer, 
     return peer, manager
 
 
-# ---------------------------------------------------------------------------------------------
-# HOOK: dynamodel's own batch (dynamodel/batch.py, being written by another team).
-# Once it has landed, run with --with-dynamodel-batch (or make that the default) so the table
-# gets the "dynamodel async batch" rows and target (c) is checked. The code below follows the
-# API drafted in dynamodel/batch.py (`batch_write()` usable with `async with`, `abatch_get`
-# with `Key`); adjust it there if the final API differs.
-# ---------------------------------------------------------------------------------------------
-def dynamodel_batch_peer(count: int, runner: asyncio.Runner) -> Peer:
-    """dynamodel's async batch write and batch get (the hook; see the comment above)."""
-    from dynamodel import batch  # type: ignore[attr-defined]
+def _dynamodel(count: int, runner: asyncio.Runner) -> list[Peer]:
+    """dynamodel's sync and async batch write and batch get (default settings)."""
+    from dynamodel.batch import Key, abatch_get, batch_get, batch_write
 
-    models = [peers.dynamodel_make(i, "bd") for i in range(count)]
-    keys = [batch.Key(peers.DUser, user_id=m.user_id) for m in models]
+    def peer_of(name: str, tag: str, is_async: bool) -> Peer:
+        models = [peers.dynamodel_make(i, tag) for i in range(count)]
+        keys = [Key(peers.DUser, user_id=m.user_id) for m in models]
 
-    async def write_all(n: int) -> None:
-        async with batch.batch_write() as writer:
-            writer.put(*models[:n])
+        def write(n: int) -> None:
+            with batch_write() as writer:
+                writer.put(*models[:n])
 
-    async def get_all(n: int) -> int:
-        return len(await batch.abatch_get(keys[:n]))
+        async def awrite(n: int) -> None:
+            async with batch_write() as writer:
+                writer.put(*models[:n])
 
-    return Peer(
-        DYNAMODEL_ASYNC, lambda n: runner.run(write_all(n)), lambda n: runner.run(get_all(n))
-    )
+        if is_async:
+            return Peer(
+                name,
+                lambda n: runner.run(awrite(n)),
+                lambda n: len(runner.run(abatch_get(keys[:n]))),
+            )
+        return Peer(name, write, lambda n: len(batch_get(keys[:n])))
+
+    return [peer_of(DYNAMODEL_SYNC, "bs", False), peer_of(DYNAMODEL_ASYNC, "bd", True)]
 
 
 def run(
-    settings: Settings,
-    endpoint: str,
-    log: Callable[[str], None],
-    with_dynamodel: bool = False,
+    settings: Settings, endpoint: str, log: Callable[[str], None]
 ) -> tuple[list[Row], list[Target]]:
     import boto3
+
+    from dynamodel import Connection
 
     count = settings.batch_items
     client = boto3.session.Session().client(
         "dynamodb", endpoint_url=endpoint, region_name=REGION, config=botocore_config()
     )
+    connection = Connection(endpoint_url=endpoint, region=REGION, transport="boto3")
+    peers.BENCH.bind(connection=connection)
     missing: dict[str, str] = {}
-    with asyncio.Runner() as runner:
-        peer_list = [_floor(client, count), _batch_writer(endpoint, count)]
-        for name, factory in ((PYNAMODB, _pynamodb), (PYDYNOX, _pydynox)):
-            peer = factory(endpoint, count)
-            if peer is None:
-                missing[name] = "not installed"
-            else:
-                peer_list.append(peer)
-        async_peer, manager = _aioboto3(endpoint, count, runner)
-        peer_list.append(async_peer)
-        if with_dynamodel:
-            try:
-                peer_list.append(dynamodel_batch_peer(count, runner))
-            except Exception as exc:  # the module is not there yet, or its API changed
-                missing[DYNAMODEL_ASYNC] = f"could not run: {type(exc).__name__}: {exc}"
-        else:
-            missing[DYNAMODEL_ASYNC] = "pending: dynamodel's batch module has not landed"
+    try:
+        with asyncio.Runner() as runner:
+            peer_list = [_floor(client, count), _batch_writer(endpoint, count)]
+            for name, factory in ((PYNAMODB, _pynamodb), (PYDYNOX, _pydynox)):
+                peer = factory(endpoint, count)
+                if peer is None:
+                    missing[name] = "not installed"
+                else:
+                    peer_list.append(peer)
+            async_peer, manager = _aioboto3(endpoint, count, runner)
+            peer_list.append(async_peer)
+            peer_list += _dynamodel(count, runner)
 
-        rates: dict[tuple[str, str], list[float]] = {}
-        with settled_heap():
-            _rounds(settings, peer_list, rates, log)
-        runner.run(manager.__aexit__(None, None, None))
+            for peer in peer_list:  # untimed: clients, connections, thread pools
+                warm = min(WARM_UP, count)
+                peer.write(warm)
+                if peer.get(warm) != warm:
+                    raise RuntimeError(f"{peer.name} read back fewer than {warm} items")
+            rates: dict[tuple[str, str], list[float]] = {}
+            with settled_heap():
+                _rounds(settings, peer_list, rates, log)
+            runner.run(manager.__aexit__(None, None, None))
+            runner.run(connection.aclose())
+    finally:
+        connection.close()
+        peers.BENCH.unbind()
+        client.close()
 
     rows: list[Row] = []
     for op in (WRITE, GET):
@@ -251,7 +263,22 @@ def run(
         for name, why in missing.items():
             rows.append(Row("c", op, name, None, "items/s", note=why))
     with_ratios(rows, lambda r: find(rows, r.op, FLOOR))
+    _note_dynamodel(rows)
     return rows, targets(rows)
+
+
+def _note_dynamodel(rows: list[Row]) -> None:
+    """dynamodel's rows say their concurrency and (writes) their ratio to batch_writer()."""
+    from dynamodel.batch import DEFAULT_CONCURRENCY
+
+    for row in rows:
+        if row.peer not in (DYNAMODEL_SYNC, DYNAMODEL_ASYNC) or row.value is None:
+            continue
+        notes = [f"{DEFAULT_CONCURRENCY} chunks in flight (the default)"]
+        base = find(rows, row.op, BATCH_WRITER)
+        if row.op == WRITE and base is not None and base.value:
+            notes.append(f"{row.value / base.value:.2f}x batch_writer()")
+        row.note = "; ".join(notes)
 
 
 def _rounds(
@@ -278,9 +305,13 @@ def targets(rows: list[Row]) -> list[Target]:
     ours = find(rows, WRITE, DYNAMODEL_ASYNC)
     base = find(rows, WRITE, BATCH_WRITER)
     value = None
-    note = ours.note if ours is not None else ""
     if ours is not None and base is not None and ours.value is not None and base.value:
         value = ours.value / base.value
+    note = (
+        "the server applies one request at a time: concurrency cannot multiply its throughput"
+        if value is not None
+        else "a row is missing"
+    )
     return [
         Target(
             "c", "batch write: dynamodel async items/s / batch_writer()", value, 3.0, "min", note

@@ -8,6 +8,11 @@ queries) run back to back; client CPU is
 client's CPU only: building, signing, HTTP, parsing, models) divided by the calls; latency is
 each call's wall time. Rounds interleave the peers (rotated order); the figures are the median
 round's CPU per call and the median call latency over all rounds.
+
+dynamodel's sync and async APIs each run twice: through boto3/aioboto3 (the default
+transport) and through its lean transport (``Connection(transport="lean")``, `dynamodel.lean`);
+the bench table is bound to the peer's connection before each batch of calls (outside the
+timing).
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ PYNAMODB = "PynamoDB"
 PYDYNOX = "pydynox"
 DYNAMODEL = "dynamodel sync"
 DYNAMODEL_ASYNC = "dynamodel async"
+DYNAMODEL_LEAN = "dynamodel sync (lean transport)"
+DYNAMODEL_LEAN_ASYNC = "dynamodel async (lean transport)"
 PREPARED = 10  # items each peer reads (get) and partition size (query)
 POOL = 50  # distinct models each peer puts, built before timing (cycled)
 
@@ -38,6 +45,7 @@ class Peer:
     name: str
     ops: dict[str, Callable[[int], Any]]  # op -> fn(call index)
     is_async: bool = False
+    connection: Any = None  # dynamodel peers: the connection the bench table is bound to
 
 
 def botocore_config() -> Any:
@@ -151,22 +159,28 @@ def _pydynox(endpoint: str, tag: str) -> Peer | None:
     )
 
 
-def _dynamodel(tag: str) -> Peer:
+def _dynamodel(tag: str, connection: Any, name: str = DYNAMODEL) -> Peer:
+    peers.BENCH.bind(connection=connection)
     for i in range(PREPARED):
         peers.dynamodel_make(i, tag).save()
         peers.dynamodel_make(i, tag, stream=tag).save()
     pool = [peers.dynamodel_make(PREPARED + i, tag) for i in range(POOL)]
     return Peer(
-        DYNAMODEL,
+        name,
         {
             "get": lambda i: peers.DUser.get(user_id=f"{tag}{i % PREPARED:07d}"),
             "put": lambda i: pool[i % POOL].save(),
             "query": lambda i: peers.DStreamUser.query(stream_id=tag).all(),
         },
+        connection=connection,
     )
 
 
-def _dynamodel_async(tag: str, runner: asyncio.Runner) -> Peer:
+def _dynamodel_async(
+    tag: str, runner: asyncio.Runner, connection: Any, name: str = DYNAMODEL_ASYNC
+) -> Peer:
+    peers.BENCH.bind(connection=connection)
+
     async def prepare() -> None:
         for i in range(PREPARED):
             await peers.dynamodel_make(i, tag).asave()
@@ -175,13 +189,14 @@ def _dynamodel_async(tag: str, runner: asyncio.Runner) -> Peer:
     runner.run(prepare())
     pool = [peers.dynamodel_make(PREPARED + i, tag) for i in range(POOL)]
     return Peer(
-        DYNAMODEL_ASYNC,
+        name,
         {
             "get": lambda i: peers.DUser.aget(user_id=f"{tag}{i % PREPARED:07d}"),
             "put": lambda i: pool[i % POOL].asave(),
             "query": lambda i: peers.DStreamUser.query(stream_id=tag).aall(),
         },
         is_async=True,
+        connection=connection,
     )
 
 
@@ -244,8 +259,8 @@ def run(
     from dynamodel import Connection
 
     with asyncio.Runner() as runner:
-        connection = Connection(endpoint_url=endpoint, region=REGION)
-        peers.BENCH.bind(connection=connection)
+        connection = Connection(endpoint_url=endpoint, region=REGION, transport="boto3")
+        lean = Connection(endpoint_url=endpoint, region=REGION, transport="lean")
         peer_list: list[Peer] = [_floor(endpoint, "fl"), _table_resource(endpoint, "tr")]
         missing: dict[str, str] = {}
         for name, factory in ((PYNAMODB, _pynamodb), (PYDYNOX, _pydynox)):
@@ -254,9 +269,14 @@ def run(
                 missing[name] = "not installed"
             else:
                 peer_list.append(peer)
-        peer_list.append(_dynamodel("dm"))
+        peer_list.append(_dynamodel("dm", connection))
+        peer_list.append(_dynamodel("dl", lean, DYNAMODEL_LEAN))
         async_floor, manager = _async_floor(endpoint, "af", runner)
-        peer_list += [async_floor, _dynamodel_async("da", runner)]
+        peer_list += [
+            async_floor,
+            _dynamodel_async("da", runner, connection),
+            _dynamodel_async("dx", runner, lean, DYNAMODEL_LEAN_ASYNC),
+        ]
 
         cpu: dict[tuple[str, str], list[float]] = {}
         latency: dict[tuple[str, str], list[float]] = {}
@@ -276,8 +296,10 @@ def run(
                         latency.setdefault((op, peer.name), []).extend(latencies)
                 log(f"  (b) round {round_number + 1}/{settings.call_rounds}")
         runner.run(manager.__aexit__(None, None, None))
-        runner.run(connection.aclose())
-        connection.close()
+        for used in (connection, lean):
+            runner.run(used.aclose())
+            used.close()
+        peers.BENCH.unbind()
 
     rows: list[Row] = []
     for op in OPS:
@@ -297,7 +319,7 @@ def run(
             rows.append(Row("b", op, name, None, "µs CPU/call", note=why))
     with_ratios(rows, lambda r: find(rows, r.op, FLOOR))
     for row in rows:
-        if row.peer == DYNAMODEL_ASYNC:
+        if row.peer in (DYNAMODEL_ASYNC, DYNAMODEL_LEAN_ASYNC):
             base = find(rows, row.op, ASYNC_FLOOR)
             if base is not None and base.value and row.value is not None:
                 row.note = f"{row.value / base.value:.2f}x the async floor"
@@ -305,6 +327,8 @@ def run(
 
 
 def _run_op(peer: Peer, op: str, count: int, runner: asyncio.Runner) -> tuple[float, list[float]]:
+    if peer.connection is not None:
+        peers.BENCH.bind(connection=peer.connection)
     fn = peer.ops[op]
     if not peer.is_async:
         return _measure_sync(fn, count)

@@ -1,4 +1,4 @@
-"""(g) The transport alone: client CPU and latency per low-level GetItem, PutItem and Query.
+"""(h) The transport alone: client CPU and latency per low-level GetItem, PutItem and Query.
 
 Each peer makes the same calls with its own low-level client against one local server, without
 models: boto3's client and the lean client send AttributeValue dicts and get the response dict
@@ -29,7 +29,7 @@ from . import peers
 from .harness import Row, Settings, Target, find, median, rotate, settled_heap
 from .server import REGION
 
-CASE = "g"
+CASE = "h"
 OPS = ("get", "put", "query")
 BOTO3 = "boto3 client"
 LEAN = "lean client"

@@ -26,6 +26,10 @@ class Settings:
     call_rounds: int = 5
     batch_items: int = 10_000  # (c)
     batch_rounds: int = 1  # moto writes ~1,500 and reads ~500 items/s: one round is ~2 min
+    # (d) items in each partition (one, and 16 shards): moto answers a Query at about 2 ms per
+    # item, so a full read of 3,200 (about one 1 MB page) takes ~7 s and the case ~2 min
+    shard_items: int = 3_200
+    shard_rounds: int = 3
     stream_items: int = 100_000  # (e)
     import_runs: int = 11  # (f) fresh interpreters per peer
 
@@ -41,6 +45,8 @@ class Settings:
             call_rounds=1,
             batch_items=50,
             batch_rounds=1,
+            shard_items=160,
+            shard_rounds=2,
             stream_items=500,
             import_runs=1,
         )

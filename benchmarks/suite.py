@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import importlib
 import logging
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from . import report
@@ -14,7 +16,16 @@ from .harness import Row, Settings, Target, machine
 from .peers import installed_version
 from .server import ROOT, ServerProcess, create_table
 
-ALL_CASES = ("a", "b", "c", "e", "f")
+ALL_CASES = ("a", "b", "c", "d", "e", "f", "g", "h")
+#: the cases that run against the shared local server, in this order, and their modules
+SERVER_CASE_MODULES = {
+    "b": "case_calls",
+    "h": "case_transport",
+    "c": "case_batch",
+    "d": "case_sharded",
+    "g": "case_cache",
+}
+SERVER_CASES = tuple(SERVER_CASE_MODULES)
 DEFAULT_OUT = ROOT / "docs" / "benchmarks.md"
 VERSIONS = (
     "dynamodel",
@@ -31,7 +42,8 @@ VERSIONS = (
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks",
-        description="Benchmark dynamodel against its peers and check issue 9's targets.",
+        description="Benchmark dynamodel against its peers and check the speed targets "
+        "(issues 9, 6 and 11).",
     )
     parser.add_argument(
         "--quick",
@@ -42,7 +54,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--cases",
         default=",".join(ALL_CASES),
-        help="comma-separated cases to run (default: a,b,c,e,f; (d) is not measurable yet)",
+        help=f"comma-separated cases to run (default: all of {','.join(ALL_CASES)})",
     )
     parser.add_argument(
         "--out",
@@ -51,11 +63,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help=f"markdown page to write (default: {DEFAULT_OUT.relative_to(ROOT)}, full runs only)",
     )
     parser.add_argument("--no-write", action="store_true", help="print only")
-    parser.add_argument(
-        "--with-dynamodel-batch",
-        action="store_true",
-        help="run the (c) hook for dynamodel's own batch module (once it has landed)",
-    )
     return parser.parse_args(argv)
 
 
@@ -74,7 +81,50 @@ def _settings_text(s: Settings) -> str:
         f"(b) {s.call_count} gets, {s.call_count} puts and {max(1, s.call_count // 2)} queries "
         f"per peer x {s.call_rounds} rounds; "
         f"(c) {s.batch_items:,} items x {s.batch_rounds} round(s); "
-        f"(e) {s.stream_items:,} items; (f) {s.import_runs} interpreters per peer"
+        f"(d) {s.shard_items:,} items in each partition x {s.shard_rounds} rounds; "
+        f"(e) {s.stream_items:,} items; (f) {s.import_runs} interpreters per peer; "
+        f"(g) {s.call_count} gets and {s.call_count} queries per peer x {s.call_rounds} rounds; "
+        f"(h) {s.call_count} gets, {s.call_count} puts and {max(1, s.call_count // 2)} queries "
+        f"per peer x {s.call_rounds} rounds"
+    )
+
+
+def _server_cases(
+    settings: Settings,
+    cases: list[str],
+    rows: list[Row],
+    targets: list[Target],
+    log: Callable[[str], None],
+) -> str:
+    """Run the cases that need the local server (one server process for all of them)."""
+    import boto3
+
+    from .peers import TABLE
+
+    with ServerProcess() as server:
+        server.apply_env()
+        endpoint = server.endpoint_url
+        client = boto3.client("dynamodb", endpoint_url=endpoint)
+        create_table(client, TABLE)
+        client.close()
+        for case in SERVER_CASES:
+            if case not in cases:
+                continue
+            log(report.CASES[case])
+            module = importlib.import_module(f".{SERVER_CASE_MODULES[case]}", __package__)
+            r, t = module.run(settings, endpoint, log)
+            for found in (*r, *t):
+                found.case = case  # the case letter is the suite's (a module may say another)
+            rows += r
+            targets += t
+        cpu = server.cpu_seconds()
+    return (
+        "dynamodel.local.LocalDynamoDB (moto server, which applies one request at a time) in a "
+        "separate process (`python -m benchmarks.server`), shared by every peer of cases "
+        + ", ".join(f"({c})" for c in sorted(SERVER_CASES) if c in cases)
+        + (f"; it used {cpu:.0f} s of CPU" if cpu is not None else "")
+        + ". Case (e) uses a Query-only stub server in another process "
+        "(`benchmarks/stub_server.py`)"
     )
 
 
@@ -103,39 +153,8 @@ def main(argv: list[str] | None = None) -> int:
         r, t = case_codec.run(settings, log)
         rows += r
         targets += t
-    if {"b", "c"} & set(cases):
-        import boto3
-
-        with ServerProcess() as server:
-            server.apply_env()
-            client = boto3.client("dynamodb", endpoint_url=server.endpoint_url)
-            from .peers import TABLE
-
-            create_table(client, TABLE)
-            if "b" in cases:
-                from . import case_calls
-
-                log("(b) client CPU and latency per call")
-                r, t = case_calls.run(settings, server.endpoint_url, log)
-                rows += r
-                targets += t
-            if "c" in cases:
-                from . import case_batch
-
-                log("(c) batch throughput")
-                r, t = case_batch.run(
-                    settings, server.endpoint_url, log, with_dynamodel=args.with_dynamodel_batch
-                )
-                rows += r
-                targets += t
-            cpu = server.cpu_seconds()
-            server_text = (
-                "dynamodel.local.LocalDynamoDB (moto server) in a separate process "
-                "(`python -m benchmarks.server`), shared by every peer"
-                + (f"; it used {cpu:.0f} s of CPU" if cpu is not None else "")
-                + ". Case (e) uses a Query-only stub server in another process "
-                "(`benchmarks/stub_server.py`)"
-            )
+    if set(SERVER_CASES) & set(cases):
+        server_text = _server_cases(settings, cases, rows, targets, log)
     if "e" in cases:
         from . import case_stream
 

@@ -4,11 +4,26 @@ noisy); the full ``python -m benchmarks`` run checks them."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+CASES = ("a", "b", "c", "d", "e", "f", "g", "h")
+FIGURE = r"[\d,]+(\.\d+)?"
+
+
+def _measured(out: str, op: str, peer: str, unit: str) -> bool:
+    """Whether the console table has a figure (not "-") for this operation and peer."""
+    return (
+        re.search(rf"^{re.escape(op)}\s+{re.escape(peer)}\s+{FIGURE} {unit}", out, re.M) is not None
+    )
+
+
+def _target(out: str, text: str, issue: int) -> re.Match[str] | None:
+    """The target's line when it has a value this run."""
+    return re.search(rf"^{re.escape(text)}\s+#{issue}\s+(\d+\.\d\d)x\s", out, re.M)
 
 
 def test_quick_benchmark_run_prints_the_table_and_writes_the_page(tmp_path: Path) -> None:
@@ -20,17 +35,65 @@ def test_quick_benchmark_run_prints_the_table_and_writes_the_page(tmp_path: Path
         text=True,
         timeout=300,
     )
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
-    assert "Targets (issue 9)" in done.stdout
-    for case in ("(a)", "(b)", "(c)", "(d)", "(e)", "(f)"):
-        assert f"\n{case} " in done.stdout
+    out = done.stdout
+    assert done.returncode == 0, out[-2000:] + done.stderr[-4000:]
+    assert "\nTargets\n" in out
+    for case in CASES:
+        assert f"\n({case}) " in out, case
+
+    # (b): dynamodel through boto3 and through the lean transport, sync and async
+    for peer in ("dynamodel sync", "dynamodel async"):
+        for transport in ("", " (lean transport)"):
+            for op in ("get", "put", "query"):
+                assert _measured(out, op, peer + transport, "µs CPU/call"), (op, peer, transport)
+    # (c): dynamodel's own batch runs by default and the target compares it with batch_writer()
+    for peer in ("dynamodel sync batch", "dynamodel async batch"):
+        for op in ("batch write", "batch get"):
+            assert _measured(out, op, peer, "items/s"), (op, peer)
+    assert _target(out, "(c) batch write: dynamodel async items/s / batch_writer()", 9)
+    # (d): both partitions read whole, sync and async; the sharded read fans out to 16 queries
+    for peer in ("one partition", "16 shards"):
+        for api in ("sync", "async"):
+            line = re.search(rf"^read whole partition\s+dynamodel {api}, {peer}\s+.*$", out, re.M)
+            assert line is not None and re.search(rf"{FIGURE} ms/read", line.group()), line
+            assert ("16 Query requests" if peer == "16 shards" else "1 Query request") in (
+                line.group()
+            )
+    for api in ("sync", "async"):
+        assert _target(out, f"(d) {api}: sharded query N=16 / single partition (wall time)", 9)
+    # (g) cache hits and (h) transports, with their issues' targets
+    assert _measured(out, "get", "dynamodel sync + LocalCache (hit)", "ms latency")
+    assert _target(out, "(g) get: sync cache hit latency / request latency", 6)
+    for peer in ("boto3 client", "lean client", "aioboto3 client", "lean async client"):
+        assert _measured(out, "put", peer, "µs CPU/call"), peer
+    assert _target(out, "(h) get: lean client CPU / boto3 client", 11)
+
     text = page.read_text(encoding="utf-8")
     assert "## Targets" in text
     assert "Command: `python -m benchmarks --quick" in text
-    assert "sharded queries" in text  # (d) is explained, not silently missing
-    for case in ("(a)", "(b)", "(c)", "(e)", "(f)"):
-        assert f"## {case}" in text
+    assert "Not measured" not in text
+    for case in CASES:
+        assert f"## ({case})" in text, case
+        assert f"Rerun: `python -m benchmarks --cases {case}`." in text, case
     assert "| dynamodel" in text
+    assert "applies one request at a time" in text  # (d) says what its ratio means
+
+
+def test_targets_are_listed_in_case_order_with_their_issue() -> None:
+    from benchmarks import report
+    from benchmarks.harness import Target
+
+    targets = [
+        Target("h", "lean", 0.2, 0.5, "max"),
+        Target("d", "sharded", 5.0, 4.0, "max", "why"),
+        Target("c", "batch", None, 3.0, "min"),
+    ]
+    text = report.console([], targets, ["c", "d", "h"])
+    lines = text.split("\nTargets\n", 1)[1].splitlines()[2:]
+    assert [line.split()[0] for line in lines] == ["(c)", "(d)", "(h)"]
+    assert re.match(r"\(c\) batch\s+#9\s+-\s+>= 3x\s+not measured$", lines[0])
+    assert re.match(r"\(d\) sharded\s+#9\s+5\.00x\s+<= 4x\s+MISSED \(why\)$", lines[1])
+    assert re.match(r"\(h\) lean\s+#11\s+0\.20x\s+<= 0\.5x\s+holds$", lines[2])
 
 
 def test_unknown_case_is_refused() -> None:

@@ -26,6 +26,6 @@ def test_quick_transport_benchmark_reports_every_peer_and_target() -> None:
         for peer in ("boto3 client", "lean client", "aioboto3 client", "lean async client"):
             assert re.search(rf"^{op}\s+{peer}\s+[\d,]+ µs", out, re.M), (op, peer, out)
         assert re.search(rf"^{op}\s+pydynox client\s+", out, re.M)
-        assert f"(g) {op}: lean client CPU / boto3 client: " in out
-        assert f"(g) {op}: lean latency / pydynox latency: " in out
+        assert f"(h) {op}: lean client CPU / boto3 client: " in out
+        assert f"(h) {op}: lean latency / pydynox latency: " in out
     assert "2 calls x 1 rounds" in out
