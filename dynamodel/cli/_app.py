@@ -12,13 +12,20 @@ from typing import Annotated, NoReturn
 import typer
 from rich.console import Console
 
+from . import _migrate, _schema, _table
+
 app = typer.Typer(
     name="dynamodel",
-    help="Single-table DynamoDB modelling: local server, demo and utilities.",
+    help="Single-table DynamoDB modelling: manage the table your models declare, show and "
+    "export the schema, run resumable data migrations, and a local server with a demo.",
     no_args_is_help=True,
+    rich_markup_mode="markdown",
     add_completion=False,
     pretty_exceptions_show_locals=False,
 )
+app.add_typer(_table.app, name="table")
+app.command(name="schema")(_schema.command)
+app.add_typer(_migrate.app, name="migrate")
 
 console = Console()
 err_console = Console(stderr=True)

@@ -1,0 +1,59 @@
+"""Errors of the migration runner (all `dynamodel.errors.DynamodelError`)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..errors import DynamodelError
+
+if TYPE_CHECKING:
+    from .backfill import BackfillResult, FailedItem
+    from .lock import LockInfo
+
+
+class MigrationError(DynamodelError):
+    """Base class of migration errors; also bad migration files or targets."""
+
+
+class LockHeld(MigrationError):
+    """Another run holds the migration lock (``holder`` says who, and until when)."""
+
+    def __init__(self, message: str, *, holder: LockInfo | None) -> None:
+        super().__init__(message)
+        self.holder = holder
+
+
+class LockLost(MigrationError):
+    """This run's lock was taken over (its lease expired) or removed: it stopped writing."""
+
+
+class MigrationFailed(MigrationError):
+    """A migration's ``up`` or ``down`` raised; the failure is recorded in the table.
+
+    Attributes:
+        version: the migration's version. direction: ``up`` or ``down``.
+        cause: the exception it raised (also ``__cause__``).
+    """
+
+    def __init__(self, message: str, *, version: str, direction: str, cause: BaseException):
+        super().__init__(message)
+        self.version = version
+        self.direction = direction
+        self.cause = cause
+
+
+class BackfillFailed(MigrationError):
+    """A backfill finished (or stopped) with items it could not migrate.
+
+    ``result.failed`` lists them (key and error); they are kept with the checkpoints, and the
+    next run retries them before anything else.
+    """
+
+    def __init__(self, message: str, *, result: BackfillResult) -> None:
+        super().__init__(message)
+        self.result = result
+
+    @property
+    def failed(self) -> list[FailedItem]:
+        """The items not migrated."""
+        return self.result.failed
