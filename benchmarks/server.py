@@ -1,4 +1,7 @@
-"""The local DynamoDB for cases (b), (c) and (e), in a separate process.
+"""The local DynamoDB for the server cases, in a separate process.
+
+``python -m benchmarks.server dynamodb-local`` serves AWS's DynamoDB Local (Java, handles
+requests concurrently) instead of moto.
 
 moto serves requests from Python threads; in the benchmark's own process its CPU would count as
 client CPU. So ``python -m benchmarks.server`` runs `dynamodel.local.LocalDynamoDB` (moto's
@@ -102,6 +105,22 @@ def create_table(client: Any, name: str) -> None:
 
 
 def main() -> None:
+    """Serve moto (default) or, with ``dynamodb-local``, AWS's DynamoDB Local (Java)."""
+    if sys.argv[1:] == ["dynamodb-local"]:
+        sys.path.insert(0, str(ROOT / "tests"))
+        from backends import DynamoDBLocal  # the test suite's launcher (Java 17 + Maven)
+
+        java = DynamoDBLocal(region=REGION)
+        try:
+            print(java.start(), flush=True)
+        except Exception as error:  # the parent reports what was printed
+            print(f"DynamoDB Local did not start: {error}", flush=True)
+            return
+        try:
+            sys.stdin.read()
+        finally:
+            java.stop()
+        return
     from dynamodel.local import LocalDynamoDB
 
     with LocalDynamoDB(region=REGION) as db:

@@ -63,6 +63,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help=f"markdown page to write (default: {DEFAULT_OUT.relative_to(ROOT)}, full runs only)",
     )
     parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument(
+        "--server",
+        choices=("moto", "dynamodb-local"),
+        default="moto",
+        help="the local DynamoDB every server case talks to: moto (default; applies one "
+        "request at a time) or AWS's DynamoDB Local (needs Java 17 and Maven; concurrent)",
+    )
     return parser.parse_args(argv)
 
 
@@ -95,13 +102,15 @@ def _server_cases(
     rows: list[Row],
     targets: list[Target],
     log: Callable[[str], None],
+    server_kind: str = "moto",
 ) -> str:
     """Run the cases that need the local server (one server process for all of them)."""
     import boto3
 
     from .peers import TABLE
 
-    with ServerProcess() as server:
+    args = ("dynamodb-local",) if server_kind == "dynamodb-local" else ()
+    with ServerProcess("benchmarks.server", *args) as server:
         server.apply_env()
         endpoint = server.endpoint_url
         client = boto3.client("dynamodb", endpoint_url=endpoint)
@@ -115,12 +124,25 @@ def _server_cases(
             r, t = module.run(settings, endpoint, log)
             for found in (*r, *t):
                 found.case = case  # the case letter is the suite's (a module may say another)
+            if server_kind == "dynamodb-local":  # the cases' notes describe moto's server
+                for target in t:
+                    if "one request at a time" in target.note:
+                        kept = [p for p in target.note.split("; ") if "one request" not in p]
+                        kept.append("on DynamoDB Local, which serves requests concurrently")
+                        target.note = "; ".join(kept)
             rows += r
             targets += t
         cpu = server.cpu_seconds()
+    what = (
+        "AWS's DynamoDB Local 3.1.0 (Java, in memory) in a separate process "
+        "(`python -m benchmarks.server dynamodb-local`)"
+        if server_kind == "dynamodb-local"
+        else "dynamodel.local.LocalDynamoDB (moto server, which applies one request at a time) "
+        "in a separate process (`python -m benchmarks.server`)"
+    )
     return (
-        "dynamodel.local.LocalDynamoDB (moto server, which applies one request at a time) in a "
-        "separate process (`python -m benchmarks.server`), shared by every peer of cases "
+        what
+        + ", shared by every peer of cases "
         + ", ".join(f"({c})" for c in sorted(SERVER_CASES) if c in cases)
         + (f"; it used {cpu:.0f} s of CPU" if cpu is not None else "")
         + ". Case (e) uses a Query-only stub server in another process "
@@ -154,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         rows += r
         targets += t
     if set(SERVER_CASES) & set(cases):
-        server_text = _server_cases(settings, cases, rows, targets, log)
+        server_text = _server_cases(settings, cases, rows, targets, log, args.server)
     if "e" in cases:
         from . import case_stream
 
