@@ -48,6 +48,11 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "integration: needs the embedded local DynamoDB (started once per session)"
     )
+    config.addinivalue_line(
+        "markers",
+        "slow: a large-volume stress test (tens of thousands of items); CI runs it on both "
+        "backends with the default transport, not again through the lean transport",
+    )
 
 
 def pytest_report_header(config: pytest.Config) -> str:

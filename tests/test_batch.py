@@ -193,6 +193,7 @@ def readings(count: int, label: str = "") -> list[Reading]:
     return [Reading(sensor=f"s{i % 7}", n=i, value=i * 3, label=label) for i in range(count)]
 
 
+@pytest.mark.slow
 async def test_10000_items_through_the_fault_injector(
     mode: str, tables: Any, ddb: Any, record_property: Any
 ) -> None:

@@ -26,6 +26,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from backends import Backend
 
 ITEMS = 50_000
@@ -182,6 +184,7 @@ def _log(path: Path) -> list[tuple[str, str, int]]:
     return out
 
 
+@pytest.mark.slow
 def test_backfill_killed_mid_run_resumes_and_migrates_each_item_once(
     fresh_db: Backend, ddb: Any, tmp_path: Path
 ) -> None:

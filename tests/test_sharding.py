@@ -126,6 +126,7 @@ async def _awrite_hot(count: int) -> None:
             batch.put(PageView(page="home", seq=seq, visitor=f"v{seq % 97}"))
 
 
+@pytest.mark.slow
 async def test_20000_hot_writes_spread_and_read_back_in_order(
     sharded: Table, io: SyncIO, backend_name: str
 ) -> None:
