@@ -144,7 +144,7 @@ def _server_cases(
         what
         + ", shared by every peer of cases "
         + ", ".join(f"({c})" for c in sorted(SERVER_CASES) if c in cases)
-        + (f"; it used {cpu:.0f} s of CPU" if cpu is not None else "")
+        + (f"; it used {cpu:.0f} s of CPU" if cpu is not None and server_kind == "moto" else "")
         + ". Case (e) uses a Query-only stub server in another process "
         "(`benchmarks/stub_server.py`)"
     )

@@ -28,7 +28,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Self, cast
 
-from pydantic import BaseModel, ConfigDict, PrivateAttr, TypeAdapter
+from pydantic import BaseModel, ConfigDict, TypeAdapter
 
 from .codec import (
     MAX_ITEM_BYTES,
@@ -210,10 +210,26 @@ class Model(BaseModel):
     )
 
     __dynamodel__: ClassVar[ModelSpec]
-    _dm_partial: bool = PrivateAttr(default=False)
-    # shard of each sharded partition key (None: the table's; else the index name), chosen at
-    # the first write of a randomly sharded item or recovered from the stored key on a read
-    _dm_shards: dict[str | None, int] = PrivateAttr(default_factory=dict)
+    # dynamodel's per-instance state (partial read, shards) lives in __pydantic_private__ under
+    # one key, created only when needed: declared private attributes would cost every
+    # instance ~1 us of validation.
+
+    @property
+    def _dm_partial(self) -> bool:
+        """Whether the instance was read with a projection (not every field is known)."""
+        state = _instance_state(self, create=False)
+        return bool(state is not None and state["partial"])
+
+    @_dm_partial.setter
+    def _dm_partial(self, value: bool) -> None:
+        _instance_state(self, create=True)["partial"] = value
+
+    @property
+    def _dm_shards(self) -> dict[str | None, int]:
+        """Shard of each sharded partition key (None: the table's; else the index name),
+        chosen at the first write of a random item or recovered from a stored key."""
+        shards: dict[str | None, int] = _instance_state(self, create=True)["shards"]
+        return shards
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
@@ -314,14 +330,13 @@ class Model(BaseModel):
             from .compiled import compile_encoder
 
             encoder = spec.encoder = compile_encoder(type(self), spec)
-        private = self.__pydantic_private__  # (plain dict access: attribute access is slow)
-        assert private is not None
-        general = encoder is None or private["_dm_partial"]
+        state = _instance_state(self, create=False)
+        general = encoder is None or (state is not None and state["partial"])
         if general:
             item = self._dumped_item(spec)
         else:
             item, size = encoder(self.__dict__)
-        chosen = private["_dm_shards"]
+        chosen = self._dm_shards if spec.sharded else None
         keys = key_attributes(spec, self.__dict__, what, with_indexes=True, chosen=chosen)
         item.update(keys)
         type_attribute = spec.table.type_attribute
@@ -401,7 +416,11 @@ class Model(BaseModel):
         """This instance's primary key (AttributeValue map)."""
         spec = self._spec()
         return key_attributes(
-            spec, self.__dict__, type(self).__name__, with_indexes=False, chosen=self._dm_shards
+            spec,
+            self.__dict__,
+            type(self).__name__,
+            with_indexes=False,
+            chosen=self._dm_shards if spec.sharded else None,
         )
 
     @classmethod
@@ -673,6 +692,24 @@ class Model(BaseModel):
         known = self._known()
         version = requests.update_version(type(self), known, check=not force)
         return requests.update_flow(type(self), known, actions, condition, False, version)
+
+
+_STATE = "_dynamodel_state"
+
+
+def _instance_state(instance: Model, *, create: bool) -> Any:
+    """dynamodel's state of one instance (a dict: ``partial``, ``shards``), kept in
+    ``__pydantic_private__``; None when it has none and ``create`` is False."""
+    private = instance.__pydantic_private__
+    if private is None:
+        if not create:
+            return None
+        private = {}
+        object.__setattr__(instance, "__pydantic_private__", private)
+    state = private.get(_STATE)
+    if state is None and create:
+        state = private[_STATE] = {"partial": False, "shards": {}}
+    return state
 
 
 def _version_field(cls: type[Model], meta: Any) -> str | None:

@@ -311,8 +311,7 @@ def build_put(
 ) -> tuple[Request, VersionCheck | None]:
     """PutItem parameters for a model instance, with its version check (``"auto"``: the
     instance's version is expected and the next one written)."""
-    private = instance.__pydantic_private__  # (plain dict access: attribute access is slow)
-    if private is not None and private["_dm_partial"]:
+    if instance._dm_partial:
         raise ValidationError(
             f"{type(instance).__name__} was read with a projection; saving it would drop the "
             "attributes that were not read. Read it whole, or use update()."
