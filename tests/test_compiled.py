@@ -134,6 +134,7 @@ def test_compiled_equals_model_dump_path(special: bool, **values: Any) -> None:
     assert compiled == dumped
 
 
+@pytest.mark.filterwarnings("ignore:Pydantic serializer warnings:UserWarning")
 def test_values_assigned_without_validation_take_the_general_path() -> None:
     instance = Everything(
         eid="e", expires=dt.timedelta(hours=1), addresses=[Address(street="a", zip="1")]
