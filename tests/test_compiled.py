@@ -169,3 +169,29 @@ def test_size_limit_still_enforced() -> None:
     with pytest.raises(ItemTooLarge, match="409,600"):
         Everything(eid="e", text="x" * 409_600).to_item()
     Everything(eid="e", text="x" * 400_000).to_item()
+
+
+def test_models_with_their_own_private_attributes_keep_them() -> None:
+    from pydantic import PrivateAttr
+
+    from dynamodel import Shards
+
+    class Tracked(Model):
+        class Meta:
+            table = TABLE
+            pk = "T#{tid}"
+            sk = "T"
+            shards = Shards(4)
+
+        tid: str
+        _seen: int = PrivateAttr(default=0)
+
+    first = Tracked(tid="a")
+    first._seen = 5
+    item = first.to_item()  # chooses and records a random shard
+    shard = first.shard_number()
+    assert item["pk"] == {"S": f"T#a.{shard}"} and first._seen == 5
+    read = Tracked.from_item(item)
+    assert read._seen == 0 and read.shard_number() == shard
+    partial = Tracked.from_partial_item({"pk": item["pk"], "tid": {"S": "a"}})
+    assert partial._dm_partial and partial.shard_number() == shard and partial._seen == 0
