@@ -76,6 +76,7 @@ class Target:
     limit: float
     kind: str  # "max": value <= limit; "min": value >= limit
     note: str = ""
+    unit: str = "x"  # how value and limit print: a ratio ("x") or e.g. " ms"
 
     @property
     def holds(self) -> bool | None:

@@ -149,8 +149,8 @@ def _target_rows(targets: Sequence[Target]) -> list[list[str]]:
     order = list(CASES)
     out = []
     for t in sorted(targets, key=lambda t: order.index(t.case) if t.case in order else len(order)):
-        bound = ("<= " if t.kind == "max" else ">= ") + f"{t.limit:g}x"
-        value = f"{t.value:.2f}x" if t.value is not None else "-"
+        bound = ("<= " if t.kind == "max" else ">= ") + f"{t.limit:g}{t.unit}"
+        value = f"{t.value:.2f}{t.unit}" if t.value is not None else "-"
         out.append(
             [
                 f"({t.case}) {t.text}",

@@ -7,24 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .batch import (
-    BatchError,
-    BatchGetError,
-    BatchGetResult,
-    BatchStats,
-    BatchWriteError,
-    BatchWriter,
-    BatchWriteResult,
-    Key,
-    WriteRequest,
-    abatch_get,
-    batch_get,
-    batch_write,
-)
-from .cache import LocalCache
-from .capacity import capacity, estimate_capacity
 from .clients import Connection, configure
-from .collection import Collection, CollectionResult
 from .errors import (
     CancellationReason,
     ConditionFailed,
@@ -39,17 +22,67 @@ from .errors import (
     VersionConflict,
 )
 from .expressions import Attr, Condition, UpdateAction
-from .locking import aretry_on_conflict, retry_on_conflict
 from .model import Model
-from .query import Page, ParallelScan, Query, Scan
 from .retry import RetryPolicy
 from .sharding import ShardCountMismatch, Shards
 from .table import GSI, LSI, Provisioned, Table
-from .transactions import ItemRef, TransactGet, TransactWrite
-from .ttl import TTL
 
 if TYPE_CHECKING:
+    from .batch import (
+        BatchError,
+        BatchGetError,
+        BatchGetResult,
+        BatchStats,
+        BatchWriteError,
+        BatchWriter,
+        BatchWriteResult,
+        Key,
+        WriteRequest,
+        abatch_get,
+        batch_get,
+        batch_write,
+    )
+    from .cache import LocalCache
+    from .capacity import capacity, estimate_capacity
+    from .collection import Collection, CollectionResult
     from .local import LocalDynamoDB
+    from .locking import aretry_on_conflict, retry_on_conflict
+    from .query import Page, ParallelScan, Query, Scan
+    from .transactions import ItemRef, TransactGet, TransactWrite
+    from .ttl import TTL
+
+# Imported on first use (PEP 562), so `import dynamodel` loads only what declaring models
+# needs: a Lambda cold start pays for batches, transactions or the cache only if it uses them.
+_LAZY = {
+    "BatchError": "batch",
+    "BatchGetError": "batch",
+    "BatchGetResult": "batch",
+    "BatchStats": "batch",
+    "BatchWriteError": "batch",
+    "BatchWriter": "batch",
+    "BatchWriteResult": "batch",
+    "Key": "batch",
+    "WriteRequest": "batch",
+    "abatch_get": "batch",
+    "batch_get": "batch",
+    "batch_write": "batch",
+    "LocalCache": "cache",
+    "capacity": "capacity",
+    "estimate_capacity": "capacity",
+    "Collection": "collection",
+    "CollectionResult": "collection",
+    "LocalDynamoDB": "local",
+    "aretry_on_conflict": "locking",
+    "retry_on_conflict": "locking",
+    "Page": "query",
+    "ParallelScan": "query",
+    "Query": "query",
+    "Scan": "query",
+    "ItemRef": "transactions",
+    "TransactGet": "transactions",
+    "TransactWrite": "transactions",
+    "TTL": "ttl",
+}
 
 __version__ = "0.1.0"
 
@@ -110,8 +143,15 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    if name == "LocalDynamoDB":
-        from .local import LocalDynamoDB
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'dynamodel' has no attribute {name!r}")
+    import importlib
 
-        return LocalDynamoDB
-    raise AttributeError(f"module 'dynamodel' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

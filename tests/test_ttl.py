@@ -36,6 +36,14 @@ class Session(Model):
     renew_by: TTL | None = None
 
 
+def _create_without_server_ttl() -> None:
+    """The sessions table, with the server's TTL deletion left off: DynamoDB Local deletes
+    expired items within seconds, and these tests need expired items that still exist (as on
+    DynamoDB, where deletion takes up to days). Reads still hide them: that is dynamodel's
+    logic, driven by the declared ``ttl`` attribute."""
+    Table(SESSIONS.name).create(poll=0.01)
+
+
 def test_now_constant_is_right() -> None:
     assert NOW.timestamp() == NOW_S
 
@@ -163,7 +171,7 @@ def test_not_expired_condition_renders_with_placeholders() -> None:
 
 def test_not_expired_filter_keeps_what_is_expired_says(ddb: Any, fresh_db: Any) -> None:
     """The server-side filter and the client-side check agree, on the real backend."""
-    SESSIONS.create(poll=0.01)
+    _create_without_server_ttl()
     stored = {
         "past": {"N": str(NOW_S - 60)},
         "now": {"N": str(NOW_S)},
@@ -196,7 +204,7 @@ def test_not_expired_filter_keeps_what_is_expired_says(ddb: Any, fresh_db: Any) 
 def test_updating_a_ttl_field_stores_epoch_seconds(ddb: Any, fresh_db: Any) -> None:
     from dynamodel import Attr
 
-    SESSIONS.create(poll=0.01)
+    _create_without_server_ttl()
     session = Session(session_id="s1", expires_at=NOW)
     session.save()
     session.update(Attr("expires_at").set(NOW + dt.timedelta(hours=1)))
@@ -209,7 +217,7 @@ async def test_expired_items_are_hidden_from_every_read(fresh_db: Any, io: Any) 
     from dynamodel.batch import batch_get
     from dynamodel.batch_flows import Key
 
-    SESSIONS.create(poll=0.01)
+    _create_without_server_ttl()
     now = dt.datetime.now(dt.UTC)
     live = Session(session_id="live", expires_at=now + dt.timedelta(hours=1))
     gone = Session(session_id="gone", expires_at=now - dt.timedelta(seconds=5))
