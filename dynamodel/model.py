@@ -95,7 +95,7 @@ class ModelSpec:
         """Python field names that make up the primary key."""
         return self.pk.fields + (self.sk.fields if self.sk else ())
 
-    @property
+    @functools.cached_property
     def sharded(self) -> bool:
         """Whether the table partition key or any index partition key is sharded."""
         return self.shards is not None or any(i.shards for i in self.indexes.values())

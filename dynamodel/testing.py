@@ -19,23 +19,11 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .flows import DATA_OPERATIONS
+
 __all__ = ["DATA_OPERATIONS", "FaultInjector", "FaultStats"]
 
-#: the operations a FaultInjector disturbs by default (table management passes through)
-DATA_OPERATIONS = frozenset(
-    {
-        "get_item",
-        "put_item",
-        "update_item",
-        "delete_item",
-        "query",
-        "scan",
-        "batch_get_item",
-        "batch_write_item",
-        "transact_get_items",
-        "transact_write_items",
-    }
-)
+# DATA_OPERATIONS (from flows): the operations a FaultInjector disturbs by default
 _BATCH_OPERATIONS = frozenset({"batch_get_item", "batch_write_item"})
 
 
