@@ -19,7 +19,6 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .capacity import CapacityMode, CapacityRecord, check_mode
 from .errors import ValidationError
 from .retry import RetryPolicy, default_policy
 
@@ -27,6 +26,7 @@ if TYPE_CHECKING:
     import asyncio
 
     from .cache import LocalCache
+    from .capacity import CapacityMode, CapacityRecord
 
 #: botocore retry settings for clients dynamodel creates. botocore's standard mode retries
 #: connection errors and throttling with jitter; dynamodel's policy counts those attempts.
@@ -111,7 +111,11 @@ class Connection:
                     f"Connection cache must be a dynamodel.cache.LocalCache, got {cache!r}"
                 )
         self.cache = cache
-        self.return_consumed_capacity = check_mode(return_consumed_capacity)
+        if return_consumed_capacity is not None:
+            from .capacity import check_mode  # loaded only when capacity is asked for
+
+            return_consumed_capacity = check_mode(return_consumed_capacity)
+        self.return_consumed_capacity = return_consumed_capacity
         if on_capacity is not None and not callable(on_capacity):
             raise ValidationError(f"Connection on_capacity must be callable, got {on_capacity!r}")
         self.on_capacity = on_capacity

@@ -10,8 +10,9 @@ and botocore's transport errors (connection, credentials) that carry no DynamoDB
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
+
+from .frozen import Frozen
 
 
 class DynamodelError(Exception):
@@ -101,8 +102,7 @@ class ThrottledError(DynamodelError):
     """DynamoDB throttled the request and the retry policy gave up."""
 
 
-@dataclass(frozen=True)
-class CancellationReason:
+class CancellationReason(Frozen):
     """Why one action of a cancelled transaction failed (or ``code`` None if it did not).
 
     Reasons are aligned with the transaction's actions: ``index`` is the action's position,
@@ -115,15 +115,51 @@ class CancellationReason:
     check (the stored version differs from the expected one).
     """
 
+    _fields = (
+        "index",
+        "code",
+        "message",
+        "item",
+        "action",
+        "model",
+        "key",
+        "current",
+        "version_conflict",
+    )
+    __slots__ = _fields
     index: int
     code: str | None
-    message: str | None = None
-    item: dict[str, Any] | None = None
-    action: str | None = None
-    model: type | None = None
-    key: dict[str, Any] | None = None
-    current: Any = None
-    version_conflict: bool = False
+    message: str | None
+    item: dict[str, Any] | None
+    action: str | None
+    model: type | None
+    key: dict[str, Any] | None
+    current: Any
+    version_conflict: bool
+
+    def __init__(
+        self,
+        index: int,
+        code: str | None,
+        message: str | None = None,
+        item: dict[str, Any] | None = None,
+        action: str | None = None,
+        model: type | None = None,
+        key: dict[str, Any] | None = None,
+        current: Any = None,
+        version_conflict: bool = False,
+    ) -> None:
+        self._set(
+            index=index,
+            code=code,
+            message=message,
+            item=item,
+            action=action,
+            model=model,
+            key=key,
+            current=current,
+            version_conflict=version_conflict,
+        )
 
     @property
     def failed(self) -> bool:

@@ -20,7 +20,8 @@ MAX_EXPRESSION_BYTES = 4096
 MAX_IN_OPERANDS = 100
 AttributeTypeName = Literal["S", "SS", "N", "NS", "B", "BS", "BOOL", "NULL", "L", "M"]
 
-_SEGMENT = re.compile(r"([^.\[\]]+)|\[(\d+)\]|(\.)")
+_SEGMENT_PATTERN = r"([^.\[\]]+)|\[(\d+)\]|(\.)"
+_segment: re.Pattern[str] | None = None  # compiled on first use: `import dynamodel` stays cheap
 
 PathSegment = str | int
 
@@ -40,8 +41,11 @@ def parse_path(path: str | Sequence[PathSegment]) -> tuple[PathSegment, ...]:
     out: list[PathSegment] = []
     position = 0
     expect_name = True
+    global _segment
+    if _segment is None:
+        _segment = re.compile(_SEGMENT_PATTERN)
     while position < len(path):
-        match = _SEGMENT.match(path, position)
+        match = _segment.match(path, position)
         if match is None:
             raise ValidationError(f"bad attribute path {path!r} at position {position}")
         name, index, _dot = match.groups()

@@ -10,7 +10,6 @@ operation's result. The same flow runs under the sync and the async executor.
 from __future__ import annotations
 
 from collections.abc import Callable, Generator
-from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from .errors import DynamodelError
@@ -37,7 +36,10 @@ DATA_OPERATIONS = frozenset(
 READ_OPERATIONS = frozenset({"get_item", "query", "scan", "batch_get_item", "transact_get_items"})
 
 
-@dataclass(slots=True)
+# Plain classes rather than dataclasses: these load with `import dynamodel`, and a dataclass
+# costs about 0.3 ms to create (generated code is exec'd), which adds up on a cold start.
+
+
 class Request:
     """One DynamoDB call: the boto3 low-level method name and its keyword arguments.
 
@@ -45,33 +47,77 @@ class Request:
     must go to DynamoDB itself even when data calls go through a cache such as DAX.
     """
 
-    op: str
-    params: dict[str, Any] = field(default_factory=dict)
-    control: bool = False
+    __slots__ = ("control", "op", "params")
+
+    def __init__(
+        self, op: str, params: dict[str, Any] | None = None, control: bool = False
+    ) -> None:
+        self.op = op
+        self.params: dict[str, Any] = {} if params is None else params
+        self.control = control
+
+    def __repr__(self) -> str:
+        return f"Request(op={self.op!r}, params={self.params!r}, control={self.control!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Request):
+            return NotImplemented
+        return (self.op, self.params, self.control) == (other.op, other.params, other.control)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like the dataclass it replaces
 
 
-@dataclass(slots=True, frozen=True)
 class Sleep:
     """Wait this many seconds before the flow continues."""
 
-    seconds: float
+    __slots__ = ("seconds",)
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def __repr__(self) -> str:
+        return f"Sleep(seconds={self.seconds!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sleep) and other.seconds == self.seconds
+
+    def __hash__(self) -> int:
+        return hash(self.seconds)
 
 
-@dataclass(slots=True)
 class Emit(Generic[T]):
     """A value produced by an iterating flow (a page, an item)."""
 
-    value: T
+    __slots__ = ("value",)
+
+    def __init__(self, value: T) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return f"Emit(value={self.value!r})"
 
 
-@dataclass(slots=True)
 class Gather:
     """Send several requests concurrently (each retried per ``retry``); the flow receives a
     list, aligned with ``requests``, of response dicts or the exceptions that ended them."""
 
-    requests: list[Request]
-    retry: RetryPolicy | None = None
-    max_concurrency: int = 16
+    __slots__ = ("max_concurrency", "requests", "retry")
+
+    def __init__(
+        self,
+        requests: list[Request],
+        retry: RetryPolicy | None = None,
+        max_concurrency: int = 16,
+    ) -> None:
+        self.requests = requests
+        self.retry = retry
+        self.max_concurrency = max_concurrency
+
+    def __repr__(self) -> str:
+        return (
+            f"Gather(requests={self.requests!r}, retry={self.retry!r}, "
+            f"max_concurrency={self.max_concurrency!r})"
+        )
 
 
 Step = Request | Sleep | Emit[Any] | Gather

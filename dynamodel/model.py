@@ -25,10 +25,9 @@ import functools
 import types
 import typing
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Self, cast
 
-from pydantic import BaseModel, ConfigDict, TypeAdapter
+from pydantic import BaseModel, ConfigDict
 
 from .codec import (
     MAX_ITEM_BYTES,
@@ -46,6 +45,8 @@ from .sharding import Shards, split_physical
 from .table import Table
 
 if TYPE_CHECKING:
+    from pydantic import TypeAdapter
+
     from .expressions import Condition, UpdateAction
     from .flows import Flow
     from .query import Query, Scan
@@ -55,35 +56,69 @@ _UNCOMPILED: Any = object()  # ModelSpec.encoder before the first to_item
 MAX_SK_BYTES = 1024
 
 
-@dataclass
 class IndexTemplates:
     """The key templates a model uses for one index."""
 
-    name: str
-    pk_attr: str
-    sk_attr: str | None
-    pk: KeyTemplate
-    sk: KeyTemplate | None
-    shards: Shards | None = None  # write sharding of this index's partition key
+    __slots__ = ("name", "pk", "pk_attr", "shards", "sk", "sk_attr")
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        pk_attr: str,
+        sk_attr: str | None,
+        pk: KeyTemplate,
+        sk: KeyTemplate | None,
+        shards: Shards | None = None,  # write sharding of this index's partition key
+    ) -> None:
+        self.name = name
+        self.pk_attr = pk_attr
+        self.sk_attr = sk_attr
+        self.pk = pk
+        self.sk = sk
+        self.shards = shards
+
+    def __repr__(self) -> str:
+        return f"IndexTemplates(name={self.name!r}, pk={self.pk!r}, sk={self.sk!r})"
 
 
-@dataclass
 class ModelSpec:
-    """Everything dynamodel derived from a model's ``Meta`` and fields."""
+    """Everything dynamodel derived from a model's ``Meta`` and fields.
 
-    table: Table
-    entity: str
-    pk: KeyTemplate
-    sk: KeyTemplate | None
-    indexes: dict[str, IndexTemplates]
-    stored_names: dict[str, str]  # python field name -> stored attribute name
-    float_fields: frozenset[str]  # stored names whose type allows float
-    set_fields: frozenset[str]  # stored names of set fields: an empty one is not stored
-    version_field: str | None = None  # Python name of the optimistic-locking version field
-    shards: Shards | None = None  # write sharding of the table partition key
-    adapters: dict[str, TypeAdapter[Any]] = field(default_factory=dict)
-    # the compiled field encoder (dynamodel.compiled), built at the first to_item; None: none
-    encoder: Any = None
+    A plain class (not a dataclass) because it loads with ``import dynamodel``: creating a
+    dataclass costs about 0.3 ms, which a Lambda cold start pays.
+    """
+
+    def __init__(
+        self,
+        *,
+        table: Table,
+        entity: str,
+        pk: KeyTemplate,
+        sk: KeyTemplate | None,
+        indexes: dict[str, IndexTemplates],
+        stored_names: dict[str, str],  # python field name -> stored attribute name
+        float_fields: frozenset[str],  # stored names whose type allows float
+        set_fields: frozenset[str],  # stored names of set fields: an empty one is not stored
+        version_field: str | None = None,  # Python name of the optimistic-locking version field
+        shards: Shards | None = None,  # write sharding of the table partition key
+        encoder: Any = None,  # the compiled field encoder (dynamodel.compiled); None: none
+    ) -> None:
+        self.table = table
+        self.entity = entity
+        self.pk = pk
+        self.sk = sk
+        self.indexes = indexes
+        self.stored_names = stored_names
+        self.float_fields = float_fields
+        self.set_fields = set_fields
+        self.version_field = version_field
+        self.shards = shards
+        self.adapters: dict[str, TypeAdapter[Any]] = {}
+        self.encoder = encoder
+
+    def __repr__(self) -> str:
+        return f"ModelSpec(entity={self.entity!r}, table={self.table.name!r}, pk={self.pk!r})"
 
     @functools.cached_property
     def stored_set(self) -> frozenset[str]:
@@ -116,6 +151,8 @@ class ModelSpec:
             annotation: Any = info.annotation
             if info.metadata:
                 annotation = typing.Annotated[annotation, *info.metadata]
+            from pydantic import TypeAdapter  # first use only: keeps `import dynamodel` cheap
+
             adapter = TypeAdapter(annotation)
             self.adapters[name] = adapter
         return adapter

@@ -14,22 +14,22 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
 
 from .errors import RETRYABLE_CODES, DynamodelError
+from .frozen import Frozen
 
 
-@dataclass(frozen=True)
 class _AttemptState:
     """The part of tenacity's RetryCallState its wait strategies read."""
 
-    attempt_number: int
+    __slots__ = ("attempt_number",)
+
+    def __init__(self, attempt_number: int) -> None:
+        self.attempt_number = attempt_number
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    """When and how long to wait before resending a failed request.
+class RetryPolicy(Frozen):
+    """When and how long to wait before resending a failed request (immutable).
 
     Args:
         base: first backoff ceiling in seconds.
@@ -37,20 +37,40 @@ class RetryPolicy:
         max_attempts: total sends of one request (botocore's own retries included).
         max_elapsed: give up once this many seconds have passed since the first failure.
         retry_codes: DynamoDB error codes worth retrying.
+        clock: the monotonic clock ``max_elapsed`` is measured with (for tests).
     """
 
-    base: float = 0.05
-    cap: float = 5.0
-    max_attempts: int = 10
-    max_elapsed: float | None = None
-    retry_codes: frozenset[str] = RETRYABLE_CODES
-    clock: Callable[[], float] = field(default=time.monotonic, repr=False, compare=False)
+    _fields = ("base", "cap", "max_attempts", "max_elapsed", "retry_codes", "clock")
+    __slots__ = _fields
+    _private = frozenset({"clock"})
+    base: float
+    cap: float
+    max_attempts: int
+    max_elapsed: float | None
+    retry_codes: frozenset[str]
+    clock: Callable[[], float]
 
-    def __post_init__(self) -> None:
-        if self.max_attempts < 1:
+    def __init__(
+        self,
+        base: float = 0.05,
+        cap: float = 5.0,
+        max_attempts: int = 10,
+        max_elapsed: float | None = None,
+        retry_codes: frozenset[str] = RETRYABLE_CODES,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if max_attempts < 1:
             raise ValueError("RetryPolicy.max_attempts must be >= 1")
-        if self.base < 0 or self.cap < 0:
+        if base < 0 or cap < 0:
             raise ValueError("RetryPolicy.base and cap must be >= 0")
+        self._set(
+            base=base,
+            cap=cap,
+            max_attempts=max_attempts,
+            max_elapsed=max_elapsed,
+            retry_codes=retry_codes,
+            clock=clock,
+        )
 
     def retryable(self, error: BaseException) -> bool:
         """Whether this policy retries the error: a listed code, or any HTTP 5xx."""
@@ -85,12 +105,6 @@ class RetryPolicy:
         if sends >= self.max_attempts:
             return True
         return self.max_elapsed is not None and elapsed >= self.max_elapsed
-
-    def replace(self, **changes: Any) -> RetryPolicy:
-        """A copy with some settings changed."""
-        from dataclasses import replace
-
-        return replace(self, **changes)
 
 
 _DEFAULT = RetryPolicy()

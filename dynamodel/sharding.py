@@ -36,32 +36,34 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from .codec import Item
 from .errors import DynamodelError, ValidationError
 from .flows import Emit, Flow, Gather, Request
+from .frozen import Frozen
 from .keys import render_part
 
 MAX_SHARDS = 1000
 SEPARATOR = "."
 
 
-@dataclass(frozen=True)
-class Shards:
+class Shards(Frozen):
     """Shard a partition key ``count`` ways: randomly, or by a stable hash of ``by`` fields."""
 
+    _fields = ("count", "by")
+    __slots__ = _fields
     count: int
-    by: str | tuple[str, ...] | None = None
+    by: tuple[str, ...] | None
 
-    def __post_init__(self) -> None:
-        if not isinstance(self.count, int) or not 1 <= self.count <= MAX_SHARDS:
+    def __init__(self, count: int, by: str | tuple[str, ...] | None = None) -> None:
+        if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_SHARDS:
             raise ValidationError(f"Shards.count must be an int from 1 to {MAX_SHARDS}")
-        if isinstance(self.by, str):
-            object.__setattr__(self, "by", (self.by,))
-        if self.by is not None and not self.by:
+        if isinstance(by, str):
+            by = (by,)
+        if by is not None and not by:
             raise ValidationError("Shards.by needs at least one field name")
+        self._set(count=count, by=None if by is None else tuple(by))
 
     @property
     def fields(self) -> tuple[str, ...]:
@@ -181,14 +183,24 @@ def _sort_value(raw: Item, attribute: str | None) -> Any:
     return inner
 
 
-@dataclass
 class _Shard:
-    number: int
-    pk: str
-    buffer: deque[Item]
-    resume: Item | None  # ExclusiveStartKey for the next request
-    done: bool
-    last: Item | None = None  # key of the last item handed out (or where we started)
+    __slots__ = ("buffer", "done", "last", "number", "pk", "resume")
+
+    def __init__(
+        self,
+        number: int,
+        pk: str,
+        buffer: deque[Item],
+        resume: Item | None,  # ExclusiveStartKey for the next request
+        done: bool,
+        last: Item | None = None,  # key of the last item handed out (or where we started)
+    ) -> None:
+        self.number = number
+        self.pk = pk
+        self.buffer = buffer
+        self.resume = resume
+        self.done = done
+        self.last = last
 
 
 def merge_flow(

@@ -7,16 +7,16 @@ without redefining any model.
 
 from __future__ import annotations
 
-import re
+import string
 import time
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from .clients import Connection, default_connection
 from .errors import DynamodelError, TableNotFound, ValidationError
 from .flows import Flow, Request, Sleep, call
+from .frozen import Frozen
 
 if TYPE_CHECKING:
     from .model import Model
@@ -25,7 +25,7 @@ ProjectionType = Literal["ALL", "KEYS_ONLY"]
 StreamView = Literal["NEW_IMAGE", "OLD_IMAGE", "NEW_AND_OLD_IMAGES", "KEYS_ONLY"]
 TableClass = Literal["STANDARD", "STANDARD_INFREQUENT_ACCESS"]
 
-_NAME = re.compile(r"^[A-Za-z0-9_.\-]{3,255}$")
+_NAME_CHARS = frozenset(string.ascii_letters + string.digits + "_.-")
 MAX_LSIS = 5
 MAX_GSIS = 20
 
@@ -34,12 +34,16 @@ class UnsupportedOperationWarning(UserWarning):
     """The endpoint (a local emulator) does not implement a table-management call."""
 
 
-@dataclass(frozen=True)
-class Provisioned:
+class Provisioned(Frozen):
     """Provisioned capacity (read and write capacity units)."""
 
+    _fields = ("read", "write")
+    __slots__ = _fields
     read: int
     write: int
+
+    def __init__(self, read: int, write: int) -> None:
+        self._set(read=read, write=write)
 
     def spec(self) -> dict[str, int]:
         """The ``ProvisionedThroughput`` request member."""
@@ -56,15 +60,26 @@ def _projection(projection: ProjectionType | Sequence[str]) -> dict[str, Any]:
     return {"ProjectionType": "INCLUDE", "NonKeyAttributes": list(projection)}
 
 
-@dataclass(frozen=True)
-class GSI:
+class GSI(Frozen):
     """A global secondary index over generic key attributes (e.g. ``gsi1pk``/``gsi1sk``)."""
 
+    _fields = ("name", "pk", "sk", "projection", "capacity")
+    __slots__ = _fields
     name: str
     pk: str
-    sk: str | None = None
-    projection: ProjectionType | Sequence[str] = "ALL"
-    capacity: Provisioned | None = None
+    sk: str | None
+    projection: ProjectionType | Sequence[str]
+    capacity: Provisioned | None
+
+    def __init__(
+        self,
+        name: str,
+        pk: str,
+        sk: str | None = None,
+        projection: ProjectionType | Sequence[str] = "ALL",
+        capacity: Provisioned | None = None,
+    ) -> None:
+        self._set(name=name, pk=pk, sk=sk, projection=projection, capacity=capacity)
 
     def spec(self, billing: Provisioned | None) -> dict[str, Any]:
         """The ``GlobalSecondaryIndexes`` entry."""
@@ -82,13 +97,19 @@ class GSI:
         return out
 
 
-@dataclass(frozen=True)
-class LSI:
+class LSI(Frozen):
     """A local secondary index: the table's partition key with another sort key attribute."""
 
+    _fields = ("name", "sk", "projection")
+    __slots__ = _fields
     name: str
     sk: str
-    projection: ProjectionType | Sequence[str] = "ALL"
+    projection: ProjectionType | Sequence[str]
+
+    def __init__(
+        self, name: str, sk: str, projection: ProjectionType | Sequence[str] = "ALL"
+    ) -> None:
+        self._set(name=name, sk=sk, projection=projection)
 
     def spec(self, table_pk: str) -> dict[str, Any]:
         """The ``LocalSecondaryIndexes`` entry."""
@@ -102,22 +123,36 @@ class LSI:
         }
 
 
-@dataclass(frozen=True)
 class IndexKeys:
     """The key attribute names of the table or one index."""
 
-    name: str | None
-    pk: str
-    sk: str | None
+    __slots__ = ("name", "pk", "sk")
+
+    def __init__(self, name: str | None, pk: str, sk: str | None) -> None:
+        self.name = name
+        self.pk = pk
+        self.sk = sk
+
+    def __repr__(self) -> str:
+        return f"IndexKeys(name={self.name!r}, pk={self.pk!r}, sk={self.sk!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, IndexKeys):
+            return NotImplemented
+        return (self.name, self.pk, self.sk) == (other.name, other.pk, other.sk)
+
+    def __hash__(self) -> int:
+        return hash((self.name, self.pk, self.sk))
 
 
-@dataclass
 class _Binding:
-    name: str | None = None
-    connection: Connection | None = None
+    __slots__ = ("connection", "name")
+
+    def __init__(self) -> None:
+        self.name: str | None = None
+        self.connection: Connection | None = None
 
 
-@dataclass
 class Table:
     """A DynamoDB table shared by many entity types (single-table design).
 
@@ -137,27 +172,59 @@ class Table:
         tags: resource tags.
     """
 
-    name: str
-    pk: str = "pk"
-    sk: str | None = "sk"
-    indexes: Sequence[GSI | LSI] = ()
-    type_attribute: str = "_type"
-    ttl: str | None = None
-    hide_expired: bool = True
-    billing: Literal["PAY_PER_REQUEST"] | Provisioned = "PAY_PER_REQUEST"
-    stream: StreamView | None = None
-    table_class: TableClass = "STANDARD"
-    point_in_time_recovery: bool = False
-    deletion_protection: bool = False
-    tags: dict[str, str] = field(default_factory=dict)
-    _binding: _Binding = field(default_factory=_Binding, init=False, repr=False, compare=False)
-    _entities: dict[str, type[Model]] = field(
-        default_factory=dict, init=False, repr=False, compare=False
+    #: the declared settings, in order: what equality, ``repr`` and `replace` use
+    _fields = (
+        "name",
+        "pk",
+        "sk",
+        "indexes",
+        "type_attribute",
+        "ttl",
+        "hide_expired",
+        "billing",
+        "stream",
+        "table_class",
+        "point_in_time_recovery",
+        "deletion_protection",
+        "tags",
     )
 
-    def __post_init__(self) -> None:
+    def __init__(
+        self,
+        name: str,
+        pk: str = "pk",
+        sk: str | None = "sk",
+        indexes: Sequence[GSI | LSI] = (),
+        type_attribute: str = "_type",
+        ttl: str | None = None,
+        hide_expired: bool = True,
+        billing: Literal["PAY_PER_REQUEST"] | Provisioned = "PAY_PER_REQUEST",
+        stream: StreamView | None = None,
+        table_class: TableClass = "STANDARD",
+        point_in_time_recovery: bool = False,
+        deletion_protection: bool = False,
+        tags: dict[str, str] | None = None,
+    ) -> None:
+        # A plain class, not a dataclass: it loads with `import dynamodel` (see dynamodel.frozen)
+        self.name = name
+        self.pk = pk
+        self.sk = sk
+        self.indexes: Sequence[GSI | LSI] = tuple(indexes)
+        self.type_attribute = type_attribute
+        self.ttl = ttl
+        self.hide_expired = hide_expired
+        self.billing = billing
+        self.stream = stream
+        self.table_class = table_class
+        self.point_in_time_recovery = point_in_time_recovery
+        self.deletion_protection = deletion_protection
+        self.tags: dict[str, str] = {} if tags is None else tags
+        self._binding = _Binding()
+        self._entities: dict[str, type[Model]] = {}
+        self._validate()
+
+    def _validate(self) -> None:
         _check_name("table name", self.name)
-        self.indexes = tuple(self.indexes)
         names = [index.name for index in self.indexes]
         for index_name in names:
             _check_name("index name", index_name)
@@ -178,6 +245,32 @@ class Table:
             raise ValidationError(f"table {self.name!r}: LSIs need a table sort key")
         if self.billing != "PAY_PER_REQUEST" and not isinstance(self.billing, Provisioned):
             raise ValidationError("billing must be 'PAY_PER_REQUEST' or Provisioned(read, write)")
+
+    def _settings(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, f) for f in self._fields)
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return self._settings() == other._settings()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable (bind), so not hashable
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{f}={getattr(self, f)!r}" for f in self._fields)
+        return f"Table({shown})"
+
+    def replace(self, **changes: Any) -> Table:
+        """A new, unbound table with some declared settings changed (models stay with this one).
+
+        Useful to describe another version of the same table, e.g. in a migration.
+        """
+        unknown = set(changes) - set(self._fields)
+        if unknown:
+            raise TypeError(f"Table has no setting(s) {sorted(unknown)}")
+        values = {f: getattr(self, f) for f in self._fields}
+        values.update(changes)
+        return Table(**values)
 
     # -- run-time binding -------------------------------------------------------------------
 
@@ -430,5 +523,5 @@ class Table:
 
 
 def _check_name(what: str, name: str) -> None:
-    if not isinstance(name, str) or not _NAME.match(name):
+    if not isinstance(name, str) or not 3 <= len(name) <= 255 or not _NAME_CHARS.issuperset(name):
         raise ValidationError(f"{what} {name!r} is invalid: 3-255 characters of A-Z a-z 0-9 _ . -")

@@ -15,7 +15,6 @@ Run from this folder against any endpoint boto3 can reach, e.g. the embedded one
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import subprocess
 import sys
@@ -40,7 +39,7 @@ def dynamodel(*args: str) -> str:
 
 def previous_release() -> None:
     """The table as the previous release created it, and orders it wrote (no gsi2 keys)."""
-    old = dataclasses.replace(table, indexes=[table.indexes[0]])
+    old = table.replace(indexes=[table.indexes[0]])
     old.delete(missing_ok=True)
     old.create()
     client = table.connection.client()
