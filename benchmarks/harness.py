@@ -24,6 +24,8 @@ class Settings:
     codec_rounds: int = 11
     call_count: int = 60  # (b) calls per op per peer per round
     call_rounds: int = 5
+    paired_pairs: int = 60  # (b) targets: alternating dynamodel/floor batches of paired_calls
+    paired_calls: int = 10
     batch_items: int = 10_000  # (c)
     batch_rounds: int = 1  # moto writes ~1,500 and reads ~500 items/s: one round is ~2 min
     # (d) items in each partition (one, and 16 shards): moto answers a Query at about 2 ms per
@@ -43,6 +45,8 @@ class Settings:
             codec_rounds=3,
             call_count=3,
             call_rounds=1,
+            paired_pairs=2,
+            paired_calls=2,
             batch_items=50,
             batch_rounds=1,
             shard_items=160,
