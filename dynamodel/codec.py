@@ -460,6 +460,8 @@ def decode_item(
 def _number_size(text: str) -> int:
     if text.isdigit():  # no sign, point or exponent: the same as below, faster
         return (len(text.strip("0")) + 1) // 2 + 1
+    if "E" not in text and "e" not in text:  # sign and point only: the same, faster
+        return (len(text.replace(".", "").strip("-0")) + 1) // 2 + 1
     digits = text.lstrip("-").split("e")[0].split("E")[0].replace(".", "").strip("0")
     return (len(digits) + 1) // 2 + 1
 

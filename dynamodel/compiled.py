@@ -8,6 +8,12 @@ AttributeValue and adds its size inline. Anything else goes through the general 
 the field's own pydantic serializer when it has one), so the stored item is exactly what the
 ``model_dump()`` path produced: the tests compare the two on every field type.
 
+The size it returns is exact for strings and an upper bound for numbers: DynamoDB counts a
+number as ``(significant digits + 1) // 2 + 1`` bytes, at most ``len(text) // 2 + 2``, which
+skips stripping zeros on every number. Only the 400 KB check reads the size: when the bound
+exceeds the limit, `dynamodel.codec.check_item_size` measures the item exactly, so an item is
+refused only when its exact size is too large.
+
 Models the generated code cannot mirror (a ``model_serializer``, computed fields, field
 serializers declared on the class) keep the general path.
 """
@@ -79,7 +85,8 @@ def strings_size(values: Any) -> int:
 
 
 def plain_list(values: list[Any]) -> tuple[dict[str, Any], int] | None:
-    """``{"L": [...]}`` and its size for a list of plain ``str``/``int`` (None otherwise)."""
+    """``{"L": [...]}`` and its size (numbers: bounded) for a list of plain ``str``/``int``
+    (None otherwise)."""
     out = []
     size = 3 + len(values)
     for value in values:
@@ -90,7 +97,7 @@ def plain_list(values: list[Any]) -> tuple[dict[str, Any], int] | None:
         elif kind is int and -_INT_LIMIT < value < _INT_LIMIT:
             text = str(value)
             out.append({"N": text})
-            size += (len(text.strip("-0")) + 1) // 2 + 1
+            size += len(text) // 2 + 2  # bound: see the module docstring
         else:
             return None
     return {"L": out}, size
@@ -181,7 +188,7 @@ def _compile(
                 f"    {branch} t is int and -LIMIT < v < LIMIT:",
                 "        s = str(v)",
                 f"        item[{key}] = {{'N': s}}",
-                f"        size += {name_size} + (len(s.strip('-0')) + 1) // 2 + 1",
+                f"        size += {name_size} + len(s) // 2 + 2",
             ]
             branch = "elif"
         elif kind == "bool":
@@ -196,7 +203,7 @@ def _compile(
                 f"    {branch} t is Decimal:",
                 f"        s = number_text(v, P{index})",
                 f"        item[{key}] = {{'N': s}}",
-                f"        size += {name_size} + number_size(s)",
+                f"        size += {name_size} + len(s) // 2 + 2",
             ]
             branch = "elif"
         elif kind == "datetime":
@@ -239,9 +246,9 @@ def _compile(
             branch = "elif"
         elif _is_string_set(annotation):
             lines += [
-                f"    {branch} (t is set or t is frozenset) and v and strings_size(v) >= 0:",
+                f"    {branch} (t is set or t is frozenset) and v and (n := strings_size(v)) >= 0:",
                 f"        item[{key}] = {{'SS': list(v)}}",
-                f"        size += {name_size} + strings_size(v)",
+                f"        size += {name_size} + n",
             ]
             branch = "elif"
         if optional or kind is None:
@@ -271,4 +278,92 @@ def _compile(
     source = "\n".join(lines)
     exec(compile(source, f"<dynamodel encoder {model.__qualname__}>", "exec"), namespace)
     encoder: Encoder = namespace["encode_fields"]
+    return encoder
+
+
+KeyEncoder = Callable[[Mapping[str, Any]], tuple[Item, int] | None]
+
+
+def compile_keys(model: type[Model], spec: ModelSpec) -> KeyEncoder | None:
+    """A compiled renderer of the item's key attributes, index keys and entity type.
+
+    Compiled only when every field the key templates use is declared ``str`` (no format
+    specs) and nothing is sharded; the general `dynamodel.model.key_attributes` handles the
+    rest. The function returns ``(attributes, their size)``, or None when a value is not a
+    ``str`` or a key renders empty or too long: the caller then takes the general path, which
+    raises the error naming the attribute.
+    """
+    from .model import MAX_PK_BYTES, MAX_SK_BYTES
+
+    if spec.sharded:
+        return None
+    table = spec.table
+    # (attribute, template, limit, sparse): sparse index keys are skipped when a field is None
+    keys: list[tuple[str, Any, int, bool]] = [(table.pk, spec.pk, MAX_PK_BYTES, False)]
+    if spec.sk is not None and table.sk:
+        keys.append((table.sk, spec.sk, MAX_SK_BYTES, False))
+    groups: list[list[tuple[str, Any, int]]] = []
+    for index in spec.indexes.values():
+        group = []
+        if index.pk is not None:
+            group.append((index.pk_attr, index.pk, MAX_PK_BYTES))
+        if index.sk is not None and index.sk_attr:
+            group.append((index.sk_attr, index.sk, MAX_SK_BYTES))
+        groups.append(group)
+    templates = [k[1] for k in keys] + [t for g in groups for _, t, _ in g]
+    for template in templates:
+        for _literal, field, format_spec in template.parts:
+            if field is None:
+                continue
+            info = model.model_fields.get(field)
+            if format_spec or info is None or _strip_optional(info.annotation)[0] is not str:
+                return None
+
+    lines = ["def encode_keys(d):", "    out = {}", "    size = 0"]
+    namespace: dict[str, Any] = {}
+
+    def render(template: Any, target: str, indent: str) -> list[str]:
+        pieces = []
+        for literal, field, _ in template.parts:
+            if literal:
+                pieces.append(repr(literal))
+            if field is not None:
+                pieces.append(f"d[{field!r}]")
+        return [f"{indent}{target} = {' + '.join(pieces) or repr('')}"]
+
+    def emit(attribute: str, template: Any, limit: int, indent: str) -> list[str]:
+        return [
+            *render(template, "s", indent),
+            f"{indent}n = len(s) if s.isascii() else len(s.encode())",
+            f"{indent}if n == 0 or n > {limit}:",
+            f"{indent}    return None",
+            f"{indent}out[{attribute!r}] = {{'S': s}}",
+            f"{indent}size += {_size_of_name(attribute)} + n",
+        ]
+
+    def str_check(fields: list[str]) -> str:
+        return " or ".join(f"type(d[{f!r}]) is not str" for f in fields)
+
+    primary_fields = [f for _, t, _, _ in keys for f in t.fields]
+    if primary_fields:
+        lines += [f"    if {str_check(primary_fields)}:", "        return None"]
+    for attribute, template, limit, _sparse in keys:
+        lines += emit(attribute, template, limit, "    ")
+    for group in groups:
+        fields = [f for _, t, _ in group for f in t.fields]
+        indent = "    "
+        if fields:
+            lines.append("    if " + " and ".join(f"d[{f!r}] is not None" for f in fields) + ":")
+            indent = "        "
+            lines += [f"{indent}if {str_check(fields)}:", f"{indent}    return None"]
+        for attribute, template, limit in group:
+            lines += emit(attribute, template, limit, indent)
+    type_attribute = table.type_attribute
+    lines += [
+        f"    out[{type_attribute!r}] = {{'S': {spec.entity!r}}}",
+        f"    return out, size + {_size_of_name(type_attribute) + _size_of_name(spec.entity)}",
+    ]
+    source = "\n".join(lines)
+    exec(compile(source, f"<dynamodel keys {model.__qualname__}>", "exec"), namespace)
+    encoder: KeyEncoder = namespace["encode_keys"]
     return encoder

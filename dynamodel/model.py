@@ -116,6 +116,8 @@ class ModelSpec:
         self.shards = shards
         self.adapters: dict[str, TypeAdapter[Any]] = {}
         self.encoder = encoder
+        # compiled key attributes + entity type (dynamodel.compiled.compile_keys); None: none
+        self.key_encoder: Any = None
 
     def __repr__(self) -> str:
         return f"ModelSpec(entity={self.entity!r}, table={self.table.name!r}, pk={self.pk!r})"
@@ -360,19 +362,28 @@ class Model(BaseModel):
 
     def to_item(self) -> Item:
         """The full DynamoDB item: attributes, key attributes, index keys and entity type."""
-        spec = self._spec()
+        spec = type(self).__dict__.get("__dynamodel__") or self._spec()
         what = type(self).__name__
         encoder = spec.encoder
         if encoder is _UNCOMPILED:
-            from .compiled import compile_encoder
+            from .compiled import compile_encoder, compile_keys
 
             encoder = spec.encoder = compile_encoder(type(self), spec)
-        state = _instance_state(self, create=False)
-        general = encoder is None or (state is not None and state["partial"])
+            spec.key_encoder = compile_keys(type(self), spec) if encoder is not None else None
+        general = encoder is None or (bool(self.__pydantic_private__) and self._dm_partial)
         if general:
             item = self._dumped_item(spec)
         else:
-            item, size = encoder(self.__dict__)
+            values = self.__dict__
+            item, size = cast(tuple[Item, int], encoder(values))
+            if spec.key_encoder is not None:
+                rendered = spec.key_encoder(values)
+                if rendered is not None:  # else a key needs the general path (or is invalid)
+                    item.update(rendered[0])
+                    size += rendered[1]
+                    if size > MAX_ITEM_BYTES:
+                        check_item_size(item, what)  # raises ItemTooLarge with the exact size
+                    return item
         chosen = self._dm_shards if spec.sharded else None
         keys = key_attributes(spec, self.__dict__, what, with_indexes=True, chosen=chosen)
         item.update(keys)

@@ -311,7 +311,7 @@ def build_put(
 ) -> tuple[Request, VersionCheck | None]:
     """PutItem parameters for a model instance, with its version check (``"auto"``: the
     instance's version is expected and the next one written)."""
-    if instance._dm_partial:
+    if instance.__pydantic_private__ and instance._dm_partial:  # no private state: not partial
         raise ValidationError(
             f"{type(instance).__name__} was read with a projection; saving it would drop the "
             "attributes that were not read. Read it whole, or use update()."
