@@ -45,10 +45,20 @@ ABOUT = {
     "b": "Client CPU and wall-time latency per GetItem, PutItem and 10-item Query call "
     "through each peer's own API against the local server, which runs in another process "
     "(its CPU is not counted). dynamodel runs through boto3/aioboto3 and through its lean "
-    'transport (`Connection(transport="lean")`).',
+    'transport (`Connection(transport="lean")`). The 1.1x targets read a paired A/B of '
+    "dynamodel sync and the floor (alternating 10-call batches, median of the pairs' "
+    "ratios, in the dynamodel rows' notes): on 2 cores shared with the server, one peer's "
+    "CPU per call drifts by +-20% between rounds a minute apart.",
     "c": "Items per second of wall time to batch-write items and batch-get them back into "
     "models; dynamodel uses `dynamodel.batch` (`with batch_write()` and `batch_get`; "
-    "`async with batch_write()` and `abatch_get`) with its default concurrency.",
+    "`async with batch_write()` and `abatch_get`) with its default concurrency. Twice: "
+    "against the local server, and against `benchmarks/batch_stub.py` (rows marked "
+    '"batch stub"), which answers each batch request after a fixed 5 ms on its own thread, '
+    "as DynamoDB serves requests concurrently in roughly constant time. A local emulator on a "
+    "small machine is the bottleneck of the first run (DynamoDB Local's Java server "
+    "saturates the cores it shares with the client), so only the stub shows what chunks in "
+    "flight buy; the 3x target reads the stub's rows and its note gives the local server's "
+    "ratio.",
     "d": "Wall time to read one logical partition whole into models (`Model.query(...).all()` "
     "and `.aall()`): the same items once in one partition and once spread over 16 shards "
     "(`Meta.shards = Shards(16)`: 16 concurrent Queries merged back into sort-key order), "
@@ -60,7 +70,11 @@ ABOUT = {
     "against the same peer's peak for one page of items, served by a stub that replays "
     "pre-rendered 1 MB pages.",
     "f": "Wall time of the import in fresh interpreters that have already imported boto3 "
-    "and pydantic (a Lambda cold start's share).",
+    "and pydantic (a Lambda cold start's share). dynamodel's modules are byte-compiled first, "
+    "as installing a wheel does (the peers come compiled from site-packages); ship `.pyc` "
+    "files in a Lambda package too, or every cold start compiles dynamodel (about 30 ms). "
+    "Most of the figure is pydantic's own first model class (its row): dynamodel's own "
+    "share is the row measured after one.",
     "g": "Latency and client CPU of dynamodel's `get` and 10-item `query` answered by a "
     "`LocalCache` hit, against the same call sent to the local server without a cache.",
     "h": "Client CPU and latency per low-level GetItem, PutItem and Query call, without "
