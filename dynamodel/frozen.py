@@ -57,3 +57,7 @@ class Frozen:
         return type(self)(**values)
 
     __replace__ = replace  # copy.replace() (Python 3.13)
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # pickle and copy rebuild through __init__ (positional: _fields is its order)
+        return type(self), tuple(getattr(self, f) for f in self._fields)
