@@ -33,7 +33,7 @@ class Settings:
     shard_items: int = 3_200
     shard_rounds: int = 3
     stream_items: int = 100_000  # (e)
-    import_runs: int = 11  # (f) fresh interpreters per peer
+    import_runs: int = 21  # (f) fresh interpreters per peer
 
     @classmethod
     def make(cls, quick: bool) -> Settings:

@@ -363,27 +363,26 @@ class Model(BaseModel):
     def to_item(self) -> Item:
         """The full DynamoDB item: attributes, key attributes, index keys and entity type."""
         spec = type(self).__dict__.get("__dynamodel__") or self._spec()
-        what = type(self).__name__
         encoder = spec.encoder
         if encoder is _UNCOMPILED:
             from .compiled import compile_encoder, compile_keys
 
             encoder = spec.encoder = compile_encoder(type(self), spec)
             spec.key_encoder = compile_keys(type(self), spec) if encoder is not None else None
+        item: Item
         general = encoder is None or (bool(self.__pydantic_private__) and self._dm_partial)
+        if not general:
+            values = self.__dict__
+            item, size = encoder(values)
+            key_encoder = spec.key_encoder
+            if key_encoder is not None and (rendered := key_encoder(values)) is not None:
+                item.update(rendered[0])  # (None: a key needs the general path, or is invalid)
+                if size + rendered[1] > MAX_ITEM_BYTES:
+                    check_item_size(item, type(self).__name__)  # raises, with the exact size
+                return item
+        what = type(self).__name__
         if general:
             item = self._dumped_item(spec)
-        else:
-            values = self.__dict__
-            item, size = cast(tuple[Item, int], encoder(values))
-            if spec.key_encoder is not None:
-                rendered = spec.key_encoder(values)
-                if rendered is not None:  # else a key needs the general path (or is invalid)
-                    item.update(rendered[0])
-                    size += rendered[1]
-                    if size > MAX_ITEM_BYTES:
-                        check_item_size(item, what)  # raises ItemTooLarge with the exact size
-                    return item
         chosen = self._dm_shards if spec.sharded else None
         keys = key_attributes(spec, self.__dict__, what, with_indexes=True, chosen=chosen)
         item.update(keys)
