@@ -18,9 +18,9 @@ from __future__ import annotations
 import json
 import sys
 import threading
-import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from .stub_server import refuse, run_stub
 
 #: the service time per request, in milliseconds, unless given on the command line
 SERVICE_MS = 5.0
@@ -77,50 +77,18 @@ class Store:
 def serve(service_seconds: float) -> None:
     store = Store()
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        # headers and body go out in two writes: with Nagle's algorithm the second waits for
-        # the client's delayed ACK (40 ms), which DynamoDB does not make clients wait
-        disable_nagle_algorithm = True
+    def answer(operation: str, request: dict[str, Any]) -> tuple[int, bytes]:
+        if operation == "BatchWriteItem":
+            body = store.write(request["RequestItems"])
+        elif operation == "BatchGetItem":
+            body = store.get(request["RequestItems"])
+        elif operation == "DescribeTable":
+            body = TABLE_DESCRIPTION
+        else:
+            return refuse(operation)
+        return 200, json.dumps(body).encode()
 
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-        def do_POST(self) -> None:
-            started = time.perf_counter()
-            length = int(self.headers.get("Content-Length", "0"))
-            request = json.loads(self.rfile.read(length) or b"{}")
-            operation = self.headers.get("X-Amz-Target", "").rsplit(".", 1)[-1]
-            if operation == "BatchWriteItem":
-                status, body = 200, store.write(request["RequestItems"])
-            elif operation == "BatchGetItem":
-                status, body = 200, store.get(request["RequestItems"])
-            elif operation == "DescribeTable":
-                status, body = 200, TABLE_DESCRIPTION
-            else:
-                status = 400
-                body = {
-                    "__type": "com.amazon.coral.validate#ValidationException",
-                    "message": f"the batch stub does not serve {operation}",
-                }
-            encoded = json.dumps(body).encode()
-            remaining = service_seconds - (time.perf_counter() - started)
-            if remaining > 0:
-                time.sleep(remaining)  # the service time, overlapping with other requests
-            self.send_response(status)
-            self.send_header("Content-Type", "application/x-amz-json-1.0")
-            self.send_header("Content-Length", str(len(encoded)))
-            self.send_header("x-amzn-RequestId", "stub")
-            self.end_headers()
-            self.wfile.write(encoded)
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    print(f"http://127.0.0.1:{server.server_address[1]}", flush=True)
-    sys.stdin.read()
-    server.shutdown()
+    run_stub(answer, service_seconds)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,8 @@ from __future__ import annotations
 import json
 import sys
 import threading
+import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -52,30 +54,33 @@ def render_pages(count: int, stream: str) -> tuple[list[bytes], dict[str, int]]:
     return pages, after
 
 
-def serve(count: int, stream: str) -> None:
-    pages, after = render_pages(count, stream)
+Answer = Callable[[str, dict[str, Any]], tuple[int, bytes]]
+
+
+def run_stub(answer: Answer, service_seconds: float = 0.0) -> None:
+    """Serve DynamoDB's JSON protocol on 127.0.0.1 (one thread per connection): each request
+    gets ``answer(operation, request)`` (status, JSON body), sent no sooner than
+    ``service_seconds`` after it arrived. Prints the endpoint URL, serves until standard
+    input closes."""
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # headers and body go out in two writes: with Nagle's algorithm the second waits for
+        # the client's delayed ACK (40 ms), which DynamoDB does not make clients wait
+        disable_nagle_algorithm = True
 
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
         def do_POST(self) -> None:
+            started = time.perf_counter()
             length = int(self.headers.get("Content-Length", "0"))
             request = json.loads(self.rfile.read(length) or b"{}")
-            target = self.headers.get("X-Amz-Target", "")
-            if not target.endswith(".Query"):
-                body = json.dumps(
-                    {"__type": "com.amazon.coral.validate#ValidationException", "message": target}
-                ).encode()
-                self._send(400, body)
-                return
-            start = request.get("ExclusiveStartKey")
-            index = after[start["sk"]["S"]] if start else 0
-            self._send(200, pages[index])
-
-        def _send(self, status: int, body: bytes) -> None:
+            operation = self.headers.get("X-Amz-Target", "").rsplit(".", 1)[-1]
+            status, body = answer(operation, request)
+            remaining = service_seconds - (time.perf_counter() - started)
+            if remaining > 0:
+                time.sleep(remaining)  # overlaps with other connections' requests
             self.send_response(status)
             self.send_header("Content-Type", "application/x-amz-json-1.0")
             self.send_header("Content-Length", str(len(body)))
@@ -90,6 +95,27 @@ def serve(count: int, stream: str) -> None:
     print(f"http://127.0.0.1:{server.server_address[1]}", flush=True)
     sys.stdin.read()
     server.shutdown()
+
+
+def refuse(operation: str) -> tuple[int, bytes]:
+    """The stub's answer to an operation it does not serve."""
+    body = {
+        "__type": "com.amazon.coral.validate#ValidationException",
+        "message": f"the stub does not serve {operation}",
+    }
+    return 400, json.dumps(body).encode()
+
+
+def serve(count: int, stream: str) -> None:
+    pages, after = render_pages(count, stream)
+
+    def answer(operation: str, request: dict[str, Any]) -> tuple[int, bytes]:
+        if operation != "Query":
+            return refuse(operation)
+        start = request.get("ExclusiveStartKey")
+        return 200, pages[after[start["sk"]["S"]] if start else 0]
+
+    run_stub(answer)
 
 
 if __name__ == "__main__":
