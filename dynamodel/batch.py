@@ -43,7 +43,7 @@ from .batch_flows import (
     put_request,
     write_flow,
 )
-from .codec import Item, item_size
+from .codec import MAX_ITEM_BYTES, Item, item_size
 from .errors import DynamodelError, ValidationError
 from .model import Model
 from .requests import expired, guard_shards
@@ -376,7 +376,9 @@ class BatchWriter:
                 group,
                 max_count=MAX_WRITE_REQUESTS,
                 max_bytes=MAX_BATCH_BYTES,
-                size=lambda w: w.size,
+                # a put's item was checked <= 400 KB when it was added: count that bound (25 of
+                # them are 10 MB, under the 16 MB cap) rather than size every item again
+                size=lambda w: MAX_ITEM_BYTES if w.action == "put" else w.size,
                 what="batch write",
             )
             reports: list[ChunkReport[Any]] = [ChunkReport(pending=chunk) for chunk in chunks]

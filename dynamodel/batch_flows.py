@@ -36,13 +36,18 @@ MAX_BATCH_BYTES = 16 * 1024 * 1024
 ItemId = tuple[str, tuple[tuple[str, str, Any], ...]]
 
 
-def item_id(table_name: str, key: Mapping[str, Any]) -> ItemId:
-    """A hashable identity for the item with this primary key (AttributeValue map)."""
+def key_parts(key: Mapping[str, Any]) -> tuple[tuple[str, str, Any], ...]:
+    """A primary key (AttributeValue map) as a hashable tuple, in attribute-name order."""
     parts = []
     for name in sorted(key):
         ((tag, value),) = key[name].items()
         parts.append((name, tag, bytes(value) if tag == "B" else value))
-    return (table_name, tuple(parts))
+    return tuple(parts)
+
+
+def item_id(table_name: str, key: Mapping[str, Any]) -> ItemId:
+    """A hashable identity for the item with this primary key (AttributeValue map)."""
+    return (table_name, key_parts(key))
 
 
 def _model_class(model: Any, what: str) -> type[Model]:
@@ -65,7 +70,7 @@ class Key(Generic[M_co]):
         item_key: the primary key as DynamoDB AttributeValues.
     """
 
-    __slots__ = ("_hash", "fields", "item_key", "model")
+    __slots__ = ("_hash", "_parts", "fields", "item_key", "model")
 
     model: type[M_co]
     fields: dict[str, Any]
@@ -81,18 +86,26 @@ class Key(Generic[M_co]):
         self.model = model
         self.fields = fields
         self.item_key = item_key
-        self._hash = hash((model, item_id("", item_key)))
+        self._parts = key_parts(item_key)
+        self._hash = hash((model, self._parts))
 
     @staticmethod
-    def of(instance: M) -> Key[M]:
-        """The key of a model instance."""
+    def of(instance: M, item: Item | None = None) -> Key[M]:
+        """The key of a model instance (taken from ``item``, its `to_item`, when given)."""
         if not isinstance(instance, Model):
             raise ValidationError(f"Key.of: expected a dynamodel Model instance, got {instance!r}")
         model = type(instance)
         spec = model._spec()
         fields = {name: instance.__dict__.get(name) for name in dict.fromkeys(spec.key_fields)}
+        if item is None:
+            item_key = instance.item_key()
+        else:  # the item holds the key attributes, rendered (and sharded) once
+            table = spec.table
+            item_key = {table.pk: item[table.pk]}
+            if table.sk:
+                item_key[table.sk] = item[table.sk]
         key: Key[M] = Key.__new__(Key)
-        key._set(model, fields, instance.item_key())
+        key._set(model, fields, item_key)
         return key
 
     def __eq__(self, other: object) -> bool:
@@ -129,7 +142,6 @@ class WriteRequest:
         table_name: the physical table name, resolved when the request was added.
         request: the BatchWriteItem request entry (``{"PutRequest": ...}`` or
             ``{"DeleteRequest": ...}``), serialised when the request was added.
-        size: the entry's size in DynamoDB item bytes.
     """
 
     action: Literal["put", "delete"]
@@ -137,7 +149,12 @@ class WriteRequest:
     item: Model | None
     table_name: str
     request: dict[str, Any] = field(repr=False)
-    size: int = field(repr=False)
+
+    @cached_property
+    def size(self) -> int:
+        """The entry's size in DynamoDB item bytes (computed on first use)."""
+        entry = self.request.get("PutRequest") or self.request["DeleteRequest"]
+        return item_size(entry.get("Item") or entry["Key"])
 
     @property
     def model(self) -> type[Model]:
@@ -147,7 +164,7 @@ class WriteRequest:
     @cached_property
     def id(self) -> ItemId:
         """The identity of the item written (table and primary key)."""
-        return item_id(self.table_name, self.key.item_key)
+        return (self.table_name, self.key._parts)
 
 
 def _check_versioned(model: type[Model], action: str, skip_version_check: bool) -> None:
@@ -180,11 +197,10 @@ def put_request(instance: Model, *, skip_version_check: bool = False) -> WriteRe
         item.pop(spec.stored_names[version], None)
     return WriteRequest(
         action="put",
-        key=Key.of(instance),
+        key=Key.of(instance, item),
         item=instance,
         table_name=spec.table.physical_name,
         request={"PutRequest": {"Item": item}},
-        size=item_size(item),
     )
 
 
@@ -198,7 +214,6 @@ def delete_request(target: Model | Key[Any], *, skip_version_check: bool = False
         item=target if isinstance(target, Model) else None,
         table_name=key.model._spec().table.physical_name,
         request={"DeleteRequest": {"Key": key.item_key}},
-        size=item_size(key.item_key),
     )
 
 
@@ -282,7 +297,7 @@ def get_entries(keys: Iterable[Key[Any]]) -> tuple[list[Key[Any]], list[GetEntry
             continue
         unique[key] = None
         table = key.model._spec().table
-        ident = item_id(table.physical_name, key.item_key)
+        ident = (table.physical_name, key._parts)
         entry = entries.get(ident)
         if entry is None:
             entries[ident] = GetEntry(
