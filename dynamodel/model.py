@@ -115,9 +115,12 @@ class ModelSpec:
         self.version_field = version_field
         self.shards = shards
         self.adapters: dict[str, TypeAdapter[Any]] = {}
+        self.plain_str_fields: frozenset[str] | None = None  # set by the first `coerce`
         self.encoder = encoder
         # compiled key attributes + entity type (dynamodel.compiled.compile_keys); None: none
         self.key_encoder: Any = None
+        # the compiled item decoder (dynamodel.compiled_decoder), made by the first from_item
+        self.decoder: Any = _UNCOMPILED
 
     def __repr__(self) -> str:
         return f"ModelSpec(entity={self.entity!r}, table={self.table.name!r}, pk={self.pk!r})"
@@ -144,6 +147,20 @@ class ModelSpec:
             slots.append((None, self.shards))
         slots.extend((i.name, i.shards) for i in self.indexes.values() if i.shards is not None)
         return slots
+
+    def coerce(self, model: type[BaseModel], name: str, value: Any) -> Any:
+        """``value`` validated through field ``name``'s type (a str for a plain str field
+        passes as it is: its validator would return it unchanged)."""
+        plain = self.plain_str_fields
+        if plain is None:
+            plain = self.plain_str_fields = frozenset(
+                n
+                for n, info in model.model_fields.items()
+                if info.annotation is str and not info.metadata
+            )
+        if type(value) is str and name in plain:
+            return value
+        return self.adapter(model, name).validate_python(value)
 
     def adapter(self, model: type[BaseModel], name: str) -> TypeAdapter[Any]:
         """A cached validator for one field's type."""
@@ -420,11 +437,13 @@ class Model(BaseModel):
     def from_item(cls, item: Mapping[str, AttributeValue]) -> Self:
         """Parse a DynamoDB item into this model (extra attributes such as keys are ignored)."""
         spec = cls._spec()
-        data = decode_item(item, spec.stored_set)
-        for name in spec.set_fields:
-            if name not in data:  # an empty set is not stored at the top level
-                data[name] = set()
-        instance = cls.model_validate(data)
+        decoder = spec.decoder
+        if decoder is _UNCOMPILED:
+            from .compiled_decoder import compile_decoder
+
+            decoder = spec.decoder = compile_decoder(cls, spec)
+        # the validator itself: what model_validate calls, without its Python frame
+        instance: Self = cls.__pydantic_validator__.validate_python(decoder(item))
         if spec.sharded:
             instance._recover_shards(item)
         return instance
@@ -860,7 +879,7 @@ def coerce_fields(
             out[SHARD] = check_shard(value, spec.shards, f"{model.__name__} {what}")
             continue
         try:
-            out[name] = spec.adapter(model, name).validate_python(value)
+            out[name] = spec.coerce(model, name, value)
         except Exception as exc:
             raise ValidationError(f"{model.__name__} {what} field {name!r}: {exc}") from exc
     return out

@@ -20,8 +20,9 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
 
-from .codec import Item
+from .codec import Item, encode
 from .errors import ValidationError
+from .executors import aiterate, aiterate_many, arun, iterate, iterate_many, run
 from .expressions import (
     Attr,
     Condition,
@@ -32,6 +33,7 @@ from .expressions import (
 )
 from .flows import Emit, Flow, Request, call
 from .keys import KeyTemplate
+from .model import SHARD, check_shard, coerce_fields
 from .sharding import Shards, count_shards_flow, decode_shard_cursor, merge_flow
 from .ttl import is_expired, not_expired_condition
 
@@ -295,7 +297,7 @@ class _Read(Generic[M]):
         single = self.single
         partial = bool(self.projection_paths)
         ttl = self.table.ttl if self.table.hide_expired else None
-        now = dt.datetime.now(dt.UTC)
+        now = dt.datetime.now(dt.UTC) if ttl is not None else None
 
         def parse(raw: Item) -> tuple[str, Any]:
             if ttl is not None and is_expired(raw, ttl, now):
@@ -330,7 +332,6 @@ class _Read(Generic[M]):
     # running: sync
     def pages(self) -> Iterator[Page[M]]:
         """Iterate pages lazily (one request per page) with the sync client."""
-        from .executors import iterate
 
         return iterate(self._flow(), self.table.connection)
 
@@ -353,7 +354,6 @@ class _Read(Generic[M]):
 
     def count(self) -> int:
         """How many items iteration would return (``Select=COUNT``; filters and limit applied)."""
-        from .executors import run
 
         return run(self._count_flow(), self.table.connection)
 
@@ -376,7 +376,6 @@ class _Read(Generic[M]):
     # running: async
     def apages(self) -> AsyncIterator[Page[M]]:
         """Iterate pages lazily with the async client."""
-        from .executors import aiterate
 
         return aiterate(self._flow(), self.table.connection)
 
@@ -397,7 +396,6 @@ class _Read(Generic[M]):
 
     async def acount(self) -> int:
         """Async `count`."""
-        from .executors import arun
 
         return await arun(self._count_flow(), self.table.connection)
 
@@ -420,7 +418,6 @@ class Query(_Read[M]):
     @classmethod
     def for_model(cls, model: type[M], index: str | None, fields: Mapping[str, Any]) -> Query[M]:
         """A query for one model's items in the partition named by ``fields``."""
-        from .model import SHARD, check_shard, coerce_fields
 
         spec = model._spec()
         if index is None:
@@ -528,8 +525,6 @@ class Query(_Read[M]):
         if self.sk_template is None:
             raise ValidationError("this query has no sort key template: pass a raw string")
         if self.single is not None:
-            from .model import coerce_fields
-
             fields = coerce_fields(
                 self.single, fields, self.sk_template.fields, "sort key condition"
             )
@@ -603,6 +598,40 @@ class Query(_Read[M]):
         return "query"
 
     def _params(self) -> dict[str, Any]:
+        shape = self._plain_shape()
+        if shape is None:
+            return self._build_params()
+        cached = _PLAIN_PARAMS.get(shape)
+        if cached is None:
+            cached = _PLAIN_PARAMS[shape] = _PlainParams(
+                replace(self, pk_value=_PK_SENTINEL)._build_params()
+            )
+        return cached.with_partition(self.pk_value)
+
+    def _plain_shape(self) -> tuple[Any, ...] | None:
+        """What fixes a plain model query's request apart from its partition key value, or
+        None when it has a sort-key condition, filter or projection (built each time)."""
+        single = self.single
+        if (
+            single is None
+            or self.sk_condition is not None
+            or self.filter_condition is not None
+            or self.projection_paths
+            or self.shards is not None
+            or self.table is not single._spec().table
+        ):
+            return None
+        return (
+            single,
+            self.index,
+            self.table.physical_name,
+            self.scope_prefix,
+            self.consistent_read,
+            self.forward,
+            self.capacity,
+        )
+
+    def _build_params(self) -> dict[str, Any]:
         ph = self._placeholders()
         keys = self.table.index_keys(self.index)
         parts: list[Condition] = [Attr((keys.pk,), raw=True) == self.pk_value]
@@ -625,6 +654,35 @@ class Query(_Read[M]):
         if not self.forward:
             params["ScanIndexForward"] = False
         return ph.apply(params)
+
+
+_PK_SENTINEL = "\x00dynamodel partition key\x00"
+
+
+class _PlainParams:
+    """A plain query's request built once, with its partition key value's placeholder: the
+    same request as building it again, for the cost of copying two small dicts."""
+
+    __slots__ = ("names", "params", "pk_placeholder", "values")
+
+    def __init__(self, params: dict[str, Any]) -> None:
+        self.params = params
+        self.names: dict[str, str] = params.get("ExpressionAttributeNames", {})
+        self.values: dict[str, Any] = params["ExpressionAttributeValues"]
+        (self.pk_placeholder,) = [k for k, v in self.values.items() if v == {"S": _PK_SENTINEL}]
+
+    def with_partition(self, pk_value: str) -> dict[str, Any]:
+        values = dict(self.values)
+        values[self.pk_placeholder] = encode(pk_value, "query partition key")
+        params = dict(self.params)
+        if self.names:
+            params["ExpressionAttributeNames"] = dict(self.names)
+        params["ExpressionAttributeValues"] = values
+        return params
+
+
+#: plain model queries' requests by shape (see `Query._plain_shape`)
+_PLAIN_PARAMS: dict[tuple[Any, ...], _PlainParams] = {}
 
 
 def _first_missing(template: KeyTemplate, fields: Mapping[str, Any]) -> int:
@@ -697,7 +755,6 @@ class ParallelScan(Generic[M]):
 
     def pages(self) -> Iterator[Page[M]]:
         """Pages from every segment, as they arrive (sync: a bounded thread pool)."""
-        from .executors import iterate_many
 
         connection = self.scans[0].table.connection
         return iterate_many([s._flow() for s in self.scans], connection, self.max_concurrency)
@@ -712,7 +769,6 @@ class ParallelScan(Generic[M]):
 
     def apages(self) -> AsyncIterator[Page[M]]:
         """Async pages from every segment (bounded concurrent tasks)."""
-        from .executors import aiterate_many
 
         connection = self.scans[0].table.connection
         return aiterate_many([s._flow() for s in self.scans], connection, self.max_concurrency)
