@@ -226,10 +226,12 @@ def run(
 ) -> tuple[list[Row], list[Target]]:
     from .batch_stub import SERVICE_MS
 
-    rows, missing = _measure(settings, endpoint, "", log)
+    rows, missing = _measure(settings, endpoint, "", settings.batch_rounds, log)
     with ServerProcess("benchmarks.batch_stub", str(SERVICE_MS)) as stub:
         log(f"  (c) again against the batch stub ({SERVICE_MS:g} ms per request)")
-        stub_rows, _ = _measure(settings, stub.endpoint_url, STUB_SUFFIX, log)
+        stub_rows, _ = _measure(
+            settings, stub.endpoint_url, STUB_SUFFIX, settings.batch_stub_rounds, log
+        )
     rows += stub_rows
     for op in (WRITE, GET, WRITE + STUB_SUFFIX, GET + STUB_SUFFIX):
         for name, why in missing.items():
@@ -240,7 +242,7 @@ def run(
 
 
 def _measure(
-    settings: Settings, endpoint: str, suffix: str, log: Callable[[str], None]
+    settings: Settings, endpoint: str, suffix: str, rounds: int, log: Callable[[str], None]
 ) -> tuple[list[Row], dict[str, str]]:
     """Every peer's batch write and get rates against ``endpoint`` (ops named + ``suffix``)."""
     import boto3
@@ -275,7 +277,7 @@ def _measure(
                     raise RuntimeError(f"{peer.name} read back fewer than {warm} items")
             rates: dict[tuple[str, str], list[float]] = {}
             with settled_heap():
-                _rounds(settings, peer_list, rates, log)
+                _rounds(settings.batch_items, rounds, peer_list, rates, log)
             runner.run(manager.__aexit__(None, None, None))
             runner.run(connection.aclose())
             runner.run(lean.aclose())
@@ -309,13 +311,13 @@ def _note_dynamodel(rows: list[Row]) -> None:
 
 
 def _rounds(
-    settings: Settings,
+    count: int,
+    rounds: int,
     peer_list: list[Peer],
     rates: dict[tuple[str, str], list[float]],
     log: Callable[[str], None],
 ) -> None:
-    count = settings.batch_items
-    for round_number in range(settings.batch_rounds):
+    for round_number in range(rounds):
         for peer in rotate(peer_list, round_number):
             start = time.perf_counter()
             peer.write(count)
@@ -325,7 +327,7 @@ def _rounds(
             rates.setdefault((GET, peer.name), []).append(count / (time.perf_counter() - start))
             if found != count:
                 raise RuntimeError(f"{peer.name} read {found} of {count} items back")
-        log(f"  (c) round {round_number + 1}/{settings.batch_rounds}")
+        log(f"  (c) round {round_number + 1}/{rounds}")
 
 
 def targets(rows: list[Row]) -> list[Target]:

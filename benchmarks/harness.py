@@ -28,6 +28,7 @@ class Settings:
     paired_calls: int = 10
     batch_items: int = 10_000  # (c)
     batch_rounds: int = 1  # moto writes ~1,500 and reads ~500 items/s: one round is ~2 min
+    batch_stub_rounds: int = 3  # the stub's rounds take ~50 s each; the 3x target reads them
     # (d) items in each partition (one, and 16 shards): moto answers a Query at about 2 ms per
     # item, so a full read of 3,200 (about one 1 MB page) takes ~7 s and the case ~2 min
     shard_items: int = 3_200
@@ -49,6 +50,7 @@ class Settings:
             paired_calls=2,
             batch_items=50,
             batch_rounds=1,
+            batch_stub_rounds=1,
             shard_items=160,
             shard_rounds=2,
             stream_items=500,

@@ -173,11 +173,20 @@ def floor_key(user_id: str) -> dict[str, Any]:
 
 
 def floor_query_params(stream: str) -> dict[str, Any]:
+    """A hand-written query of one stream partition: the request dynamodel sends for
+    ``DStreamUser.query(stream_id=...)`` (the entity's sort-key prefix, and a filter on the
+    type attribute, as a single-table query needs when other entities can share the prefix),
+    so that the floor asks the server for the same work as dynamodel."""
     return {
         "TableName": TABLE,
-        "KeyConditionExpression": "#pk = :pk",
-        "ExpressionAttributeNames": {"#pk": PK},
-        "ExpressionAttributeValues": {":pk": {"S": f"STREAM#{stream}"}},
+        "KeyConditionExpression": "#pk = :pk AND begins_with(#sk, :prefix)",
+        "FilterExpression": "#type = :type",
+        "ExpressionAttributeNames": {"#pk": PK, "#sk": SK, "#type": TYPE},
+        "ExpressionAttributeValues": {
+            ":pk": {"S": f"STREAM#{stream}"},
+            ":prefix": {"S": "ITEM#"},
+            ":type": {"S": "StreamUser"},
+        },
     }
 
 

@@ -48,7 +48,12 @@ ABOUT = {
     'transport (`Connection(transport="lean")`). The 1.1x targets read a paired A/B of '
     "dynamodel sync and the floor (alternating 10-call batches, median of the pairs' "
     "ratios, in the dynamodel rows' notes): on 2 cores shared with the server, one peer's "
-    "CPU per call drifts by +-20% between rounds a minute apart.",
+    "CPU per call drifts by +-20% between rounds a minute apart. The floor calls the same "
+    "boto3 client object as dynamodel sync (two identical clients differ by up to ~3% here), "
+    "and its query is the request dynamodel sends: the entity's sort-key prefix and a filter "
+    "on the type attribute, which a single-table query needs when other entities can share "
+    "the prefix (the Table resource sends it too; PynamoDB and pydynox query the partition "
+    "their own way).",
     "c": "Items per second of wall time to batch-write items and batch-get them back into "
     "models; dynamodel uses `dynamodel.batch` (`with batch_write()` and `batch_get`; "
     "`async with batch_write()` and `abatch_get`) with its default concurrency. Twice: "
@@ -57,8 +62,8 @@ ABOUT = {
     "as DynamoDB serves requests concurrently in roughly constant time. A local emulator on a "
     "small machine is the bottleneck of the first run (DynamoDB Local's Java server "
     "saturates the cores it shares with the client), so only the stub shows what chunks in "
-    "flight buy; the 3x target reads the stub's rows and its note gives the local server's "
-    "ratio.",
+    "flight buy; the 3x target reads the stub's rows (the median of 3 rounds) and its note "
+    "gives the local server's ratio.",
     "d": "Wall time to read one logical partition whole into models (`Model.query(...).all()` "
     "and `.aall()`): the same items once in one partition and once spread over 16 shards "
     "(`Meta.shards = Shards(16)`: 16 concurrent Queries merged back into sort-key order), "
