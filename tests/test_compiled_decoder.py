@@ -8,11 +8,10 @@ from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_compiled import Address, Everything
 
 from dynamodel.codec import decode_item
 from dynamodel.compiled_decoder import compile_decoder
-
-from test_compiled import Address, Everything
 
 texts = st.text(max_size=12)
 ints = st.integers(min_value=-(10**30), max_value=10**30)
@@ -23,9 +22,7 @@ attribute_values = st.recursive(
     st.one_of(
         texts.map(lambda s: {"S": s}),
         ints.map(lambda n: {"N": str(n)}),
-        st.decimals(allow_nan=False, allow_infinity=False, places=3).map(
-            lambda d: {"N": str(d)}
-        ),
+        st.decimals(allow_nan=False, allow_infinity=False, places=3).map(lambda d: {"N": str(d)}),
         st.booleans().map(lambda b: {"BOOL": b}),
         st.just({"NULL": True}),
         st.binary(max_size=6).map(lambda b: {"B": b}),
