@@ -112,6 +112,39 @@ def test_model_query_is_scoped_to_its_sort_key_prefix() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda pk: Order.query(customer_id=pk),
+        lambda pk: Order.query(customer_id=pk).reverse(),
+        lambda pk: Order.query(customer_id=pk).consistent().return_consumed_capacity("INDEXES"),
+        lambda pk: Order.query(index="gsi1", status=pk),
+        lambda pk: Order.query(index="lsi1", customer_id=pk).reverse(),
+        lambda pk: Customer.query(customer_id=pk).page_size(3).limit(7),
+    ],
+)
+def test_plain_query_requests_built_once_match_the_general_builder(build: Any) -> None:
+    # a plain query's request is cached per shape: only the partition key value is filled in
+    first, second = build("c1"), build("c2 ünï©ødé")
+    assert first._params() == first._build_params()
+    assert second._params() == second._build_params()
+    # each call gets its own dicts: changing one request leaves the next one alone
+    params = first._params()
+    params["ExpressionAttributeValues"].clear()
+    params["ExpressionAttributeNames"].clear()
+    assert first._params() == first._build_params()
+
+
+def test_queries_with_conditions_filters_or_projections_are_built_each_time() -> None:
+    for query in (
+        Order.query(customer_id="c1").sk_begins_with(placed_at=T0),
+        Order.query(customer_id="c1").filter(Attr("status") == "open"),
+        Order.query(customer_id="c1").project("status"),
+    ):
+        assert query._plain_shape() is None
+        assert query._params() == query._build_params()
+
+
 def test_sort_key_conditions_with_partial_templates() -> None:
     q = Order.query(customer_id="c1")
     day = "ORDER#2024-05-01T09:30:00.000000Z#"
