@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
 from .batch_flows import (
     MAX_BATCH_BYTES,
     MAX_GET_KEYS,
-    MAX_WRITE_REQUESTS,
     ChunkReport,
     GetEntry,
     ItemId,
@@ -34,6 +33,7 @@ from .batch_flows import (
     Progress,
     WriteRequest,
     as_key,
+    chunk_writes,
     chunked,
     deduplicate,
     delete_request,
@@ -43,7 +43,7 @@ from .batch_flows import (
     put_request,
     write_flow,
 )
-from .codec import MAX_ITEM_BYTES, Item, item_size
+from .codec import Item, item_size
 from .errors import DynamodelError, ValidationError
 from .model import Model
 from .requests import expired, guard_shards
@@ -372,15 +372,7 @@ class BatchWriter:
         )
         for connection, group in groups:
             policy = self.retry or connection.retry
-            chunks = chunked(
-                group,
-                max_count=MAX_WRITE_REQUESTS,
-                max_bytes=MAX_BATCH_BYTES,
-                # a put's item was checked <= 400 KB when it was added: count that bound (25 of
-                # them are 10 MB, under the 16 MB cap) rather than size every item again
-                size=lambda w: MAX_ITEM_BYTES if w.action == "put" else w.size,
-                what="batch write",
-            )
+            chunks = chunk_writes(group, "batch write")
             reports: list[ChunkReport[Any]] = [ChunkReport(pending=chunk) for chunk in chunks]
             flows: list[Flow[Any]] = [write_flow(r, policy, progress) for r in reports]
             guard = guard_shards((w.model for w in group), write=True)

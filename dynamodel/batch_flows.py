@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
-from .codec import Item, item_size
+from .codec import MAX_ITEM_BYTES, Item, item_size
 from .errors import DynamodelError, ValidationError
 from .flows import Flow, Request, Sleep
 from .model import Model, coerce_fields, key_attributes
@@ -262,6 +262,22 @@ def chunked(
     if current:
         chunks.append(current)
     return chunks
+
+
+def chunk_writes(requests: Sequence[WriteRequest], what: str) -> list[list[WriteRequest]]:
+    """Split write requests, in order, into BatchWriteItem calls (25 requests, 16 MB).
+
+    A put's item was checked to be at most 400 KB when the request was made: it counts as that
+    bound (25 of them are 10 MB, under the 16 MB cap) instead of being sized again; a delete
+    counts as its key's size.
+    """
+    return chunked(
+        requests,
+        max_count=MAX_WRITE_REQUESTS,
+        max_bytes=MAX_BATCH_BYTES,
+        size=lambda w: MAX_ITEM_BYTES if w.action == "put" else w.size,
+        what=what,
+    )
 
 
 def group_by_connection(

@@ -20,12 +20,10 @@ from typing import TYPE_CHECKING, Any
 
 from ..batch import BatchWriteError, BatchWriteResult
 from ..batch_flows import (
-    MAX_BATCH_BYTES,
-    MAX_WRITE_REQUESTS,
     ChunkReport,
     Progress,
     WriteRequest,
-    chunked,
+    chunk_writes,
     deduplicate,
     put_request,
     write_flow,
@@ -401,13 +399,7 @@ class _Job:
         policy = self.table.connection.retry
         written = 0
         units = 0.0
-        chunks = chunked(
-            requests,
-            max_count=MAX_WRITE_REQUESTS,
-            max_bytes=MAX_BATCH_BYTES,
-            size=lambda w: w.size,
-            what=f"backfill {self.name!r}",
-        )
+        chunks = chunk_writes(requests, f"backfill {self.name!r}")
         for chunk in chunks:
             report: ChunkReport[WriteRequest] = ChunkReport(pending=chunk)
             yield from write_flow(report, policy, Progress())
