@@ -125,11 +125,6 @@ class ModelSpec:
     def __repr__(self) -> str:
         return f"ModelSpec(entity={self.entity!r}, table={self.table.name!r}, pk={self.pk!r})"
 
-    @functools.cached_property
-    def stored_set(self) -> frozenset[str]:
-        """The stored attribute names of the model's fields (what a read decodes)."""
-        return frozenset(self.stored_names.values())
-
     @property
     def key_fields(self) -> tuple[str, ...]:
         """Python field names that make up the primary key."""

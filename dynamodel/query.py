@@ -332,7 +332,6 @@ class _Read(Generic[M]):
     # running: sync
     def pages(self) -> Iterator[Page[M]]:
         """Iterate pages lazily (one request per page) with the sync client."""
-
         return iterate(self._flow(), self.table.connection)
 
     def __iter__(self) -> Iterator[M]:
@@ -354,7 +353,6 @@ class _Read(Generic[M]):
 
     def count(self) -> int:
         """How many items iteration would return (``Select=COUNT``; filters and limit applied)."""
-
         return run(self._count_flow(), self.table.connection)
 
     def _counting(self) -> Any:
@@ -376,7 +374,6 @@ class _Read(Generic[M]):
     # running: async
     def apages(self) -> AsyncIterator[Page[M]]:
         """Iterate pages lazily with the async client."""
-
         return aiterate(self._flow(), self.table.connection)
 
     async def __aiter__(self) -> AsyncIterator[M]:
@@ -396,7 +393,6 @@ class _Read(Generic[M]):
 
     async def acount(self) -> int:
         """Async `count`."""
-
         return await arun(self._count_flow(), self.table.connection)
 
 
@@ -418,7 +414,6 @@ class Query(_Read[M]):
     @classmethod
     def for_model(cls, model: type[M], index: str | None, fields: Mapping[str, Any]) -> Query[M]:
         """A query for one model's items in the partition named by ``fields``."""
-
         spec = model._spec()
         if index is None:
             pk_template, sk_template = spec.pk, spec.sk
@@ -755,7 +750,6 @@ class ParallelScan(Generic[M]):
 
     def pages(self) -> Iterator[Page[M]]:
         """Pages from every segment, as they arrive (sync: a bounded thread pool)."""
-
         connection = self.scans[0].table.connection
         return iterate_many([s._flow() for s in self.scans], connection, self.max_concurrency)
 
@@ -769,7 +763,6 @@ class ParallelScan(Generic[M]):
 
     def apages(self) -> AsyncIterator[Page[M]]:
         """Async pages from every segment (bounded concurrent tasks)."""
-
         connection = self.scans[0].table.connection
         return aiterate_many([s._flow() for s in self.scans], connection, self.max_concurrency)
 
