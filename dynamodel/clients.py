@@ -313,6 +313,15 @@ def default_connection() -> Connection:
     return _default_connection
 
 
+def swap_default_connection(connection: Connection) -> Connection:
+    """Make ``connection`` the default connection; returns the one it replaces (to put back)."""
+    global _default_connection
+    if not isinstance(connection, Connection):
+        raise ValidationError(f"the default connection must be a Connection, got {connection!r}")
+    previous, _default_connection = _default_connection, connection
+    return previous
+
+
 def configure(
     *,
     client: Any = None,

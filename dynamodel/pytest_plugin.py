@@ -6,6 +6,9 @@ Enable them in your ``conftest.py``::
 
 Fixtures:
 
+* ``dynamodel_inprocess``: a fresh `dynamodel.testing.InProcessDynamoDB` for one test, made the
+  default connection: no server, no port, no network. Create tables with
+  ``dynamodel_inprocess.create_tables(app_table)``; everything is dropped after the test.
 * ``dynamodel_local`` (session): a `dynamodel.LocalDynamoDB` (moto server on 127.0.0.1) with its
   ``AWS_*`` environment applied, so boto3, aioboto3 and every dynamodel `Connection` that does
   not name an endpoint talk to it. Stopped, and the environment restored, after the session.
@@ -30,8 +33,18 @@ from .sharding import forget_shard_checks
 from .table import Table
 
 if TYPE_CHECKING:
+    from .inprocess import InProcessDynamoDB
     from .local import LocalDynamoDB
     from .testing import FaultInjector
+
+
+@pytest.fixture
+def dynamodel_inprocess() -> Iterator[InProcessDynamoDB]:
+    """A fresh in-process DynamoDB (no server) as the default connection for one test."""
+    from .inprocess import InProcessDynamoDB
+
+    with InProcessDynamoDB() as db:
+        yield db
 
 
 @pytest.fixture(scope="session")

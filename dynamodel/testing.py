@@ -1,4 +1,11 @@
-"""Helpers for testing code that uses dynamodel: fault injection.
+"""Helpers for testing code that uses dynamodel: a server-free DynamoDB and fault injection.
+
+`InProcessDynamoDB` (from `dynamodel.inprocess`) runs moto's DynamoDB inside the test process,
+with no port, subprocess or network::
+
+    with InProcessDynamoDB() as db:   # the default connection inside the block
+        db.create_tables(app_table)
+        ...
 
 `FaultInjector` wraps a DynamoDB client (a boto3 client, an entered aioboto3 client, or any
 object with the same methods) and, with seeded probabilities, throttles calls, fails them with
@@ -20,8 +27,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from .flows import DATA_OPERATIONS
+from .inprocess import InProcessDynamoDB
 
-__all__ = ["DATA_OPERATIONS", "FaultInjector", "FaultStats"]
+__all__ = ["DATA_OPERATIONS", "FaultInjector", "FaultStats", "InProcessDynamoDB"]
 
 # DATA_OPERATIONS (from flows): the operations a FaultInjector disturbs by default
 _BATCH_OPERATIONS = frozenset({"batch_get_item", "batch_write_item"})

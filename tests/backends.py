@@ -1,13 +1,18 @@
-"""The test suite's two DynamoDB backends: moto's server (default) and AWS's DynamoDB Local.
+"""The test suite's two DynamoDB servers: moto's (default) and dynoxide.
 
-Select one with ``pytest --backend=dynamodb-local`` or ``DYNAMODEL_TEST_BACKEND=dynamodb-local``.
+Select one with ``pytest --backend=dynoxide`` or ``DYNAMODEL_TEST_BACKEND=dynoxide``.
 
-DynamoDB Local 3.1.0 and its sqlite4java native library come from Maven artifacts declared in
-``backends/dynamodb-local/pom.xml``; Maven copies them once into a cache folder
-(``DYNAMODEL_DYNAMODB_LOCAL_DIR``, default ``~/.cache/dynamodel/dynamodb-local-3.1.0``), and the
-server runs in memory (``-inMemory -sharedDb``) on a free port of 127.0.0.1, stopped after the
-session. Without Java or Maven the backend is unavailable: tests skip with the reason, unless
-``DYNAMODEL_REQUIRE_DYNAMODB_LOCAL=1`` (set by ``.ci/run``) makes that a failure.
+dynoxide (crate ``dynoxide-rs``, MIT OR Apache-2.0) is a DynamoDB emulator on SQLite whose
+behaviour is checked against real DynamoDB by a public conformance suite. Its binary is built
+once with cargo into a cache folder outside the repository (``DYNAMODEL_DYNOXIDE_DIR``, default
+``~/.cache/dynamodel/dynoxide-<version>``; ``DYNAMODEL_DYNOXIDE=/path/to/dynoxide`` uses a
+binary you built yourself) and serves in memory on a free port of 127.0.0.1, stopped after the
+session. ``python tests/backends.py build-dynoxide`` builds it ahead of time (about 5 minutes on
+2 cores). Without the binary and without cargo the backend is unavailable: tests skip with the
+reason, unless ``DYNAMODEL_REQUIRE_DYNOXIDE=1`` (set by ``.ci/run``) makes that a failure.
+
+AWS's DynamoDB Local is not used: it is distributed under AWS's own licence, not an open-source
+one (docs/local.md).
 """
 
 from __future__ import annotations
@@ -16,16 +21,16 @@ import os
 import shutil
 import socket
 import subprocess
-import tempfile
+import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
-VERSION = "3.1.0"
-POM = Path(__file__).resolve().parent.parent / "backends" / "dynamodb-local" / "pom.xml"
-MAIN_CLASS = "software.amazon.dynamodb.services.local.main.ServerRunner"
-STARTUP_TIMEOUT = 90.0
+DYNOXIDE_VERSION = "3.2.0"
+DYNOXIDE_FEATURES = "native-sqlite,http-server,cli"
+STARTUP_TIMEOUT = 30.0
+BUILD_TIMEOUT = 1800
 
 
 class Backend(Protocol):
@@ -51,41 +56,56 @@ class BackendUnavailable(RuntimeError):
     """The backend cannot run on this machine (the message says why)."""
 
 
-def _cache_dir() -> Path:
-    configured = os.environ.get("DYNAMODEL_DYNAMODB_LOCAL_DIR")
+def dynoxide_root() -> Path:
+    """The folder ``cargo install --root`` puts dynoxide in (``bin/dynoxide``)."""
+    configured = os.environ.get("DYNAMODEL_DYNOXIDE_DIR")
     if configured:
         return Path(configured)
-    return Path.home() / ".cache" / "dynamodel" / f"dynamodb-local-{VERSION}"
+    return Path.home() / ".cache" / "dynamodel" / f"dynoxide-{DYNOXIDE_VERSION}"
 
 
-def fetch_artifacts(target: Path | None = None) -> Path:
-    """Copy DynamoDB Local's jars and native libraries into ``target`` (once) with Maven."""
-    target = target or _cache_dir()
-    marker = target / f"DynamoDBLocal-{VERSION}.jar"
-    if marker.exists() and any(target.glob("libsqlite4java-linux-amd64-*.so")):
-        return target
-    for tool in ("java", "mvn"):
-        if shutil.which(tool) is None:
-            raise BackendUnavailable(
-                f"DynamoDB Local needs Java 17+ and Maven; `{tool}` is not on PATH"
-            )
-    target.mkdir(parents=True, exist_ok=True)
-    command = [
-        "mvn",
-        "-q",
-        "-B",
-        "-f",
-        str(POM),
-        "dependency:copy-dependencies",
-        f"-DoutputDirectory={target}",
-    ]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
-    if done.returncode != 0 or not marker.exists():
+def dynoxide_binary(build: bool = True) -> Path:
+    """The dynoxide binary: ``$DYNAMODEL_DYNOXIDE``, else the cached build (built with cargo
+    when missing and ``build`` is true)."""
+    explicit = os.environ.get("DYNAMODEL_DYNOXIDE")
+    if explicit:
+        path = Path(explicit)
+        if not os.access(path, os.X_OK):
+            raise BackendUnavailable(f"DYNAMODEL_DYNOXIDE={explicit} is not an executable file")
+        return path
+    root = dynoxide_root()
+    binary = root / "bin" / "dynoxide"
+    if os.access(binary, os.X_OK):
+        return binary
+    cargo = shutil.which("cargo")
+    if cargo is None:
         raise BackendUnavailable(
-            f"could not fetch DynamoDB Local {VERSION} with Maven "
-            f"(exit {done.returncode}): {(done.stdout + done.stderr)[-2000:]}"
+            f"dynoxide {DYNOXIDE_VERSION} is not built in {root} and `cargo` is not on PATH "
+            "(install Rust, or set DYNAMODEL_DYNOXIDE to a dynoxide binary)"
         )
-    return target
+    if not build:
+        raise BackendUnavailable(f"dynoxide {DYNOXIDE_VERSION} is not built in {root}")
+    command = [
+        cargo,
+        "install",
+        "dynoxide-rs",
+        "--version",
+        DYNOXIDE_VERSION,
+        "--locked",
+        "--no-default-features",
+        "--features",
+        DYNOXIDE_FEATURES,
+        "--root",
+        str(root),
+    ]
+    print(f"building dynoxide {DYNOXIDE_VERSION} (once): {' '.join(command)}", file=sys.stderr)
+    done = subprocess.run(command, capture_output=True, text=True, timeout=BUILD_TIMEOUT)
+    if done.returncode != 0 or not os.access(binary, os.X_OK):
+        raise BackendUnavailable(
+            f"cargo could not build dynoxide {DYNOXIDE_VERSION} (exit {done.returncode}): "
+            f"{(done.stdout + done.stderr)[-2000:]}"
+        )
+    return binary
 
 
 def _free_port(host: str) -> int:
@@ -94,10 +114,10 @@ def _free_port(host: str) -> int:
         return int(sock.getsockname()[1])
 
 
-class DynamoDBLocal:
-    """AWS's DynamoDB Local as a child Java process (in memory, one shared database)."""
+class Dynoxide:
+    """dynoxide as a child process (in memory), on a free port of 127.0.0.1."""
 
-    name = "dynamodb-local"
+    name = "dynoxide"
 
     def __init__(self, host: str = "127.0.0.1", region: str = "us-east-1") -> None:
         self.host = host
@@ -106,38 +126,31 @@ class DynamoDBLocal:
         self._process: subprocess.Popen[bytes] | None = None
         self._saved_env: dict[str, str | None] | None = None
         self._client: Any = None
-        self._workdir: tempfile.TemporaryDirectory[str] | None = None
 
     @property
     def endpoint_url(self) -> str:
         if self._port is None:
-            raise RuntimeError("DynamoDB Local is not running")
+            raise RuntimeError("dynoxide is not running")
         return f"http://{self.host}:{self._port}"
 
     def start(self) -> str:
-        if shutil.which("java") is None:
-            raise BackendUnavailable("DynamoDB Local needs Java 17+; `java` is not on PATH")
-        folder = fetch_artifacts()
+        binary = dynoxide_binary()
         self._port = _free_port(self.host)
         command = [
-            "java",
-            f"-Djava.library.path={folder}",
-            f"-Dsqlite4java.library.path={folder}",
-            "-cp",
-            f"{folder}/*",
-            MAIN_CLASS,
-            "-inMemory",
-            "-sharedDb",
-            "-port",
+            str(binary),
+            "serve",
+            "--host",
+            self.host,
+            "--port",
             str(self._port),
+            "--log",
+            "quiet",
         ]
-        self._workdir = tempfile.TemporaryDirectory(prefix="dynamodb-local-")
         self._process = subprocess.Popen(
             command,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             start_new_session=True,
-            cwd=self._workdir.name,  # it writes dynamodb-local-metadata.json there
         )
         try:
             self._wait_until_ready()
@@ -164,14 +177,14 @@ class DynamoDBLocal:
             assert self._process is not None
             if self._process.poll() is not None:
                 stderr = self._process.stderr.read().decode() if self._process.stderr else ""
-                raise BackendUnavailable(f"DynamoDB Local exited at start: {stderr[-2000:]}")
+                raise BackendUnavailable(f"dynoxide exited at start: {stderr[-2000:]}")
             try:
                 self._client.list_tables()
                 return
             except Exception as exc:  # not listening yet
                 last = exc
-                time.sleep(0.2)
-        raise BackendUnavailable(f"DynamoDB Local did not answer in {STARTUP_TIMEOUT}s: {last}")
+                time.sleep(0.05)
+        raise BackendUnavailable(f"dynoxide did not answer in {STARTUP_TIMEOUT}s: {last}")
 
     def stop(self) -> None:
         process, self._process = self._process, None
@@ -185,17 +198,16 @@ class DynamoDBLocal:
         if process is not None and process.stderr is not None:
             process.stderr.close()
         self._port = None
-        if self._workdir is not None:
-            self._workdir.cleanup()
-            self._workdir = None
         if self._saved_env is not None:
             restore_env(self._saved_env)
             self._saved_env = None
 
     def reset(self) -> None:
-        """Delete every table (DynamoDB Local has no reset call; in memory this is quick)."""
-        for name in self._client.list_tables().get("TableNames", []):
-            self._client.delete_table(TableName=name)
+        """Delete every table (in memory this is quick)."""
+        paginator = self._client.get_paginator("list_tables")
+        for page in paginator.paginate():
+            for name in page.get("TableNames", []):
+                self._client.delete_table(TableName=name)
 
     def env(self) -> dict[str, str]:
         return {
@@ -223,14 +235,26 @@ def restore_env(previous: Mapping[str, str | None]) -> None:
             os.environ[key] = value
 
 
+BACKENDS = ("moto", "dynoxide")
+
+
 def make_backend(name: str) -> Backend:
-    """The backend called ``name`` (``moto`` or ``dynamodb-local``), not started."""
+    """The backend called ``name`` (``moto`` or ``dynoxide``), not started."""
     if name == "moto":
         from dynamodel.local import LocalDynamoDB
 
         server = LocalDynamoDB(host="127.0.0.1", port=0)
         server.name = "moto"  # type: ignore[attr-defined]
         return server  # type: ignore[return-value]
-    if name == "dynamodb-local":
-        return DynamoDBLocal()
-    raise ValueError(f"unknown backend {name!r}: use 'moto' or 'dynamodb-local'")
+    if name == "dynoxide":
+        return Dynoxide()
+    raise ValueError(f"unknown backend {name!r}: use one of {', '.join(BACKENDS)}")
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] != ["build-dynoxide"]:
+        sys.exit("usage: python tests/backends.py build-dynoxide")
+    try:
+        print(dynoxide_binary())
+    except BackendUnavailable as error:
+        sys.exit(f"dynoxide unavailable: {error}")

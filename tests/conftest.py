@@ -18,11 +18,14 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
+from backends import BACKENDS, Backend, BackendUnavailable, make_backend
 from shop_models import APP
 
-from backends import Backend, BackendUnavailable, make_backend
 from dynamodel.clients import default_connection
 from dynamodel.table import Table
+
+# the fixtures users get (dynamodel_inprocess, dynamodel_tables...), tested as users use them
+pytest_plugins = ["dynamodel.pytest_plugin"]
 
 INTEGRATION_FIXTURES = {"local_server", "local_env", "fresh_db", "table", "ddb"}
 
@@ -31,7 +34,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--backend",
         default=os.environ.get("DYNAMODEL_TEST_BACKEND", "moto"),
-        choices=("moto", "dynamodb-local"),
+        choices=BACKENDS,
         help="local DynamoDB for the integration tests (env DYNAMODEL_TEST_BACKEND)",
     )
     parser.addoption(
@@ -72,13 +75,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def local_server(request: pytest.FixtureRequest) -> Iterator[Backend]:
     """The session's local DynamoDB; its env (endpoint, dummy creds, region) is applied.
 
-    moto's server by default; AWS's DynamoDB Local with ``--backend=dynamodb-local``.
+    moto's server by default; dynoxide with ``--backend=dynoxide``.
     """
     server = make_backend(request.config.getoption("--backend"))
     try:
         server.start()
     except BackendUnavailable as error:
-        if os.environ.get("DYNAMODEL_REQUIRE_DYNAMODB_LOCAL") == "1":
+        if os.environ.get(f"DYNAMODEL_REQUIRE_{server.name.upper()}") == "1":
             pytest.fail(f"{server.name} is required but cannot start: {error}")
         pytest.skip(f"{server.name} backend unavailable: {error}")
     server.apply_env()
@@ -90,7 +93,7 @@ def local_server(request: pytest.FixtureRequest) -> Iterator[Backend]:
 
 @pytest.fixture(scope="session")
 def backend_name(local_server: Backend) -> str:
-    """``moto`` or ``dynamodb-local``: for the few documented differences between them."""
+    """``moto`` or ``dynoxide``: for the few documented differences between them."""
     return local_server.name
 
 

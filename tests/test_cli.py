@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 import typer
+from backends import Backend
 from typer.testing import CliRunner
 
-from backends import Backend
 from dynamodel.cli._app import app
 from dynamodel.migrations import MigrationLock
 from dynamodel.migrations.store import Store

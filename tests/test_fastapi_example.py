@@ -16,9 +16,9 @@ from typing import Any
 
 import httpx
 import pytest
+from backends import Backend
 from fastapi import FastAPI
 
-from backends import Backend
 from dynamodel import Connection, RetryPolicy
 from dynamodel.testing import FaultInjector
 

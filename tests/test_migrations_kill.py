@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from backends import Backend
 
 ITEMS = 50_000

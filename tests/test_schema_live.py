@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from backends import Backend
+
 from dynamodel import GSI, Table, schema
 
 v1 = Table("schema-live", indexes=[GSI("gsi1", pk="gsi1pk", sk="gsi1sk")])

@@ -9,9 +9,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from backends import Backend
 from conftest import SyncIO
 
-from backends import Backend
 from dynamodel import GSI, Attr, Collection, Model, Table, TransactWrite, ValidationError
 from dynamodel.batch import abatch_get, batch_get, batch_write
 from dynamodel.batch_flows import Key
@@ -110,7 +110,7 @@ class Recording:
 
 HOT_ITEMS = 20_000
 # moto re-reads a whole partition on every Query (about 1 s per 1,250-item shard page here), so
-# on moto the same check runs at a tenth of the size; CI runs it at full size on DynamoDB Local.
+# on moto the same check runs at a tenth of the size; CI runs it at full size on dynoxide.
 HOT_ITEMS_ON_MOTO = 2_000
 
 
@@ -130,7 +130,7 @@ async def _awrite_hot(count: int) -> None:
 async def test_20000_hot_writes_spread_and_read_back_in_order(
     sharded: Table, io: SyncIO, backend_name: str
 ) -> None:
-    items = HOT_ITEMS if backend_name == "dynamodb-local" else HOT_ITEMS_ON_MOTO
+    items = HOT_ITEMS if backend_name == "dynoxide" else HOT_ITEMS_ON_MOTO
     page_limit = items // 7 + 3  # pages end mid-shard, and the last one is short
     if io.name == "sync":
         _write_hot(items)

@@ -45,8 +45,8 @@ async def test_create_with_indexes_ttl_and_pitr(io: SyncIO, ddb: Any, backend_na
 
     ttl = ddb.describe_time_to_live(TableName="app")["TimeToLiveDescription"]
     assert ttl == {"TimeToLiveStatus": "ENABLED", "AttributeName": "expires_at"}
-    if backend_name == "dynamodb-local":
-        # DynamoDB Local has no backups API: create() warns and skips PITR (docs/local.md)
+    if backend_name == "dynoxide":
+        # dynoxide has no backups API: create() warns and skips PITR (docs/local.md)
         with pytest.raises(ClientError, match="UnknownOperationException"):
             ddb.describe_continuous_backups(TableName="app")
     else:
@@ -102,13 +102,8 @@ async def test_provisioned_table_with_stream_and_tags(
     assert gsi["ProvisionedThroughput"]["ReadCapacityUnits"] == 3
     (lsi,) = described["LocalSecondaryIndexes"]
     assert lsi["Projection"]["ProjectionType"] == "KEYS_ONLY"
-    if backend_name == "dynamodb-local":
-        # DynamoDB Local accepts Tags in CreateTable but has no tagging API (docs/local.md)
-        with pytest.raises(ClientError, match="Tagging is not currently supported"):
-            ddb.list_tags_of_resource(ResourceArn=described["TableArn"])
-    else:
-        tags = ddb.list_tags_of_resource(ResourceArn=described["TableArn"])["Tags"]
-        assert tags == [{"Key": "team", "Value": "core"}]
+    tags = ddb.list_tags_of_resource(ResourceArn=described["TableArn"])["Tags"]
+    assert tags == [{"Key": "team", "Value": "core"}]
     ttl = ddb.describe_time_to_live(TableName="provisioned-stream")["TimeToLiveDescription"]
     assert ttl["TimeToLiveStatus"] == "DISABLED"
 

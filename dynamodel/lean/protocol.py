@@ -59,61 +59,25 @@ def check_params(method: str, params: dict[str, Any]) -> None:
     raise _param_error("\n".join(problems))
 
 
-class Protocol:
-    """Builds and parses the requests of one endpoint and region.
+def request_body(method: str, params: dict[str, Any]) -> bytes:
+    """The JSON body of data operation ``method``; bad parameters raise botocore's
+    ``ParamValidationError`` (as boto3 does, before anything is sent)."""
+    check_params(method, params)
+    try:
+        return encode_body(params)
+    except ParameterError as exc:
+        raise _param_error(str(exc)) from None
 
-    Args:
-        signer: the SigV4 signer of the endpoint and region.
-        request_target: the request line's target (the path, or an absolute URL via a proxy).
-        host: the ``Host`` header (the signed one).
-        user_agent: the ``User-Agent`` header.
-        credentials: returns frozen credentials (``access_key``, ``secret_key``, ``token``).
-        proxy_authorization: the ``Proxy-Authorization`` header for a plain HTTP proxy.
+
+class ResponseReader:
+    """Parses DynamoDB's JSON 1.0 responses into boto3's dicts and ``ClientError`` subclasses.
+
+    Needs no endpoint or credentials: `dynamodel.inprocess` reads the answers of moto's
+    in-process handler with it, exactly as the lean clients read a server's.
     """
 
-    def __init__(
-        self,
-        signer: Signer,
-        request_target: str,
-        host: str,
-        user_agent: str,
-        credentials: Callable[[], Any],
-        proxy_authorization: str | None = None,
-    ) -> None:
-        self.signer = signer
-        self.request_target = request_target
-        self.credentials = credentials
-        self._fixed = [
-            ("Host", host),
-            ("User-Agent", user_agent),
-            ("Content-Type", CONTENT_TYPE),
-            ("Accept-Encoding", "identity"),
-        ]
-        if proxy_authorization:
-            self._fixed.append(("Proxy-Authorization", proxy_authorization))
+    def __init__(self) -> None:
         self.exceptions = lean_exceptions()
-
-    def request(self, method: str, params: dict[str, Any]) -> bytes:
-        """The signed request bytes for data operation ``method`` (``"get_item"``, ...)."""
-        check_params(method, params)
-        try:
-            body = encode_body(params)
-        except ParameterError as exc:
-            raise _param_error(str(exc)) from None
-        target = f"{TARGET_PREFIX}.{OPERATIONS[method]}"
-        credentials = self.credentials()
-        date = amz_date()
-        headers = [
-            *self._fixed,
-            ("X-Amz-Target", target),
-            ("X-Amz-Date", date),
-        ]
-        if credentials.token:
-            headers.append(("X-Amz-Security-Token", credentials.token))
-        headers.append(
-            ("Authorization", self.signer.authorization(credentials, date, target, body))
-        )
-        return request_head(self.request_target, headers, len(body)) + body
 
     def response(self, operation: str, response: Response, retries: int) -> dict[str, Any]:
         """The boto3 response dict of a success; raises the ``ClientError`` of an error.
@@ -175,6 +139,59 @@ class Protocol:
                     error[member] = _drop_none(value)
         exc: Exception = self.exceptions.from_code(code)(error, operation)
         return exc
+
+
+class Protocol(ResponseReader):
+    """Builds and parses the requests of one endpoint and region.
+
+    Args:
+        signer: the SigV4 signer of the endpoint and region.
+        request_target: the request line's target (the path, or an absolute URL via a proxy).
+        host: the ``Host`` header (the signed one).
+        user_agent: the ``User-Agent`` header.
+        credentials: returns frozen credentials (``access_key``, ``secret_key``, ``token``).
+        proxy_authorization: the ``Proxy-Authorization`` header for a plain HTTP proxy.
+    """
+
+    def __init__(
+        self,
+        signer: Signer,
+        request_target: str,
+        host: str,
+        user_agent: str,
+        credentials: Callable[[], Any],
+        proxy_authorization: str | None = None,
+    ) -> None:
+        self.signer = signer
+        self.request_target = request_target
+        self.credentials = credentials
+        self._fixed = [
+            ("Host", host),
+            ("User-Agent", user_agent),
+            ("Content-Type", CONTENT_TYPE),
+            ("Accept-Encoding", "identity"),
+        ]
+        if proxy_authorization:
+            self._fixed.append(("Proxy-Authorization", proxy_authorization))
+        super().__init__()
+
+    def request(self, method: str, params: dict[str, Any]) -> bytes:
+        """The signed request bytes for data operation ``method`` (``"get_item"``, ...)."""
+        body = request_body(method, params)
+        target = f"{TARGET_PREFIX}.{OPERATIONS[method]}"
+        credentials = self.credentials()
+        date = amz_date()
+        headers = [
+            *self._fixed,
+            ("X-Amz-Target", target),
+            ("X-Amz-Date", date),
+        ]
+        if credentials.token:
+            headers.append(("X-Amz-Security-Token", credentials.token))
+        headers.append(
+            ("Authorization", self.signer.authorization(credentials, date, target, body))
+        )
+        return request_head(self.request_target, headers, len(body)) + body
 
 
 def _error_body(raw: bytes) -> dict[str, Any]:
