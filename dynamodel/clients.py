@@ -3,7 +3,7 @@
 A connection holds (or lazily creates) a boto3 low-level client for sync calls and an aioboto3
 client for async calls. Endpoint, region and credentials follow boto3's own conventions
 (``AWS_ENDPOINT_URL_DYNAMODB``, ``AWS_ENDPOINT_URL``, ``AWS_DEFAULT_REGION``, profiles,
-instance roles), so the same code runs on AWS, DynamoDB Local or ``dynamodel local``.
+instance roles), so the same code runs on AWS, dynoxide or ``dynamodel local``.
 
 Routing lives here too: ``client(control=...)`` / ``aclient(control=...)`` return the client
 for one request. Table management (``control=True``) always gets the DynamoDB client; data

@@ -441,7 +441,7 @@ class Table:
             except DynamodelError as error:
                 if error.code != "UnknownOperationException":
                     raise
-                # local emulators (DynamoDB Local has no backups API) do not know every call
+                # local emulators (dynoxide has no backups API) do not know every call
                 warnings.warn(
                     f"table {self.physical_name!r}: the endpoint does not support "
                     f"{request.op} ({error}); skipped",

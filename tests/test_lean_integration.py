@@ -1,4 +1,4 @@
-"""The lean clients against the local DynamoDB (moto or DynamoDB Local): the same requests give
+"""The lean clients against the local DynamoDB (moto or dynoxide): the same requests give
 the same responses and errors as boto3's client, field by field, and dynamodel's flows (CRUD,
 conditions, pagination, batches with unprocessed items, transactions, binary values, table
 management) work through a connection built on them, sync and async."""
