@@ -166,7 +166,8 @@ class InProcessDynamoDB:
         tb: TracebackType | None,
     ) -> None:
         self.restore()
-        self.close()
+        if not self._previous:  # the outermost block: its tables go with it
+            self.close()
 
     # -- tables and state -------------------------------------------------------------------
 
@@ -219,8 +220,16 @@ class InProcessDynamoDB:
             )
         request_class, handler = _moto()
         request = request_class.from_primitives("POST", url, headers, body)
-        with _REQUEST_LOCK:
-            status, response_headers, response_body = handler.dispatch(request)
+        try:
+            with _REQUEST_LOCK:
+                status, response_headers, response_body = handler.dispatch(request)
+        except KeyError as exc:
+            if exc.args == (self.region,):  # moto has no backend for this region
+                raise ValueError(
+                    f"InProcessDynamoDB region {self.region!r} is not a DynamoDB region "
+                    "(moto knows botocore's regions, e.g. 'us-east-1')"
+                ) from None
+            raise
         return int(status), response_headers, response_body
 
     def send(self, method: str, params: dict[str, Any]) -> dict[str, Any]:

@@ -282,6 +282,24 @@ def test_moto_account_override_is_refused(
         Customer.get_or_none(customer_id="c1")
 
 
+def test_nested_blocks_of_one_instance_keep_its_tables_until_the_outermost_ends() -> None:
+    db = InProcessDynamoDB()
+    with db:
+        db.create_tables(APP)
+        with db:
+            Customer(customer_id="c1", name="Ann", email="a@example.com").save()
+        assert Customer.get(customer_id="c1").name == "Ann"
+    assert db.table_names() == []
+
+
+def test_an_unknown_region_is_named() -> None:
+    db = InProcessDynamoDB(region="moon-1")
+    with pytest.raises(ValueError, match="'moon-1' is not a DynamoDB region"):
+        db.create_tables(APP)
+    with pytest.raises(ValueError, match="region must be a region name"):
+        InProcessDynamoDB(region="")
+
+
 def test_restore_without_use_is_an_error() -> None:
     with pytest.raises(RuntimeError, match="call use"):
         InProcessDynamoDB().restore()
