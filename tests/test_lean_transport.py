@@ -5,6 +5,7 @@ responses), timeouts, damaged bodies, TLS and proxies, each through the sync and
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import shutil
 import socket
@@ -91,6 +92,9 @@ class Server:
                 conn, _ = self.sock.accept()
             except OSError:
                 return
+            if self._stop:  # the wake-up connection of `close`
+                conn.close()
+                return
             self.connections += 1
             number = self.connections
             threading.Thread(target=self._serve, args=(conn, number), daemon=True).start()
@@ -133,7 +137,14 @@ class Server:
             conn.close()
 
     def close(self) -> None:
+        # Stop the accept thread before closing its socket: a thread still in accept() when
+        # the descriptor is closed (and reused by the next test's server) can accept that
+        # server's connections and answer them with this server's handler.
         self._stop = True
+        with contextlib.suppress(OSError):
+            socket.create_connection(("127.0.0.1", self.port), timeout=5).close()
+        self._thread.join(timeout=30)
+        assert not self._thread.is_alive(), "the server's accept thread did not stop"
         self.sock.close()
 
 
@@ -352,23 +363,30 @@ async def test_read_timeout(api: Sync, serve: Callable[..., Server]) -> None:
 
 
 async def test_a_cancelled_request_does_not_poison_the_pool(serve: Callable[..., Server]) -> None:
-    release = threading.Event()
+    loop = asyncio.get_running_loop()
+    arrived = asyncio.Event()  # the first request reached the server, which holds its answer
+    release = threading.Event()  # ... until the test lets it go (after the cancel)
 
-    def hang_first(request: Request, index: int) -> Any:
+    def hold_first(request: Request, index: int) -> Any:
         if index == 0:
-            return lambda conn: (release.wait(5), conn.sendall(reply(body={"Count": 99})))
+            loop.call_soon_threadsafe(arrived.set)
+            return lambda conn: (release.wait(60), conn.sendall(reply(body={"Count": 99})))
         return reply(body={"Count": index})
 
-    server = serve(hang_first)
+    server = serve(hold_first)
     client = create_async_client(server.url, **CREDENTIALS)
-    task = asyncio.create_task(client.query(TableName="t"))
-    await asyncio.sleep(0.2)
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-    release.set()
+    try:
+        task = asyncio.create_task(client.query(TableName="t"))
+        await asyncio.wait_for(arrived.wait(), 30)
+        assert not task.done()  # sent, waiting for the answer the server holds
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    finally:
+        release.set()  # the late answer goes to the connection the cancel closed
     response = await client.query(TableName="t")
     assert response["Count"] == 1  # not the late answer to the cancelled request
+    assert len(server.requests) == 2 and server.connections == 2
     await client.aclose()
 
 

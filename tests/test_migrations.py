@@ -3,16 +3,20 @@ resumption, backfill failures and their retry, the lock, and the reserved items.
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from textwrap import dedent
 from typing import Any
 
 import pytest
-
 from backends import Backend
+
 from dynamodel import GSI, Attr, Collection, Model, Provisioned, Table, TableNotFound, batch_write
 from dynamodel.errors import ValidationError
+from dynamodel.flows import Flow
 from dynamodel.migrations import (
     BackfillFailed,
     LockHeld,
@@ -376,21 +380,80 @@ def test_missing_table_is_reported_before_locking(fresh_db: Backend, tmp_path: P
 # -- the lock -------------------------------------------------------------------------------------
 
 
+class FakeClock:
+    """Wall clock and sleep for a lock: time moves only when the test (or ``sleep``) says.
+
+    Far from the real time, so a lease read with the real clock instead would be long expired.
+    """
+
+    def __init__(self, now: float = 1_700_000_000.0) -> None:
+        self.now = now
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+class SteppedLock(MigrationLock):
+    """A lock whose heartbeat renews only when the test calls `beat`, which returns the
+    outcome of that one renewal (None, or the `LockLost` it raised)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._gate = threading.Semaphore(0)
+        self._beats: queue.Queue[LockLost | None] = queue.Queue()
+
+    def heartbeat_flow(self) -> Flow[None]:
+        self._gate.acquire(timeout=60)  # runs in the heartbeat thread: wait for the test
+        try:
+            yield from super().heartbeat_flow()
+        except LockLost as error:
+            self._beats.put(error)
+            raise
+        self._beats.put(None)
+
+    def beat(self) -> LockLost | None:
+        self._gate.release()
+        return self._beats.get(timeout=30)
+
+    def release(self) -> bool:
+        self._gate.release()  # a heartbeat waiting for the test must not block the join
+        return super().release()
+
+
+def wait_until(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + 30
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting until {what}"
+        time.sleep(0.005)
+
+
 def test_a_held_lock_refuses_or_waits(fresh_db: Backend, tmp_path: Path) -> None:
     shop.create(poll=0.01)
     write(tmp_path, "0001_x.py", "def up(ctx):\n    pass\n")
-    holder = MigrationLock(Store(shop), lease=30, command="dynamodel migrate up")
+    clock = FakeClock()
+    holder = MigrationLock(Store(shop), lease=30, command="dynamodel migrate up", clock=clock)
     holder.acquire()
     try:
-        migrator = Migrator(shop, tmp_path)
+        migrator = Migrator(shop, tmp_path, clock=clock, sleep=clock.sleep)
         with pytest.raises(LockHeld, match="running `dynamodel migrate up`") as info:
             migrator.up()
         assert info.value.holder is not None and info.value.holder.owner == holder.owner
+        assert "lease expires in 30s" in str(info.value)
+        assert clock.slept == []  # wait=0: no waiting
         assert [s.state for s in migrator.status()] == ["pending"]  # nothing applied
-        started = time.monotonic()
+        started = clock()
         with pytest.raises(LockHeld):
             migrator.up(wait=0.6)
-        assert time.monotonic() - started >= 0.5
+        assert clock.slept  # it waited for the holder: the whole wait, then gave up
+        assert clock() - started == pytest.approx(0.6)
     finally:
         assert holder.release()
     assert [m.version for m in migrator.up().done] == ["0001"]
@@ -399,15 +462,23 @@ def test_a_held_lock_refuses_or_waits(fresh_db: Backend, tmp_path: Path) -> None
 def test_a_dead_runs_lock_expires_and_is_taken_over(fresh_db: Backend, tmp_path: Path) -> None:
     shop.create(poll=0.01)
     store = Store(shop)
-    dead = MigrationLock(store, lease=0.5)
+    clock = FakeClock()
+    acquired = clock()
+    dead = MigrationLock(store, lease=0.5, clock=clock)
     from dynamodel.executors import run
 
     run(dead.acquire_flow(), shop.connection)  # acquired, then "killed": no heartbeat
     write(tmp_path, "0001_x.py", "def up(ctx):\n    pass\n")
-    migrator = Migrator(shop, tmp_path)
+    migrator = Migrator(shop, tmp_path, clock=clock, sleep=clock.sleep)
+    clock.advance(0.4)  # 0.1 s of the lease left
     with pytest.raises(LockHeld):
         migrator.up()
+    assert [s.state for s in migrator.status()] == ["pending"]
+    waiting = clock()
     migrator.up(wait=5)  # waits for the lease to run out, then takes over
+    assert clock.slept  # it did wait...
+    assert clock() >= acquired + dead.lease  # ...until the lease had run out...
+    assert clock() - waiting <= 5  # ...within its wait
     assert [s.state for s in migrator.status()] == ["applied"]
     assert not run(dead.release_flow(), shop.connection)  # not the dead run's any more
 
@@ -415,22 +486,30 @@ def test_a_dead_runs_lock_expires_and_is_taken_over(fresh_db: Backend, tmp_path:
 def test_heartbeat_keeps_the_lock_and_notices_a_takeover(fresh_db: Backend) -> None:
     shop.create(poll=0.01)
     store = Store(shop)
-    lock = MigrationLock(store, lease=0.6)
+    clock = FakeClock()
+    lock = SteppedLock(store, lease=0.75, clock=clock)
     lock.acquire()
     try:
         first = Migrator(shop, ".").lock_info()
-        time.sleep(0.9)  # longer than the lease: only the heartbeat keeps it alive
+        assert first is not None and first.owner == lock.owner
+        assert first.expires_at == clock() + 0.75
+        clock.advance(1.0)  # longer than the lease: only the heartbeat keeps it alive
+        assert first.expired(clock())
+        assert lock.beat() is None  # one renewal
         second = Migrator(shop, ".").lock_info()
-        assert first is not None and second is not None
+        assert second is not None
         assert second.owner == lock.owner and second.expires_at > first.expires_at
-        assert not second.expired()
+        assert second.expires_at == clock() + 0.75
+        assert not second.expired(clock())
+        contender = MigrationLock(store, lease=30, clock=clock)
+        with pytest.raises(LockHeld):  # a renewed lease cannot be taken over
+            contender.acquire()
         # an operator removes it and another run takes it: this run notices and stops
         Migrator(shop, ".").unlock()
-        other = MigrationLock(store, lease=30)
+        other = MigrationLock(store, lease=30, clock=clock)
         other.acquire()
-        deadline = time.monotonic() + 5
-        while lock.lost is None and time.monotonic() < deadline:
-            time.sleep(0.05)
+        assert isinstance(lock.beat(), LockLost)
+        wait_until(lambda: lock.lost is not None, "the heartbeat records the loss")
         with pytest.raises(LockLost):
             lock.check()
         assert not lock.release()  # does not delete the other run's lock

@@ -1,5 +1,9 @@
 """Two ``dynamodel migrate up`` processes at once: one applies, the other refuses (exit 3) or
-waits and then finds nothing to do. The migration never applies twice."""
+waits and then finds nothing to do. The migration never applies twice.
+
+The processes report the points the tests wait for with marker files: ``inside-<pid>`` when
+a run is inside ``up()`` (holding the lock), ``refused-<pid>`` when a run found the lock held.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from backends import Backend
 
 APP = """
@@ -54,9 +57,36 @@ def up(ctx):
 """
 
 
+# The ``dynamodel`` command, noting each attempt that finds the lock held (then going on as
+# before: refusing, or waiting and trying again).
+CLI = """
+import os
+import pathlib
+
+from dynamodel.cli import main
+from dynamodel.migrations import LockHeld, MigrationLock
+
+markers = pathlib.Path(os.environ["MARKERS"])
+attempt = MigrationLock.acquire_flow
+
+
+def noted(self):
+    try:
+        return (yield from attempt(self))
+    except LockHeld:
+        (markers / f"refused-{os.getpid()}").write_text("")
+        raise
+
+
+MigrationLock.acquire_flow = noted
+main()
+"""
+
+
 @pytest.fixture
 def project(fresh_db: Backend, ddb: Any, tmp_path: Path) -> Path:
     (tmp_path / "lockapp.py").write_text(APP)
+    (tmp_path / "dynamodel_cli.py").write_text(CLI)
     (tmp_path / "migrations").mkdir()
     (tmp_path / "migrations" / "0001_slow.py").write_text(MIGRATION)
     (tmp_path / "markers").mkdir()
@@ -76,7 +106,7 @@ def project(fresh_db: Backend, ddb: Any, tmp_path: Path) -> Path:
 
 
 def _start(project: Path, backend: Backend, wait: float) -> subprocess.Popen[str]:
-    command = [sys.executable, "-m", "dynamodel.cli", "migrate", "up", "--app", "lockapp"]
+    command = [sys.executable, "dynamodel_cli.py", "migrate", "up", "--app", "lockapp"]
     command += ["--wait", str(wait)]
     env = {**os.environ, **backend.env(), "MARKERS": str(project / "markers"), "COLUMNS": "200"}
     return subprocess.Popen(
@@ -86,6 +116,15 @@ def _start(project: Path, backend: Backend, wait: float) -> subprocess.Popen[str
 
 def _inside(project: Path) -> list[Path]:
     return sorted((project / "markers").glob("inside-*"))
+
+
+def _refused(project: Path) -> list[Path]:
+    return sorted((project / "markers").glob("refused-*"))
+
+
+def _run_of(marker: Path, runs: list[subprocess.Popen[str]]) -> subprocess.Popen[str]:
+    (run,) = [r for r in runs if marker.name.endswith(f"-{r.pid}")]
+    return run
 
 
 def _wait_for(condition: Any, what: str, timeout: float = 60) -> None:
@@ -119,6 +158,7 @@ def test_the_second_run_refuses_while_the_first_holds_the_lock(
         holder = next(r for r in runs if r is not refused)
         code, output = _finish(refused)
         assert code == 3, output
+        assert [_run_of(m, runs) for m in _refused(project)] == [refused]  # found it held
         assert "migrations are locked" in output and "--wait" in output
         assert holder.poll() is None  # still holding the lock, inside up()
     finally:
@@ -134,15 +174,17 @@ def test_a_waiting_run_finds_nothing_left_to_do(project: Path, fresh_db: Backend
     runs = [_start(project, fresh_db, wait=60), _start(project, fresh_db, wait=60)]
     try:
         _wait_for(lambda: len(_inside(project)) == 1, "one run is inside up()")
-        time.sleep(1.0)
+        _wait_for(lambda: len(_refused(project)) == 1, "the other run finds the lock held")
+        holder, waiter = _run_of(_inside(project)[0], runs), _run_of(_refused(project)[0], runs)
+        assert holder is not waiter
         assert all(r.poll() is None for r in runs)  # the other one waits for the lock
         assert len(_inside(project)) == 1
     finally:
         (project / "markers" / "release").write_text("")
-    results = [_finish(r) for r in runs]
-    assert [code for code, _ in results] == [0, 0], results
-    outputs = sorted(output for _, output in results)
-    assert sum("applied 0001_slow" in o for o in outputs) == 1
-    assert sum("Nothing to do: all migrations are applied" in o for o in outputs) == 1
+    (held_code, held_output), (waited_code, waited_output) = _finish(holder), _finish(waiter)
+    assert (held_code, waited_code) == (0, 0), (held_output, waited_output)
+    assert "applied 0001_slow" in held_output
+    assert "Nothing to do: all migrations are applied" in waited_output
+    assert "applied 0001_slow" not in waited_output
     assert len(_inside(project)) == 1  # up() ran once
     assert _applied_count(ddb) == 1

@@ -39,8 +39,8 @@ class Session(Model):
 def _create_without_server_ttl() -> None:
     """The sessions table, with the server's TTL deletion left off: a server may delete expired
     items at any moment (an emulator can sweep within seconds), and these tests need expired
-    items that still exist (as on DynamoDB, where deletion takes up to days). Reads still hide them: that is dynamodel's
-    logic, driven by the declared ``ttl`` attribute."""
+    items that still exist (as on DynamoDB, where deletion takes up to days). Reads still hide
+    them: that is dynamodel's logic, driven by the declared ``ttl`` attribute."""
     Table(SESSIONS.name).create(poll=0.01)
 
 

@@ -8,7 +8,8 @@ over. State and checkpoint writes are conditional on the revision this run last 
 taken over: a run that lost its lock cannot record anything over its successor's records.
 
 Leases are compared with each machine's wall clock: keep clocks in sync (NTP) and the lease
-much longer than any plausible skew.
+much longer than any plausible skew. A run waiting for the lock measures its wait with the same
+clock.
 """
 
 from __future__ import annotations
@@ -119,7 +120,9 @@ class MigrationLock:
         lease: seconds the lock stays valid without a heartbeat.
         command: what this run does (shown to runs that find the lock held).
         owner: this run's id (default: host, pid and a random suffix).
-        clock: wall clock in epoch seconds (tests replace it).
+        clock: wall clock in epoch seconds, for leases and `acquire`'s wait (tests replace it).
+        sleep: how `acquire` waits between attempts (a test with a fake ``clock`` passes one
+            that advances it).
     """
 
     def __init__(
@@ -130,6 +133,7 @@ class MigrationLock:
         command: str = "",
         owner: str | None = None,
         clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if lease <= 0:
             raise ValueError(f"lock lease must be > 0 seconds, got {lease}")
@@ -138,6 +142,7 @@ class MigrationLock:
         self.command = command
         self.owner = owner or new_owner()
         self.clock = clock
+        self.sleep = sleep
         self.lost: str | None = None
         self.heartbeat_error: BaseException | None = None
         self._stop = threading.Event()
@@ -237,17 +242,18 @@ class MigrationLock:
 
     def acquire(self, wait: float = 0.0, poll: float = 1.0) -> None:
         """Take the lock, waiting up to ``wait`` seconds for a holder to finish; then keep it
-        alive with a heartbeat thread until `release`. Raises `LockHeld` after the wait."""
-        deadline = time.monotonic() + max(0.0, wait)
+        alive with a heartbeat thread until `release`. Raises `LockHeld` after the wait
+        (measured with ``clock``, the clock leases expire by)."""
+        deadline = self.clock() + max(0.0, wait)
         while True:
             try:
                 self._run(self.acquire_flow())
                 break
             except LockHeld:
-                left = deadline - time.monotonic()
+                left = deadline - self.clock()
                 if left <= 0:
                     raise
-                time.sleep(min(poll, left))
+                self.sleep(min(poll, left))
         self._stop.clear()
         self._thread = threading.Thread(
             target=self._beat, name="dynamodel-migration-lock", daemon=True

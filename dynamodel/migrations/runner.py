@@ -315,6 +315,8 @@ class Migrator:
             after this long).
         reporter: receives progress (default: ignored).
         command: what this run is, shown to runs that find the lock held.
+        clock / sleep: the lock's wall clock (leases, ``wait``) and how it waits between
+            attempts; see `MigrationLock` (tests pass fakes).
     """
 
     def __init__(
@@ -326,6 +328,8 @@ class Migrator:
         lease: float = DEFAULT_LEASE,
         reporter: Reporter | None = None,
         command: str = "",
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.table = table
         self.folder = Path(folder)
@@ -333,6 +337,8 @@ class Migrator:
         self.lease = lease
         self.reporter = reporter or Reporter()
         self.command = command
+        self.clock = clock
+        self.sleep = sleep
         self.store = Store(table)
         self._records: dict[int, Record] = {}
         self._revision = 0
@@ -483,7 +489,9 @@ class Migrator:
                 migration.function(direction)  # a broken file fails the dry run too
             return RunResult(direction, planned, dry_run=True)
         self.records()  # a missing table fails here, before the lock is taken
-        lock = MigrationLock(self.store, lease=self.lease, command=self.command)
+        lock = MigrationLock(
+            self.store, lease=self.lease, command=self.command, clock=self.clock, sleep=self.sleep
+        )
         lock.acquire(wait=wait)
         try:
             result = self._execute_locked(direction, target, files, lock)
