@@ -1,11 +1,13 @@
 """A batch-only DynamoDB stub with DynamoDB-like service time, for case (c), in its own process.
 
-On a small machine a local emulator is the bottleneck of a batch benchmark: DynamoDB Local
-(Java) saturates the cores it shares with the client at about 5,000 written items/s, and moto
-applies one request at a time, so no client can show what concurrency buys. DynamoDB itself
+On a small machine a local emulator is the bottleneck of a batch benchmark: moto applies one
+request at a time, and so does dynoxide (it accepts requests concurrently, but its SQLite
+database is behind one lock), both on the cores they share with the client, so no client can
+show what concurrency buys. DynamoDB itself
 serves requests concurrently, each in roughly constant time. This stub does the same: it
-answers ``BatchWriteItem`` and ``BatchGetItem`` (and ``DescribeTable``, which PynamoDB asks
-for) after a fixed service time, on one thread per connection, so requests in flight overlap
+answers ``BatchWriteItem`` and ``BatchGetItem`` (``DescribeTable``, which PynamoDB asks
+for, and ``PutItem``/``GetItem``, with which dynamodel records and reads its shard-layout record
+once per entity) after a fixed service time, on one thread per connection, so requests in flight overlap
 as they do on DynamoDB. It keeps written items in memory: a batch get returns what was
 written, so every peer reads back and parses real items.
 
@@ -62,6 +64,27 @@ class Store:
                         self.items.pop((table, key["pk"]["S"], key["sk"]["S"]), None)
         return {"UnprocessedItems": {}}
 
+    def put(self, request: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """A PutItem; a ``ConditionExpression`` is taken as "the key is absent"."""
+        item = request["Item"]
+        ident = (request["TableName"], item["pk"]["S"], item["sk"]["S"])
+        with self.lock:
+            old = self.items.get(ident)
+            if old is not None and "ConditionExpression" in request:
+                return 400, {
+                    "__type": "com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException",
+                    "message": "The conditional request failed",
+                    "Item": old,
+                }
+            self.items[ident] = item
+        return 200, {}
+
+    def get_one(self, request: dict[str, Any]) -> dict[str, Any]:
+        key = request["Key"]
+        with self.lock:
+            item = self.items.get((request["TableName"], key["pk"]["S"], key["sk"]["S"]))
+        return {} if item is None else {"Item": item}
+
     def get(self, request_items: dict[str, dict[str, Any]]) -> dict[str, Any]:
         responses: dict[str, list[dict[str, Any]]] = {}
         with self.lock:
@@ -84,6 +107,11 @@ def serve(service_seconds: float) -> None:
             body = store.get(request["RequestItems"])
         elif operation == "DescribeTable":
             body = TABLE_DESCRIPTION
+        elif operation == "PutItem":
+            status, body = store.put(request)
+            return status, json.dumps(body).encode()
+        elif operation == "GetItem":
+            body = store.get_one(request)
         else:
             return refuse(operation)
         return 200, json.dumps(body).encode()

@@ -348,8 +348,8 @@ def targets(rows: list[Row]) -> list[Target]:
     server_text = f"{server_value:.2f}x ({server_peer})" if server_value is not None else "-"
     note = (
         f"best dynamodel async row: {peer}, against the batch stub (concurrent, fixed service "
-        f"time, like DynamoDB); against the local server, which saturates this machine's "
-        f"cores: {server_text}"
+        f"time, like DynamoDB); against the local server, which applies one request at a "
+        f"time on cores shared with the client: {server_text}"
     )
     return [
         Target(

@@ -60,10 +60,10 @@ ABOUT = {
     "against the local server, and against `benchmarks/batch_stub.py` (rows marked "
     '"batch stub"), which answers each batch request after a fixed 5 ms on its own thread, '
     "as DynamoDB serves requests concurrently in roughly constant time. A local emulator on a "
-    "small machine is the bottleneck of the first run (DynamoDB Local's Java server "
-    "saturates the cores it shares with the client), so only the stub shows what chunks in "
-    "flight buy; the 3x target reads the stub's rows (the median of 3 rounds) and its note "
-    "gives the local server's ratio.",
+    "small machine is the bottleneck of the first run (moto and dynoxide each apply one "
+    "request at a time, on the cores they share with the client), so only the stub shows "
+    "what chunks in flight buy; the 3x target reads the stub's rows (the median of 3 rounds) "
+    "and its note gives the local server's ratio.",
     "d": "Wall time to read one logical partition whole into models (`Model.query(...).all()` "
     "and `.aall()`): the same items once in one partition and once spread over 16 shards "
     "(`Meta.shards = Shards(16)`: 16 concurrent Queries merged back into sort-key order), "

@@ -1,13 +1,17 @@
 """The local DynamoDB for the server cases, in a separate process.
 
-``python -m benchmarks.server dynamodb-local`` serves AWS's DynamoDB Local (Java, handles
-requests concurrently) instead of moto.
-
 moto serves requests from Python threads; in the benchmark's own process its CPU would count as
 client CPU. So ``python -m benchmarks.server`` runs `dynamodel.local.LocalDynamoDB` (moto's
 server on 127.0.0.1, a free port) in a child process, prints its endpoint URL on one line and
 serves until its standard input closes. `ServerProcess` starts and stops that child; every
 peer of one run talks to the same server.
+
+``python -m benchmarks.server dynoxide`` serves dynoxide instead (the dynoxide-rs crate, a
+native DynamoDB emulator on SQLite, in memory), started by the test suite's launcher
+(``tests/backends.py``: the binary is built once with cargo into a cache folder, or taken from
+``DYNAMODEL_DYNOXIDE``). It accepts requests concurrently but runs their database work one at a
+time behind one lock. If it cannot start, the first line printed says why and the parent
+reports it.
 """
 
 from __future__ import annotations
@@ -26,6 +30,10 @@ CREDENTIALS = {
     "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_DEFAULT_REGION": REGION,
 }
+
+
+class ServerUnavailable(RuntimeError):
+    """The benchmark server did not start (the message gives what it said)."""
 
 
 class ServerProcess:
@@ -50,7 +58,10 @@ class ServerProcess:
         line = self.process.stdout.readline().strip()
         if not line.startswith("http"):
             self.__exit__(None, None, None)
-            raise RuntimeError(f"the benchmark server did not start (said {line!r})")
+            raise ServerUnavailable(
+                f"the benchmark server ({' '.join(self.command[2:])}) did not start: "
+                + (line or "it printed nothing")
+            )
         self.endpoint_url = line
         return self
 
@@ -72,15 +83,20 @@ class ServerProcess:
             process.wait()
 
     def cpu_seconds(self) -> float | None:
-        """CPU time the server process has used so far (Linux), for the record."""
+        """CPU time the server process and its children (dynoxide's binary) have used so far
+        (Linux), for the record."""
         if self.process is None:
             return None
-        try:
-            fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
+        stats = _proc_stats()
+        if self.process.pid not in stats:
             return None
         ticks = os.sysconf("SC_CLK_TCK")
-        return (int(fields[11]) + int(fields[12])) / ticks
+        total, todo = 0, [self.process.pid]
+        while todo:
+            pid = todo.pop()
+            total += stats[pid][1]
+            todo += [child for child, (parent, _) in stats.items() if parent == pid]
+        return total / ticks
 
     def apply_env(self) -> None:
         """Point boto3-style SDKs of this process at the server (dummy credentials)."""
@@ -104,22 +120,56 @@ def create_table(client: Any, name: str) -> None:
     )
 
 
-def main() -> None:
-    """Serve moto (default) or, with ``dynamodb-local``, AWS's DynamoDB Local (Java)."""
-    if sys.argv[1:] == ["dynamodb-local"]:
-        sys.path.insert(0, str(ROOT / "tests"))
-        from backends import DynamoDBLocal  # the test suite's launcher (Java 17 + Maven)
-
-        java = DynamoDBLocal(region=REGION)
+def _proc_stats() -> dict[int, tuple[int, int]]:
+    """Every process's parent and CPU ticks (user + system), from /proc (empty elsewhere)."""
+    out = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            print(java.start(), flush=True)
-        except Exception as error:  # the parent reports what was printed
-            print(f"DynamoDB Local did not start: {error}", flush=True)
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # it ended meanwhile
+            continue
+        out[int(stat.parent.name)] = (int(fields[1]), int(fields[11]) + int(fields[12]))
+    return out
+
+
+def _backends() -> Any:
+    """The test suite's ``tests/backends.py`` (its dynoxide launcher)."""
+    tests = str(ROOT / "tests")
+    if tests not in sys.path:
+        sys.path.insert(0, tests)
+    import backends
+
+    return backends
+
+
+def dynoxide_version() -> str:
+    """The dynoxide-rs version the test suite's launcher builds and runs."""
+    return str(_backends().DYNOXIDE_VERSION)
+
+
+def main() -> None:
+    """Serve moto (default) or, with ``dynoxide``, dynoxide (a native binary)."""
+    kinds = sys.argv[1:]
+    if kinds not in ([], ["moto"], ["dynoxide"]):
+        sys.exit(f"usage: python -m benchmarks.server [moto|dynoxide] (not {' '.join(kinds)})")
+    if kinds == ["dynoxide"]:
+        backends = _backends()
+        server = backends.Dynoxide(region=REGION)
+        try:
+            print(server.start(), flush=True)
+        except Exception as error:  # the parent reports this line
+            said = " ".join(str(error).split())  # one line: the parent reads one
+            print(
+                f"dynoxide did not start: {said} (build it with "
+                "`python tests/backends.py build-dynoxide`, which needs cargo, or set "
+                "DYNAMODEL_DYNOXIDE to a dynoxide binary)",
+                flush=True,
+            )
             return
         try:
-            sys.stdin.read()
+            sys.stdin.read()  # serve until the parent closes our stdin (or exits)
         finally:
-            java.stop()
+            server.stop()
         return
     from dynamodel.local import LocalDynamoDB
 

@@ -4,8 +4,9 @@ moto answers a 1 MB page of a 100,000-item partition in seconds (it re-reads the
 every page), which would make streaming 100,000 items take most of an hour. Client memory does
 not depend on the server, so case (e) talks to this stub instead: it pre-renders the partition's
 pages once (DynamoDB's JSON protocol, pages cut at 1 MB of item size as DynamoDB does) and
-answers every ``Query`` with the page after its ``ExclusiveStartKey``. Every peer reaches it
-over HTTP through its own client, as it would reach DynamoDB.
+answers every ``Query`` with the page after its ``ExclusiveStartKey`` (and every ``GetItem``
+with no item). Every peer reaches it over HTTP through its own client, as it would reach
+DynamoDB.
 
 ``python -m benchmarks.stub_server COUNT`` prints its endpoint URL once the pages are ready and
 serves until its standard input closes.
@@ -110,6 +111,8 @@ def serve(count: int, stream: str) -> None:
     pages, after = render_pages(count, stream)
 
     def answer(operation: str, request: dict[str, Any]) -> tuple[int, bytes]:
+        if operation == "GetItem":  # a client's look-up of a record the table does not hold
+            return 200, b"{}"  # (dynamodel reads its shard-layout record before a query)
         if operation != "Query":
             return refuse(operation)
         start = request.get("ExclusiveStartKey")

@@ -14,7 +14,7 @@ from pathlib import Path
 from . import report
 from .harness import Row, Settings, Target, machine
 from .peers import installed_version
-from .server import ROOT, ServerProcess, create_table
+from .server import ROOT, ServerProcess, ServerUnavailable, create_table, dynoxide_version
 
 ALL_CASES = ("a", "b", "c", "d", "e", "f", "g", "h")
 #: the cases that run against the shared local server, in this order, and their modules
@@ -27,6 +27,9 @@ SERVER_CASE_MODULES = {
 }
 SERVER_CASES = tuple(SERVER_CASE_MODULES)
 DEFAULT_OUT = ROOT / "docs" / "benchmarks.md"
+#: the local DynamoDB servers ``--server`` offers (AWS's DynamoDB Local is not one of them: it
+#: is distributed under AWS's own licence, not an open-source one)
+SERVER_KINDS = ("moto", "dynoxide")
 VERSIONS = (
     "dynamodel",
     "boto3",
@@ -65,10 +68,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-write", action="store_true", help="print only")
     parser.add_argument(
         "--server",
-        choices=("moto", "dynamodb-local"),
+        choices=SERVER_KINDS,
         default="moto",
-        help="the local DynamoDB every server case talks to: moto (default; applies one "
-        "request at a time) or AWS's DynamoDB Local (needs Java 17 and Maven; concurrent)",
+        help="the local DynamoDB every server case talks to: moto (default; a Python server "
+        "that applies one request at a time) or dynoxide (a native binary, the dynoxide-rs "
+        "crate, on SQLite in memory: it serves requests concurrently, but runs their database "
+        "work one at a time behind one lock; built with cargo once, see tests/backends.py)",
     )
     return parser.parse_args(argv)
 
@@ -110,7 +115,7 @@ def _server_cases(
 
     from .peers import TABLE
 
-    args = ("dynamodb-local",) if server_kind == "dynamodb-local" else ()
+    args = (server_kind,) if server_kind != "moto" else ()
     with ServerProcess("benchmarks.server", *args) as server:
         server.apply_env()
         endpoint = server.endpoint_url
@@ -125,19 +130,22 @@ def _server_cases(
             r, t = module.run(settings, endpoint, log)
             for found in (*r, *t):
                 found.case = case  # the case letter is the suite's (a module may say another)
-            if server_kind == "dynamodb-local":  # the cases' notes describe moto's server
+            if server_kind == "dynoxide":  # the cases' notes name no server; say which
                 for target in t:
-                    if "one request at a time" in target.note:
-                        kept = [p for p in target.note.split("; ") if "one request" not in p]
-                        kept.append("on DynamoDB Local, which serves requests concurrently")
-                        target.note = "; ".join(kept)
+                    target.note = target.note.replace(
+                        "server applies one request at a time",
+                        "dynoxide applies one request at a time (its SQLite database is behind "
+                        "one lock)",
+                    )
             rows += r
             targets += t
         cpu = server.cpu_seconds()
     what = (
-        "AWS's DynamoDB Local 3.1.0 (Java, in memory) in a separate process "
-        "(`python -m benchmarks.server dynamodb-local`)"
-        if server_kind == "dynamodb-local"
+        f"dynoxide {dynoxide_version()} (the dynoxide-rs crate, MIT OR Apache-2.0: a native "
+        "DynamoDB emulator on SQLite, in memory, which accepts requests concurrently but runs "
+        "their database work one at a time behind one lock) in a separate process "
+        "(`python -m benchmarks.server dynoxide`)"
+        if server_kind == "dynoxide"
         else "dynamodel.local.LocalDynamoDB (moto server, which applies one request at a time) "
         "in a separate process (`python -m benchmarks.server`)"
     )
@@ -145,7 +153,7 @@ def _server_cases(
         what
         + ", shared by every peer of cases "
         + ", ".join(f"({c})" for c in sorted(SERVER_CASES) if c in cases)
-        + (f"; it used {cpu:.0f} s of CPU" if cpu is not None and server_kind == "moto" else "")
+        + (f"; it used {cpu:.0f} s of CPU" if cpu is not None else "")
         + ". Case (e) uses a Query-only stub server in another process "
         "(`benchmarks/stub_server.py`)"
     )
@@ -177,7 +185,11 @@ def main(argv: list[str] | None = None) -> int:
         rows += r
         targets += t
     if set(SERVER_CASES) & set(cases):
-        server_text = _server_cases(settings, cases, rows, targets, log, args.server)
+        try:
+            server_text = _server_cases(settings, cases, rows, targets, log, args.server)
+        except ServerUnavailable as error:
+            print(error, file=sys.stderr)
+            return 2
     if "e" in cases:
         from . import case_stream
 

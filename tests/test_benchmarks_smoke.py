@@ -1,13 +1,18 @@
 """The benchmark command works: ``python -m benchmarks --quick`` runs every case with tiny
-sizes, prints the table and writes the page. Speed targets are not asserted here (machines are
-noisy); the full ``python -m benchmarks`` run checks them."""
+sizes, prints the table and writes the page, on moto and (where its binary is built) on
+dynoxide. Speed targets are not asserted here (machines are noisy); the full
+``python -m benchmarks`` run checks them."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
+from backends import DYNOXIDE_VERSION, BackendUnavailable, dynoxide_binary
 
 ROOT = Path(__file__).resolve().parent.parent
 CASES = ("a", "b", "c", "d", "e", "f", "g", "h")
@@ -26,10 +31,34 @@ def _target(out: str, text: str, issue: int) -> re.Match[str] | None:
     return re.search(rf"^{re.escape(text)}\s+#{issue}\s+(\d+\.\d\d)x\s", out, re.M)
 
 
-def test_quick_benchmark_run_prints_the_table_and_writes_the_page(tmp_path: Path) -> None:
+def _dynoxide_missing() -> str | None:
+    """Why the dynoxide run cannot happen here, or None (this test never builds it)."""
+    try:
+        dynoxide_binary(build=False)
+    except BackendUnavailable as error:
+        return f"{error} (python tests/backends.py build-dynoxide builds it)"
+    return None
+
+
+DYNOXIDE_MISSING = _dynoxide_missing()
+
+
+@pytest.mark.parametrize(
+    "server",
+    [
+        "moto",
+        pytest.param(
+            "dynoxide",
+            marks=pytest.mark.skipif(DYNOXIDE_MISSING is not None, reason=str(DYNOXIDE_MISSING)),
+        ),
+    ],
+)
+def test_quick_benchmark_run_prints_the_table_and_writes_the_page(
+    tmp_path: Path, server: str
+) -> None:
     page = tmp_path / "benchmarks.md"
     done = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "--quick", "--out", str(page)],
+        [sys.executable, "-m", "benchmarks", "--quick", "--server", server, "--out", str(page)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -68,9 +97,24 @@ def test_quick_benchmark_run_prints_the_table_and_writes_the_page(tmp_path: Path
         assert _measured(out, "put", peer, "µs CPU/call"), peer
     assert _target(out, "(h) get: lean client CPU / boto3 client", 11)
 
+    # (d)'s targets say which server applied the shards' queries one at a time
+    sharded = _target(out, "(d) sync: sharded query N=16 / single partition (wall time)", 9)
+    assert sharded is not None
+    sharded_line = out[sharded.start() :].split("\n", 1)[0]
+    assert "applies one request at a time" in sharded_line
+    assert ("dynoxide applies" in sharded_line) == (server == "dynoxide")
+
     text = page.read_text(encoding="utf-8")
     assert "## Targets" in text
-    assert "Command: `python -m benchmarks --quick" in text
+    assert f"Command: `python -m benchmarks --quick --server {server}" in text
+    server_line = re.search(r"^- Server: (.*)$", text, re.M)
+    assert server_line is not None
+    if server == "dynoxide":
+        assert f"dynoxide {DYNOXIDE_VERSION} " in server_line.group(1)
+        assert "`python -m benchmarks.server dynoxide`" in server_line.group(1)
+    else:
+        assert "moto server" in server_line.group(1)
+    assert "s of CPU" in server_line.group(1)
     assert "Not measured" not in text
     for case in CASES:
         assert f"## ({case})" in text, case
@@ -94,6 +138,31 @@ def test_targets_are_listed_in_case_order_with_their_issue() -> None:
     assert re.match(r"\(c\) batch\s+#9\s+-\s+>= 3x\s+not measured$", lines[0])
     assert re.match(r"\(d\) sharded\s+#9\s+5\.00x\s+<= 4x\s+MISSED \(why\)$", lines[1])
     assert re.match(r"\(h\) lean\s+#11\s+0\.20x\s+<= 0\.5x\s+holds$", lines[2])
+
+
+def test_only_moto_and_dynoxide_are_offered() -> None:
+    from benchmarks import suite
+
+    assert suite.SERVER_KINDS == ("moto", "dynoxide")
+    assert suite.parse_args(["--server", "dynoxide"]).server == "dynoxide"
+    with pytest.raises(SystemExit):
+        suite.parse_args(["--server", "java"])
+
+
+def test_a_server_that_cannot_start_is_reported_in_one_line(tmp_path: Path) -> None:
+    missing = tmp_path / "no-dynoxide"
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--cases", "b", "--server", "dynoxide", "--no-write"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "DYNAMODEL_DYNOXIDE": str(missing)},
+    )
+    assert done.returncode == 2, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
+    assert "dynoxide did not start" in done.stderr
+    assert f"DYNAMODEL_DYNOXIDE={missing} is not an executable file" in done.stderr
 
 
 def test_unknown_case_is_refused() -> None:
