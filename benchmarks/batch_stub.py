@@ -6,10 +6,10 @@ database is behind one lock), both on the cores they share with the client, so n
 show what concurrency buys. DynamoDB itself
 serves requests concurrently, each in roughly constant time. This stub does the same: it
 answers ``BatchWriteItem`` and ``BatchGetItem`` (``DescribeTable``, which PynamoDB asks
-for, and ``PutItem``/``GetItem``, with which dynamodel records and reads its shard-layout record
-once per entity) after a fixed service time, on one thread per connection, so requests in flight overlap
-as they do on DynamoDB. It keeps written items in memory: a batch get returns what was
-written, so every peer reads back and parses real items.
+for, and ``PutItem``/``GetItem``, with which dynamodel records and reads its shard-layout
+record once per entity) after a fixed service time, on one thread per connection, so requests
+in flight overlap as they do on DynamoDB. It keeps written items in memory: a batch get
+returns what was written, so every peer reads back and parses real items.
 
 ``python -m benchmarks.batch_stub [SERVICE_MS]`` prints its endpoint URL and serves until its
 standard input closes. Every peer reaches it over HTTP through its own client.

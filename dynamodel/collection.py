@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 from .codec import Item
 from .errors import ValidationError
+from .keys import RESERVED_PREFIX
 from .model import SHARD, Model, check_shard, coerce_fields
 from .query import Page, Query
 from .sharding import Shards
@@ -75,6 +76,11 @@ class Collection:
             raise ValidationError(
                 f"collection members must share one partition key template; got {sorted(texts)}"
             )
+        if len({t.escape for t in templates}) != 1:
+            raise ValidationError(
+                "collection members must agree on Meta.escape_keys (their shared partition key "
+                "would render differently)"
+            )
         if len(set(shard_specs)) != 1:
             described = {m.__name__: s for m, s in zip(models, shard_specs, strict=True)}
             raise ValidationError(
@@ -104,7 +110,15 @@ class Collection:
         return replace(self.query_key(logical), shards=self.shards)
 
     def query_key(self, pk_value: str) -> Query[Model]:
-        """A lazy query over the partition with this exact (physical) partition key value."""
+        """A lazy query over the partition with this exact (physical) partition key value.
+
+        dynamodel's own records (partition keys starting with ``_dynamodel``) are refused.
+        """
+        if not isinstance(pk_value, str) or pk_value.startswith(RESERVED_PREFIX):
+            raise ValidationError(
+                f"collection query: partition key {pk_value!r} is not a model partition "
+                f"({RESERVED_PREFIX!r} is reserved for dynamodel's own records)"
+            )
         return Query(
             table=self.table,
             index=self.index,

@@ -21,6 +21,7 @@ serializers declared on the class) keep the general path.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -32,6 +33,7 @@ from pydantic import BaseModel, PlainSerializer, WrapSerializer
 from .codec import EMPTY_SET, OMIT, Item, encode, format_datetime, value_size
 from .codec import _number_size as number_size
 from .codec import _number_text as number_text
+from .keys import ESCAPE, RESERVED_PREFIX
 
 if TYPE_CHECKING:
     from .model import Model, ModelSpec
@@ -332,8 +334,15 @@ def compile_keys(model: type[Model], spec: ModelSpec) -> KeyEncoder | None:
         return [f"{indent}{target} = {' + '.join(pieces) or repr('')}"]
 
     def emit(attribute: str, template: Any, limit: int, indent: str) -> list[str]:
+        reserved = []
+        if not template.sort and template.fields and not template.parts[0][0]:
+            reserved = [
+                f"{indent}if s.startswith({RESERVED_PREFIX!r}):",
+                f"{indent}    return None",
+            ]
         return [
             *render(template, "s", indent),
+            *reserved,
             f"{indent}n = len(s) if s.isascii() else len(s.encode())",
             f"{indent}if n == 0 or n > {limit}:",
             f"{indent}    return None",
@@ -341,8 +350,17 @@ def compile_keys(model: type[Model], spec: ModelSpec) -> KeyEncoder | None:
             f"{indent}size += {_size_of_name(attribute)} + n",
         ]
 
+    # a value with a separator (or, in escape mode, an escape) character takes the general
+    # path, which refuses or escapes it; so does a partition key in the reserved key space
+    unsafe = "".join(sorted({c for t in templates for c in t.separators}))
+    if spec.pk.escape:
+        unsafe += ESCAPE
+    namespace["unsafe"] = re.compile("[" + re.escape(unsafe) + "]").search
+
     def str_check(fields: list[str]) -> str:
-        return " or ".join(f"type(d[{f!r}]) is not str" for f in fields)
+        typed = " or ".join(f"type(d[{f!r}]) is not str" for f in fields)
+        safe = " or ".join(f"(not d[{f!r}].isalnum() and unsafe(d[{f!r}]))" for f in fields)
+        return f"{typed} or {safe}"
 
     primary_fields = [f for _, t, _, _ in keys for f in t.fields]
     if primary_fields:

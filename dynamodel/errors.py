@@ -53,6 +53,23 @@ class ItemNotFound(DynamodelError, LookupError):
         self.key = key
 
 
+class EntityMismatch(DynamodelError):
+    """An item read as one entity is stored as another (its type attribute says so).
+
+    Raised instead of parsing it: a key that renders the same text for two entities, or a
+    hand-written key, must not hand one entity's data to another's code. ``expected`` and
+    ``stored`` are the entity types, ``key`` the item's key attributes (raw).
+    """
+
+    def __init__(
+        self, message: str, *, expected: str, stored: str, key: dict[str, Any] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.expected = expected
+        self.stored = stored
+        self.key = key
+
+
 class ConditionFailed(DynamodelError):
     """A condition expression evaluated to false.
 

@@ -39,7 +39,7 @@ from .codec import (
     encode,
     item_size,
 )
-from .errors import ValidationError
+from .errors import EntityMismatch, ValidationError
 from .keys import KeyTemplate
 from .sharding import Shards, split_physical
 from .table import Table
@@ -121,6 +121,9 @@ class ModelSpec:
         self.key_encoder: Any = None
         # the compiled item decoder (dynamodel.compiled_decoder), made by the first from_item
         self.decoder: Any = _UNCOMPILED
+        self._guard_slots: list[tuple[str | None, Shards | None]] | None = None
+        # (checks generation, physical table name) once every key's layout was checked
+        self.layout_checked: tuple[int, str] | None = None
 
     def __repr__(self) -> str:
         return f"ModelSpec(entity={self.entity!r}, table={self.table.name!r}, pk={self.pk!r})"
@@ -134,6 +137,16 @@ class ModelSpec:
     def sharded(self) -> bool:
         """Whether the table partition key or any index partition key is sharded."""
         return self.shards is not None or any(i.shards for i in self.indexes.values())
+
+    def guard_slots(self) -> list[tuple[str | None, Shards | None]]:
+        """Every partition key the shard registry checks: the table's (None) and each global
+        index's, with its sharding (None: not sharded)."""
+        slots = self._guard_slots
+        if slots is None:
+            slots = [(None, self.shards)]
+            slots.extend((i.name, i.shards) for i in self.indexes.values() if i.pk is not None)
+            self._guard_slots = slots
+        return slots
 
     def shard_slots(self) -> list[tuple[str | None, Shards]]:
         """Every sharded partition key: (None for the table's or the index name, Shards)."""
@@ -196,11 +209,43 @@ def _is_set_type(annotation: Any) -> bool:
     return False
 
 
+def _mismatch(
+    cls: type[Model], spec: ModelSpec, item: Mapping[str, Any], stored: Mapping[str, Any]
+) -> EntityMismatch:
+    table = spec.table
+    key = {a: item[a] for a in (table.pk, table.sk) if a and a in item}
+    shown = {a: next(iter(v.values())) for a, v in key.items()}
+    entity = stored.get("S", stored)
+    return EntityMismatch(
+        f"{cls.__name__}: the item at {shown} is a {entity!r} entity, not {spec.entity!r}; "
+        "it was not parsed (two entities whose keys render the same text, or a key written "
+        "by hand?)",
+        expected=spec.entity,
+        stored=str(entity),
+        key=key,
+    )
+
+
+def _template(owner: str, where: str, text: str, sort: bool, escape: bool) -> KeyTemplate:
+    try:
+        return KeyTemplate(text, sort=sort, escape=escape)
+    except ValidationError as exc:
+        raise ValidationError(f"{owner}.Meta.{where}: {exc}") from None
+
+
+def _escape_keys(meta: Any, owner: str) -> bool:
+    value = getattr(meta, "escape_keys", False)
+    if not isinstance(value, bool):
+        raise ValidationError(f"{owner}.Meta.escape_keys must be True or False, got {value!r}")
+    return value
+
+
 def _index_templates(table: Table, meta: Any, owner: str) -> dict[str, IndexTemplates]:
     declared = getattr(meta, "indexes", None) or {}
     if not isinstance(declared, Mapping):
         raise ValidationError(f"{owner}.Meta.indexes must map index name -> (pk, sk) templates")
     out: dict[str, IndexTemplates] = {}
+    escape = _escape_keys(meta, owner)
     for name, templates in declared.items():
         keys = table.index_keys(name)
         pk_text: str | None
@@ -225,7 +270,7 @@ def _index_templates(table: Table, meta: Any, owner: str) -> dict[str, IndexTemp
         else:
             if pk_text is None:
                 raise ValidationError(f"{owner}: index {name!r} needs a partition key template")
-            pk_template = KeyTemplate(pk_text)
+            pk_template = KeyTemplate(pk_text, escape=escape)
         if keys.sk is None and sk_text is not None:
             raise ValidationError(
                 f"{owner}: index {name!r} has no sort key, got template {sk_text!r}"
@@ -237,7 +282,7 @@ def _index_templates(table: Table, meta: Any, owner: str) -> dict[str, IndexTemp
             pk_attr=keys.pk,
             sk_attr=keys.sk,
             pk=pk_template,  # type: ignore[arg-type]  # None for LSIs: the table pk is used
-            sk=KeyTemplate(sk_text, sort=True) if sk_text is not None else None,
+            sk=KeyTemplate(sk_text, sort=True, escape=escape) if sk_text is not None else None,
             shards=index_shards,
         )
     return out
@@ -302,11 +347,14 @@ class Model(BaseModel):
         if not table.sk and sk_text is not None:
             raise ValidationError(f"{cls.__name__}: table {table.name!r} has no sort key")
         stored = {name: info.alias or name for name, info in cls.model_fields.items()}
+        escape = _escape_keys(meta, cls.__name__)
         spec = ModelSpec(
             table=table,
             entity=str(getattr(meta, "entity", cls.__name__)),
-            pk=KeyTemplate(pk_text),
-            sk=KeyTemplate(sk_text, sort=True) if sk_text is not None else None,
+            pk=_template(cls.__name__, "pk", pk_text, False, escape),
+            sk=_template(cls.__name__, "sk", sk_text, True, escape)
+            if sk_text is not None
+            else None,
             indexes=_index_templates(table, meta, cls.__name__),
             stored_names=stored,
             float_fields=frozenset(
@@ -432,6 +480,9 @@ class Model(BaseModel):
     def from_item(cls, item: Mapping[str, AttributeValue]) -> Self:
         """Parse a DynamoDB item into this model (extra attributes such as keys are ignored)."""
         spec = cls._spec()
+        stored = item.get(spec.table.type_attribute)
+        if stored is not None and stored.get("S") != spec.entity:
+            raise _mismatch(cls, spec, item, stored)
         decoder = spec.decoder
         if decoder is _UNCOMPILED:
             from .compiled_decoder import compile_decoder
@@ -450,6 +501,9 @@ class Model(BaseModel):
         Partial instances cannot be saved (they would overwrite unprojected attributes).
         """
         spec = cls._spec()
+        entity = item.get(spec.table.type_attribute)
+        if entity is not None and entity.get("S") != spec.entity:
+            raise _mismatch(cls, spec, item, entity)
         data = decode_item(item)
         by_stored = {stored: name for name, stored in spec.stored_names.items()}
         values: dict[str, Any] = {}
@@ -1006,8 +1060,8 @@ def index_attributes(
     """
     out: Item = {}
     for index in indexes:
-        pk = index.pk.try_render(values) if index.pk is not None else ""
-        sk = index.sk.try_render(values) if index.sk is not None else ""
+        pk = index.pk.try_render(values, what) if index.pk is not None else ""
+        sk = index.sk.try_render(values, what) if index.sk is not None else ""
         if pk is None or sk is None:
             continue  # sparse: the item is not in this index
         if index.pk is not None and index.shards is not None:

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from .table import Table
 
 M = TypeVar("M", bound="Model")
+R = TypeVar("R")
 MAX_CHAR = "\U0010ffff"
 
 
@@ -468,8 +469,12 @@ class Query(_Read[M]):
 
     def _flow(self) -> Flow[None]:
         if self.shards is None:
-            return super()._flow()
+            return self._guarded(super()._flow())
         return self._merge_flow()
+
+    def _guarded(self, flow: Flow[R]) -> Flow[R]:
+        yield from self._guard()
+        return (yield from flow)
 
     def _merge_flow(self) -> Flow[None]:
         assert self.shards is not None
@@ -492,7 +497,7 @@ class Query(_Read[M]):
 
     def _count_flow(self) -> Flow[int]:
         if self.shards is None:
-            return super()._count_flow()
+            return self._guarded(super()._count_flow())
         if self.start_cursor:
             raise ValidationError("count() of a sharded query cannot start from a cursor")
         return self._count_shards_flow(self.shards)
@@ -523,7 +528,7 @@ class Query(_Read[M]):
             fields = coerce_fields(
                 self.single, fields, self.sk_template.fields, "sort key condition"
             )
-        text, complete = self.sk_template.prefix(fields)
+        text, complete = self.sk_template.prefix(fields, "sort key condition")
         if not complete:
             used = self.sk_template.fields[: _first_missing(self.sk_template, fields)]
             ignored = sorted(set(fields) - set(used))
@@ -553,8 +558,15 @@ class Query(_Read[M]):
         return self._with_sk(self._sk() == text)
 
     def sk_begins_with(self, raw: str | None = None, /, **fields: Any) -> Query[M]:
-        """Sort key starts with the template rendered up to the first missing field."""
-        text, _ = self._bound(raw, fields, False)
+        """Sort key starts with the template rendered up to the first missing field.
+
+        Fields match whole segments only: the prefix ends with the separator after the last
+        given field (``user_id="u1"`` never matches ``u10``), and with every field given it
+        is an equality.
+        """
+        text, complete = self._bound(raw, fields, False)
+        if complete and raw is None:
+            return self._with_sk(self._sk() == text)
         return self._with_sk(self._sk().begins_with(text))
 
     def sk_between(self, low: Mapping[str, Any] | str, high: Mapping[str, Any] | str) -> Query[M]:

@@ -29,9 +29,9 @@ from .expressions import (
 )
 from .flows import Flow, Request, call
 from .model import Model, ModelSpec, index_attributes, key_attributes
-from .sharding import guard_flow
+from .sharding import checks_generation, guard_flow
 from .table import Table
-from .ttl import is_expired
+from .ttl import expired_condition, is_expired
 
 M = TypeVar("M", bound=Model)
 
@@ -56,15 +56,22 @@ _ALL_SLOTS: Any = object()
 def guard_shards(
     models: Iterable[type[Model]], *, write: bool, index: str | None = _ALL_SLOTS
 ) -> Flow[None]:
-    """Check the table's shard records for these models' sharded keys (once per process);
-    ``index``: only that partition key (None: the table's), default every sharded one."""
+    """Check the table's shard records for these models' partition keys (once per process:
+    see `dynamodel.sharding.guard_flow`); ``index``: only that partition key (None: the
+    table's), default every one."""
     for model in dict.fromkeys(models):
         spec = model._spec()
-        if not spec.sharded:
-            continue
-        slots = [s for s in spec.shard_slots() if index is _ALL_SLOTS or s[0] == index]
+        if spec.layout_checked == (checks_generation(), spec.table.physical_name):
+            continue  # every key of the model was checked in this process: the hot path
+        slot = index
+        if index is not _ALL_SLOTS and index is not None:
+            templates = spec.indexes.get(index)
+            if templates is not None and templates.pk is None:
+                slot = None  # a local index: the table's partition key
+        slots = [s for s in spec.guard_slots() if slot is _ALL_SLOTS or s[0] == slot]
         if slots:
-            yield from guard_flow(
+            generation = checks_generation()
+            complete = yield from guard_flow(
                 spec.table,
                 spec.entity,
                 model.__name__,
@@ -72,6 +79,8 @@ def guard_shards(
                 write=write,
                 retry=spec.table.connection.retry,
             )
+            if complete and len(slots) == len(spec.guard_slots()):
+                spec.layout_checked = (generation, spec.table.physical_name)
 
 
 def expired(table: Table, item: Item) -> bool:
@@ -107,8 +116,7 @@ def get_flow(
     """Read one item; None (or `ItemNotFound` when ``required``) if absent."""
     key = model.build_key(**key_fields)
     spec = model._spec()
-    if spec.shards is not None:
-        yield from guard_shards([model], write=False, index=None)
+    yield from guard_shards([model], write=False, index=None)
     response = yield from call(
         get_request(model, key, consistent, projection), spec.table.connection.retry
     )
@@ -288,9 +296,17 @@ def condition_error(
 
 
 def not_exists_condition(instance: Model, condition: Condition | None) -> Condition:
-    """``attribute_not_exists(<pk>)`` AND the user's condition."""
+    """``attribute_not_exists(<pk>)`` AND the user's condition.
+
+    On a table whose reads hide expired items (``ttl`` with ``hide_expired``), an expired item
+    that DynamoDB has not deleted yet counts as absent here too:
+    ``(attribute_not_exists(<pk>) OR (attribute_type(<ttl>, N) AND <ttl> < :now))``.
+    """
     table = instance._spec().table
-    result = all_of(Attr((table.pk,), raw=True).not_exists(), condition)
+    absent = Attr((table.pk,), raw=True).not_exists()
+    if table.ttl and table.hide_expired:
+        absent = absent | expired_condition(table.ttl)
+    result = all_of(absent, condition)
     assert result is not None
     return result
 
@@ -355,8 +371,7 @@ def put_flow(
 ) -> Flow[None]:
     """Write a whole item; a versioned instance gets the version it was written with."""
     request, check = build_put(instance, condition, version)
-    if instance._spec().sharded:
-        yield from guard_shards([type(instance)], write=True)
+    yield from guard_shards([type(instance)], write=True)
     try:
         yield from call(request, instance._spec().table.connection.retry)
     except ConditionFailed as error:
@@ -364,6 +379,22 @@ def put_flow(
         raise condition_error(error, type(instance), key, check) from error.__cause__
     if check is not None and check.new is not None:
         set_version(instance, check.new)
+
+
+def same_entity_condition(spec: ModelSpec) -> Condition:
+    """The stored item, if any, is this entity (or has no type attribute): updates and deletes
+    by key never change or remove another entity's item that renders the same key."""
+    stored = Attr((spec.table.type_attribute,), raw=True)
+    return stored.not_exists() | (stored == spec.entity)
+
+
+def refuse_other_entity(model: type[Model], item: Item | None) -> None:
+    """Raise `EntityMismatch` when a failed condition's stored item is another entity's."""
+    if item:
+        spec = model._spec()
+        stored = item.get(spec.table.type_attribute)
+        if stored is not None and stored.get("S") != spec.entity:
+            model.from_item(item)  # raises EntityMismatch, naming both types
 
 
 def delete_request(
@@ -379,7 +410,9 @@ def delete_request(
         "Key": key,
         "ReturnValues": "ALL_OLD",
     }
-    condition = all_of(version.condition() if version else None, condition)
+    condition = all_of(
+        same_entity_condition(spec), version.condition() if version else None, condition
+    )
     return Request("delete_item", _add_condition(params, placeholders(spec), condition))
 
 
@@ -394,11 +427,11 @@ def delete_flow(
 
     ``described`` names the item in error messages (default: the rendered key)."""
     request = delete_request(model, key, condition, version)
-    if model._spec().sharded:
-        yield from guard_shards([model], write=True)
+    yield from guard_shards([model], write=True)
     try:
         response = yield from call(request, model._spec().table.connection.retry)
     except ConditionFailed as error:
+        refuse_other_entity(model, error.item)
         described = described if described is not None else _describe_key(key)
         raise condition_error(error, model, described, version) from error.__cause__
     old = response.get("Attributes")
@@ -562,7 +595,7 @@ def build_update(
         "UpdateExpression": render_update(full, ph),
         "ReturnValues": "ALL_NEW",
     }
-    checks = [version.condition() if version else None, condition]
+    checks = [same_entity_condition(spec), version.condition() if version else None, condition]
     if not upsert:
         checks.insert(0, Attr((table.pk,), raw=True).exists())
     return Request("update_item", _add_condition(params, ph, all_of(*checks))), version
@@ -590,11 +623,11 @@ def update_flow(
 ) -> Flow[M]:
     """Update an item and return it as stored afterwards."""
     request, check = build_update(model, known, actions, condition, upsert, version)
-    if model._spec().sharded:
-        yield from guard_shards([model], write=True)
+    yield from guard_shards([model], write=True)
     try:
         response = yield from call(request, model._spec().table.connection.retry)
     except ConditionFailed as error:
+        refuse_other_entity(model, error.item)
         described = key_fields(model._spec(), known)
         if not upsert and not error.item:
             raise ItemNotFound(

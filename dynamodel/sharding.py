@@ -336,16 +336,23 @@ class ShardCountMismatch(DynamodelError):
 
 # -- the shard-count registry ----------------------------------------------------------------
 #
-# The first sharded write of a model in a process records its shard settings in the table
-# (one item per sharded partition key); reads and writes compare the model's declaration
-# with that record once per process and raise ShardCountMismatch on a difference, so a model
-# whose shard count changed can never silently read (or write) with the wrong one.
+# The first write of a model in a process records how each of its partition keys is sharded
+# (or that it is not) in the table, one item per key; the first read or write compares the
+# model's declaration with that record, once per process, and raises ShardCountMismatch on a
+# difference. So unsharded -> sharded, sharded -> unsharded, N -> M and random <-> calculated
+# can never read (or write) silently with the wrong layout. A first write costs one
+# conditional PutItem (its ALL_OLD answer is the stored record when one exists), a first
+# read one GetItem. These go to DynamoDB itself (``control``), never through DAX or a cache.
 
 REGISTRY_PK = "_dynamodel#shards"
 _ABSENT_RECHECK_SECONDS = 30.0
-_checked: dict[tuple[str, str, str | None], Shards] = {}
+_checked: dict[tuple[str, str, str | None], Shards | None] = {}
 _absent: dict[tuple[str, str, str | None], float] = {}
 _registry_lock = threading.Lock()
+_UNSHARDED = {"count": 1, "strategy": "none", "by": []}
+
+
+_generation = [0]  # bumped by forget_shard_checks: models' "all checked" marks expire
 
 
 def forget_shard_checks() -> None:
@@ -353,6 +360,22 @@ def forget_shard_checks() -> None:
     with _registry_lock:
         _checked.clear()
         _absent.clear()
+        _generation[0] += 1
+
+
+def trust_layout(
+    table_name: str, entity: str, slots: Sequence[tuple[str | None, Shards | None]]
+) -> None:
+    """Record these slots as checked in this process without asking the table (stub clients)."""
+    with _registry_lock:
+        for slot, shards in slots:
+            _checked[(table_name, entity, slot)] = shards
+            _absent.pop((table_name, entity, slot), None)
+
+
+def checks_generation() -> int:
+    """Changes whenever `forget_shard_checks` runs."""
+    return _generation[0]
 
 
 def registry_key(table: Any, entity: str, slot: str | None) -> Item:
@@ -363,8 +386,17 @@ def registry_key(table: Any, entity: str, slot: str | None) -> Item:
     return {table.pk: {"S": f"{REGISTRY_PK}#{name}"}}
 
 
-def _record(shards: Shards) -> dict[str, Any]:
+def _record(shards: Shards | None) -> dict[str, Any]:
+    if shards is None:
+        return dict(_UNSHARDED)
     return {"count": shards.count, "strategy": shards.strategy, "by": list(shards.fields)}
+
+
+def _describe(record: dict[str, Any]) -> str:
+    if record["strategy"] == "none":
+        return "no sharding"
+    by = f" by {record['by']}" if record["by"] else ""
+    return f"{record['count']} {record['strategy']} shards{by}"
 
 
 def _stored_record(item: Item) -> dict[str, Any]:
@@ -379,9 +411,10 @@ def _stored_record(item: Item) -> dict[str, Any]:
 def _mismatch(owner: str, table_name: str, slot: str | None, stored: Any, declared: Any) -> None:
     where = "partition key" if slot is None else f"index {slot!r} partition key"
     raise ShardCountMismatch(
-        f"{owner}: table {table_name!r} records {stored} for its {where} but the model "
-        f"declares {declared}; reading with a different shard count would miss items. "
-        "Changing the shard count is a migration (see the sharding docs)."
+        f"{owner}: table {table_name!r} records {_describe(stored)} for its {where} (written by "
+        f"an earlier declaration) but the model declares {_describe(declared)}; reading with a "
+        "different layout would miss items, writing would split them. Changing how a key is "
+        "sharded is a migration (see the sharding docs). Nothing was read or written."
     )
 
 
@@ -389,35 +422,35 @@ def guard_flow(
     table: Any,
     entity: str,
     owner: str,
-    slots: Sequence[tuple[str | None, Shards]],
+    slots: Sequence[tuple[str | None, Shards | None]],
     *,
     write: bool,
     retry: Any,
-) -> Flow[None]:
-    """Check (once per process) that the table's shard records match ``slots``; a write
-    records them first if the table has none."""
+) -> Flow[bool]:
+    """Check (once per process) that the table's shard records match ``slots`` (None: not
+    sharded); a write records them first if the table has none. Returns whether every slot
+    is now known to match (False while a read found no record yet)."""
     from .errors import ConditionFailed
     from .flows import call
 
+    name = table.physical_name
+    complete = True
     for slot, shards in slots:
-        cache_key = (table.physical_name, entity, slot)
-        with _registry_lock:
-            known = _checked.get(cache_key)
-            absent_until = _absent.get(cache_key, 0.0)
-        if known is not None:
+        cache_key = (name, entity, slot)
+        known = _checked.get(cache_key, _ABSENT)  # a dict read is atomic: no lock needed
+        if known is not _ABSENT:
             if known != shards:
-                _mismatch(owner, table.physical_name, slot, _record(known), _record(shards))
+                _mismatch(owner, name, slot, _record(known), _record(shards))
             continue
-        if not write and absent_until > time.monotonic():
+        if not write and _absent.get(cache_key, 0.0) > time.monotonic():
+            complete = False
             continue
         key = registry_key(table, entity, slot)
-        params = {"TableName": table.physical_name, "Key": key, "ConsistentRead": True}
-        response = yield from call(Request("get_item", params), retry)
-        item = response.get("Item")
-        if item is None and write:
+        item: Item | None
+        if write:
             record = _record(shards)
             put = {
-                "TableName": table.physical_name,
+                "TableName": name,
                 "Item": {
                     **key,
                     "count": {"N": str(record["count"])},
@@ -426,21 +459,34 @@ def guard_flow(
                 },
                 "ConditionExpression": "attribute_not_exists(#pk)",
                 "ExpressionAttributeNames": {"#pk": table.pk},
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
             }
             try:
-                yield from call(Request("put_item", put), retry)
-            except ConditionFailed:  # another writer recorded it first: compare with theirs
-                response = yield from call(Request("get_item", params), retry)
-                item = response.get("Item")
+                yield from call(Request("put_item", put, control=True), retry)
+            except ConditionFailed as error:  # recorded before: compare with the record
+                item = error.item
+                if item is None:  # an endpoint that does not return it: read it
+                    params = {"TableName": name, "Key": key, "ConsistentRead": True}
+                    item = (yield from call(Request("get_item", params, control=True), retry)).get(
+                        "Item"
+                    )
             else:
                 item = put["Item"]
+        else:
+            params = {"TableName": name, "Key": key, "ConsistentRead": True}
+            item = (yield from call(Request("get_item", params, control=True), retry)).get("Item")
         if item is None:
             with _registry_lock:
                 _absent[cache_key] = time.monotonic() + _ABSENT_RECHECK_SECONDS
+            complete = False
             continue
         stored = _stored_record(item)
         if stored != _record(shards):
-            _mismatch(owner, table.physical_name, slot, stored, _record(shards))
+            _mismatch(owner, name, slot, stored, _record(shards))
         with _registry_lock:
             _checked[cache_key] = shards
             _absent.pop(cache_key, None)
+    return complete
+
+
+_ABSENT: Any = object()

@@ -14,6 +14,9 @@ HTTP 500, or returns part of each batch as unprocessed::
     faulty = FaultInjector(boto3_client, seed=7, unprocessed=0.3, throttle=0.1)
     table.bind(connection=Connection(client=faulty))
 
+`trust_shard_layouts` skips the shard-layout check for models under test with a stub client
+(a `botocore.stub.Stubber`, a hand-written fake) that should see only the model's own requests.
+
 For a local endpoint to test against, see `dynamodel.local.LocalDynamoDB`.
 """
 
@@ -29,7 +32,27 @@ from typing import Any
 from .flows import DATA_OPERATIONS
 from .inprocess import InProcessDynamoDB
 
-__all__ = ["DATA_OPERATIONS", "FaultInjector", "FaultStats", "InProcessDynamoDB"]
+__all__ = [
+    "DATA_OPERATIONS",
+    "FaultInjector",
+    "FaultStats",
+    "InProcessDynamoDB",
+    "trust_shard_layouts",
+]
+
+
+def trust_shard_layouts(*models: type[Any]) -> None:
+    """Treat these models' shard layouts as checked in this process: their first read or write
+    then sends no shard-record GetItem/PutItem (see the sharding docs). For tests whose stub
+    client answers only the model's own requests; never needed against moto, dynoxide or
+    `InProcessDynamoDB`, and not for production code (a changed layout would then go unseen).
+    `dynamodel.sharding.forget_shard_checks` undoes it."""
+    from .sharding import trust_layout
+
+    for model in models:
+        spec = model._spec()
+        trust_layout(spec.table.physical_name, spec.entity, spec.guard_slots())
+
 
 # DATA_OPERATIONS (from flows): the operations a FaultInjector disturbs by default
 _BATCH_OPERATIONS = frozenset({"batch_get_item", "batch_write_item"})

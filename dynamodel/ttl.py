@@ -167,6 +167,12 @@ def not_expired_condition(attribute: str, now: dt.datetime | None = None) -> Con
     ``NOT (attribute_type(ttl, N) AND ttl < :now)``: applied by DynamoDB as a
     ``FilterExpression``, so page limits and ``count()`` agree with what is returned.
     """
+    return ~expired_condition(attribute, now)
+
+
+def expired_condition(attribute: str, now: dt.datetime | None = None) -> Condition:
+    """The condition true of items that have expired (see `is_expired`):
+    ``attribute_type(ttl, N) AND ttl < :now``."""
     ttl = Attr((attribute,), raw=True)
     moment = math.floor((now or _now()).timestamp())
-    return ~(ttl.attribute_type("N") & (ttl < moment))
+    return ttl.attribute_type("N") & (ttl < moment)

@@ -22,6 +22,8 @@ from backends import BACKENDS, Backend, BackendUnavailable, make_backend
 from shop_models import APP
 
 from dynamodel.clients import default_connection
+from dynamodel.keys import RESERVED_PREFIX
+from dynamodel.sharding import forget_shard_checks
 from dynamodel.table import Table
 
 # the fixtures users get (dynamodel_inprocess, dynamodel_tables...), tested as users use them
@@ -122,8 +124,10 @@ def fresh_db(local_env: Backend) -> Iterator[Backend]:
     start their own) see the same tables, so nothing is left behind.
     """
     local_env.reset()
+    forget_shard_checks()  # the tables and their shard-layout records are new
     yield local_env
     local_env.reset()
+    forget_shard_checks()
 
 
 @pytest.fixture
@@ -132,6 +136,12 @@ def table(fresh_db: Backend) -> Iterator[Table]:
     APP.create(poll=0.01)
     yield APP
     APP.unbind()
+
+
+def user_items(items: list[dict[str, Any]], pk: str = "pk") -> list[dict[str, Any]]:
+    """A raw scan's items without dynamodel's own records (the shard-layout records every
+    model writes once per key: docs/sharding.md)."""
+    return [i for i in items if not i.get(pk, {}).get("S", "").startswith(RESERVED_PREFIX)]
 
 
 # -- running the same test through the sync and the async API ------------------------------------

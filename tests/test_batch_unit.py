@@ -13,7 +13,15 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from dynamodel import Connection, ItemTooLarge, Model, RetryPolicy, Table, ValidationError
+from dynamodel import (
+    Connection,
+    EntityMismatch,
+    ItemTooLarge,
+    Model,
+    RetryPolicy,
+    Table,
+    ValidationError,
+)
 from dynamodel.batch import (
     BatchGetError,
     BatchWriteError,
@@ -37,7 +45,8 @@ from dynamodel.batch_flows import (
 )
 from dynamodel.errors import ServiceError, ThrottledError
 from dynamodel.flows import Request, Sleep
-from dynamodel.testing import FaultInjector
+from dynamodel.sharding import forget_shard_checks
+from dynamodel.testing import FaultInjector, trust_shard_layouts
 
 UNIT = Table("unit-batch")
 UNIT_FLAT = Table("unit-batch-flat", sk=None, indexes=[])
@@ -211,6 +220,14 @@ class AsyncStub:
 
 
 FAST = RetryPolicy(base=0.0, cap=0.0, max_attempts=50)
+
+
+@pytest.fixture(autouse=True)
+def _layouts_checked() -> Any:
+    """The stub answers only the batch operations."""
+    trust_shard_layouts(Thing, Part, ThingSummary, Flat, Doc)
+    yield
+    forget_shard_checks()
 
 
 def connect(client: Any) -> Connection:
@@ -709,13 +726,15 @@ async def test_batch_get_chunks_of_100(mode: str) -> None:
 async def test_batch_get_two_models_asking_for_one_item(mode: str) -> None:
     stub = StubDynamo()
     batch_write(connection=connect(stub)).put(Thing(n=1, text="t")).flush()
-    # Thing(n=1) and ThingSummary(n=1) render the same key: the item is read once
-    result = await get(
-        [Key(ThingSummary, n=1), Key(Thing, n=1)],
-        mode,
-        connection=connect(client_for(stub, mode)),
-    )
-    assert [type(x).__name__ for x in result.items] == ["ThingSummary", "Thing"]
+    # Thing(n=1) and ThingSummary(n=1) render the same key: the item is read once, and the
+    # Thing stored there is never parsed as a ThingSummary
+    with pytest.raises(EntityMismatch) as caught:
+        await get(
+            [Key(ThingSummary, n=1), Key(Thing, n=1)],
+            mode,
+            connection=connect(client_for(stub, mode)),
+        )
+    assert (caught.value.expected, caught.value.stored) == ("ThingSummary", "Thing")
     assert len(stub.calls[-1][1]["RequestItems"]["unit-batch"]["Keys"]) == 1
 
 

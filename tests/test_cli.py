@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import typer
 from backends import Backend
+from conftest import user_items
 from typer.testing import CliRunner
 
 from dynamodel.cli._app import app
@@ -224,7 +225,7 @@ def test_migrate_new_status_up_down_round_trip(project: Project, ddb: Any) -> No
     order = __import__(v2).Order
     for n in range(12):
         order(customer_id="c1", order_id=n, coupon=f"SAVE{n % 2}").save()
-    for item in ddb.scan(TableName=project.table)["Items"]:  # as an older app wrote them
+    for item in user_items(ddb.scan(TableName=project.table)["Items"]):  # as older apps wrote
         ddb.update_item(
             TableName=project.table,
             Key={"pk": item["pk"], "sk": item["sk"]},

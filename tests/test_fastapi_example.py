@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 from backends import Backend
+from conftest import user_items
 from fastapi import FastAPI
 
 from dynamodel import Connection, RetryPolicy
@@ -389,7 +390,7 @@ async def test_views_spread_over_shards_and_read_back_merged(
     assert order == sorted(order, reverse=True)  # newest first, across shards
     assert sorted(v["view_id"] for v in views) == sorted(v["view_id"] for v in recorded)
 
-    stored = ddb.scan(TableName=TABLE.name)["Items"]
+    stored = user_items(ddb.scan(TableName=TABLE.name)["Items"])
     keys = {item["pk"]["S"] for item in stored if item["pk"]["S"].startswith("VIEWS#p1")}
     shards = {key.rpartition(".")[2] for key in keys}
     assert all(key.rpartition(".")[0] == "VIEWS#p1" for key in keys)

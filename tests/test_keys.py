@@ -31,7 +31,10 @@ def test_template_parsing() -> None:
     assert not t.is_constant
     assert KeyTemplate("PROFILE").is_constant
     assert KeyTemplate("PROFILE").render({}) == "PROFILE"
-    assert KeyTemplate("{a}{b}").fields == ("a", "b")
+    assert KeyTemplate("{a}#{b}").fields == ("a", "b")
+    for ambiguous in ("{a}{b}", "X#{a}B{b}"):  # "aB"+"c" and "a"+"Bc" would collide
+        with pytest.raises(ValidationError, match="need a separator between them"):
+            KeyTemplate(ambiguous)
 
 
 @pytest.mark.parametrize("text", ["A#{x!r}", "A#{x.y}", "A#{0}", "A#{}", "A#{x", "A#}", "{x[0]}"])
@@ -220,3 +223,128 @@ def test_escaped_braces_are_literal_text() -> None:
     assert t.fields == ("y", "z")
     assert t.render({"y": 1, "z": "q"}) == "A{x}#" + "1".zfill(20) + "#q"
     assert t.prefix({"y": 1}) == ("A{x}#" + "1".zfill(20) + "#", False)
+
+
+# -- injectivity: no value can forge another item's key (docs/security.md) ---------------------
+
+from hypothesis import assume, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_LITERAL_PIECES = st.sampled_from(["#", "ORG#", "#TEAM#", "/", ":", "-x-", "#A#", "|", ".", "_"])
+
+
+@st.composite
+def templates(draw: st.DrawFn) -> str:
+    """Templates of 1-3 fields, each field followed by a literal with a separator (the last
+    one may end the template), with an optional constant start."""
+    count = draw(st.integers(1, 3))
+    text = draw(st.sampled_from(["", "P#", "X"]))
+    for n in range(count):
+        text += f"{{f{n}}}"
+        if n < count - 1 or draw(st.booleans()):
+            text += draw(_LITERAL_PIECES)
+    return text
+
+
+_TEXT = st.text(min_size=1, max_size=8)
+
+
+@settings(max_examples=300, deadline=None)
+@given(templates(), st.data())
+def test_distinct_values_never_render_the_same_key(text: str, data: st.DataObject) -> None:
+    template = KeyTemplate(text)
+    first = {f: data.draw(_TEXT) for f in template.fields}
+    second = {f: data.draw(_TEXT) for f in template.fields}
+    assume(first != second)
+    rendered = []
+    for values in (first, second):
+        try:
+            rendered.append(template.render(values))
+        except ValidationError as error:  # refused: it contains a separator
+            assert "a separator of key template" in str(error)
+            assert any(c in template.separators for v in values.values() for c in v)
+    if len(rendered) == 2:
+        assert rendered[0] != rendered[1]
+        assert template.parse(rendered[0]) == first
+
+
+@settings(max_examples=300, deadline=None)
+@given(templates(), st.data())
+def test_escape_mode_renders_any_strings_distinctly_and_parses_them_back(
+    text: str, data: st.DataObject
+) -> None:
+    template = KeyTemplate(text, escape=True)
+    first = {f: data.draw(st.text(min_size=1, max_size=8)) for f in template.fields}
+    second = {f: data.draw(st.text(min_size=1, max_size=8)) for f in template.fields}
+    one = template.render(first)
+    assert template.parse(one) == first
+    if first != second:
+        assert template.render(second) != one
+
+
+def test_separators_are_hash_and_the_literal_punctuation() -> None:
+    assert KeyTemplate("ORG#{org}#TEAM#{team}").separators == "#"
+    assert KeyTemplate("v1.{a}:{b}").separators == "#.:"
+    assert KeyTemplate("{a}").separators == "#"
+
+
+def test_a_forged_value_is_refused_naming_field_template_and_character() -> None:
+    team = KeyTemplate("ORG#{org}#TEAM#{team}")
+    assert team.render({"org": "a", "team": "b"}) == "ORG#a#TEAM#b"
+    with pytest.raises(ValidationError) as info:
+        team.render({"org": "a", "team": "b#TEAM#c"}, "Team")
+    message = str(info.value)
+    assert all(part in message for part in ("Team", "'team'", "ORG#{org}#TEAM#{team}", "'#'"))
+    with pytest.raises(ValidationError, match="'org'"):
+        team.render({"org": "a#TEAM#b", "team": "c"})
+    # every checked type is checked, the fixed-format ones are not
+    dotted = KeyTemplate("V.{a}", sort=True)
+    with pytest.raises(ValidationError, match=r"'\.'"):
+        dotted.render({"a": Decimal("1.5")})
+    assert dotted.render({"a": dt.date(2024, 5, 1)}) == "V.2024-05-01"
+    assert KeyTemplate("K:{a}").render({"a": dt.datetime(2024, 5, 1, 9, 30)}).startswith("K:2024")
+
+
+def test_enum_values_and_format_specs_are_checked_too() -> None:
+    class Bad(enum.Enum):
+        X = "x#y"
+
+    with pytest.raises(ValidationError, match="a separator"):
+        KeyTemplate("E#{e}").render({"e": Bad.X})
+    assert KeyTemplate("N#{n:+d}").render({"n": 5}) == "N#+5"  # '+' separates nothing here
+    with pytest.raises(ValidationError, match="a separator"):
+        KeyTemplate("N+{n:+d}").render({"n": 5})  # here it does
+
+
+def test_escape_mode_encodes_separators_and_the_escape_itself() -> None:
+    doc = KeyTemplate("DOC#{path}", escape=True)
+    assert doc.render({"path": "a#b/100%"}) == "DOC#a%23b/100%25"
+    assert doc.parse("DOC#a%23b/100%25") == {"path": "a#b/100%"}
+    assert doc.render({"path": "plain"}) == "DOC#plain"  # unchanged without such characters
+
+
+def test_partial_prefixes_end_on_a_whole_segment() -> None:
+    order = KeyTemplate("USER#{user_id}#ORDER#{order_id}", sort=True)
+    assert order.prefix({"user_id": "u1"}) == ("USER#u1#ORDER#", False)
+    with pytest.raises(ValidationError):
+        order.prefix({"user_id": "u1#ORDER#x"})
+
+
+def test_reserved_key_space_is_refused() -> None:
+    bare = KeyTemplate("{name}")
+    for name in ("_dynamodel", "_dynamodel_x", "_dynamodelshards"):
+        with pytest.raises(ValidationError, match="reserved for dynamodel's own records"):
+            bare.render({"name": name})
+    assert bare.render({"name": "dynamodel"}) == "dynamodel"
+    with pytest.raises(ValidationError, match="reserved"):
+        KeyTemplate("_dynamodel#{x}")
+    with pytest.raises(ValidationError, match="reserved"):  # escape mode cannot sneak in
+        KeyTemplate("{name}", escape=True).render({"name": "_dynamodel#shards"})
+
+
+def test_sort_key_ints_of_20_digits_or_more_are_refused() -> None:
+    n = KeyTemplate("N#{n}", sort=True)
+    assert n.render({"n": 10**20 - 1}) == "N#" + "9" * 20
+    with pytest.raises(ValidationError, match=r"10\*\*20 or more"):
+        n.render({"n": 10**20})
+    assert KeyTemplate("N#{n}").render({"n": 10**20}) == "N#" + str(10**20)  # partition key

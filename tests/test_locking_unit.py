@@ -17,6 +17,8 @@ from dynamodel import requests as R
 from dynamodel.errors import VersionConflict
 from dynamodel.flows import Request, Sleep
 from dynamodel.locking import aretry_on_conflict, retry_flow, retry_on_conflict
+from dynamodel.sharding import forget_shard_checks
+from dynamodel.testing import trust_shard_layouts
 
 LOCK = Table("lock-unit")
 
@@ -147,6 +149,14 @@ def stub() -> Iterator[tuple[Recorder, AsyncRecorder]]:
         LOCK.unbind()
 
 
+@pytest.fixture(autouse=True)
+def _layouts_checked() -> Iterator[None]:
+    """The recorders and hand-driven flows here answer only the operations' own requests."""
+    trust_shard_layouts(Doc, Counter, Frozen, Plain)
+    yield
+    forget_shard_checks()
+
+
 # -- the requests each write sends ---------------------------------------------------------------
 
 
@@ -181,8 +191,10 @@ def test_update_checks_and_sets_the_next_version() -> None:
     assert params["UpdateExpression"] == "SET #n0 = :v0, #n1 = :v1, #n2 = :v2"
     names, values = params["ExpressionAttributeNames"], params["ExpressionAttributeValues"]
     assert (names["#n2"], values[":v2"]) == ("version", {"N": "3"})
-    assert params["ConditionExpression"] == "(attribute_exists(#n3)) AND (#n2 = :v3)"
-    assert (names["#n3"], values[":v3"]) == ("pk", {"N": "2"})
+    assert params["ConditionExpression"] == (
+        "(attribute_exists(#n3)) AND ((attribute_not_exists(#n1)) OR (#n1 = :v3)) AND (#n2 = :v4)"
+    )
+    assert (names["#n3"], values[":v4"]) == ("pk", {"N": "2"})
 
 
 def test_update_by_key_and_forced_update_increment_without_a_check() -> None:
@@ -196,14 +208,20 @@ def test_update_by_key_and_forced_update_increment_without_a_check() -> None:
         assert params["ExpressionAttributeNames"]["#n2"] == "version"
         assert params["ExpressionAttributeValues"][":v2"] == {"N": "0"}
         assert params["ExpressionAttributeValues"][":v3"] == {"N": "1"}
-        assert params["ConditionExpression"] == "attribute_exists(#n3)"  # existence only
+        # existence (of this entity's item) only
+        assert params["ConditionExpression"] == (
+            "(attribute_exists(#n3)) AND ((attribute_not_exists(#n1)) OR (#n1 = :v4))"
+        )
 
 
 def test_delete_of_an_instance_checks_its_version() -> None:
     check = R.check_version(Doc(doc_id="d1", version=7))
     params = R.delete_request(Doc, KEY, Attr("title") == "x", check).params
-    assert params["ConditionExpression"] == "(#n0 = :v0) AND (#n1 = :v1)"
-    assert params["ExpressionAttributeNames"] == {"#n0": "version", "#n1": "title"}
+    assert params["ConditionExpression"] == (
+        "((attribute_not_exists(#n0)) OR (#n0 = :v0)) AND (#n1 = :v1) AND (#n2 = :v2)"
+    )
+    assert params["ExpressionAttributeNames"] == {"#n0": "_type", "#n1": "version", "#n2": "title"}
+    assert params["ExpressionAttributeValues"][":v1"] == {"N": "7"}
     assert R.check_version(Doc(doc_id="d1", version=7), force=True) is None
 
 
@@ -351,7 +369,10 @@ async def test_async_writes_are_checked_the_same_way(stub: Any) -> None:
     with pytest.raises(VersionConflict):
         await doc.adelete()
     await doc.adelete(force=True)
-    assert "ConditionExpression" not in async_.calls[-1][1]
+    # no version check: only that the item, if any, is a Doc
+    assert (
+        async_.calls[-1][1]["ConditionExpression"] == "(attribute_not_exists(#n0)) OR (#n0 = :v0)"
+    )
     assert sync.calls == []
 
 

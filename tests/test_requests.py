@@ -26,6 +26,8 @@ from dynamodel import (
 )
 from dynamodel import requests as R
 from dynamodel.codec import MAX_ITEM_BYTES, item_size
+from dynamodel.sharding import forget_shard_checks
+from dynamodel.testing import trust_shard_layouts
 
 REQ = Table(
     "req-unit",
@@ -115,10 +117,12 @@ def stub() -> Any:
     """Bind REQ to recorder clients (sync and async) for one test."""
     sync, async_ = Recorder(), AsyncRecorder()
     REQ.bind(connection=Connection(client=sync, aclient=async_, retry=RetryPolicy(base=0, cap=0)))
+    trust_shard_layouts(Doc, Tagged)  # the recorders see only each operation's own requests
     try:
         yield sync, async_
     finally:
         REQ.unbind()
+        forget_shard_checks()
 
 
 # -- exact request parameters ------------------------------------------------------------------
@@ -171,19 +175,24 @@ def test_get_request() -> None:
 
 
 def test_delete_request() -> None:
+    # a delete by key never removes another entity's item that renders the same key
     assert R.delete_request(Doc, KEY, None).params == {
         "TableName": "req-unit",
         "Key": KEY,
         "ReturnValues": "ALL_OLD",
+        "ConditionExpression": "(attribute_not_exists(#n0)) OR (#n0 = :v0)",
+        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        "ExpressionAttributeNames": {"#n0": "_type"},
+        "ExpressionAttributeValues": {":v0": {"S": "Doc"}},
     }
     assert R.delete_request(Doc, KEY, Attr("title") == "#x = :y").params == {
         "TableName": "req-unit",
         "Key": KEY,
         "ReturnValues": "ALL_OLD",
-        "ConditionExpression": "#n0 = :v0",
+        "ConditionExpression": "((attribute_not_exists(#n0)) OR (#n0 = :v0)) AND (#n1 = :v1)",
         "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-        "ExpressionAttributeNames": {"#n0": "name"},
-        "ExpressionAttributeValues": {":v0": {"S": "#x = :y"}},
+        "ExpressionAttributeNames": {"#n0": "_type", "#n1": "name"},
+        "ExpressionAttributeValues": {":v0": {"S": "Doc"}, ":v1": {"S": "#x = :y"}},
     }
 
 
@@ -195,7 +204,8 @@ def test_update_request_rewrites_index_keys() -> None:
         "Key": KEY,
         "UpdateExpression": "SET #n0 = :v0, #n1 = :v1, #n2 = :v2, #n3 = :v3",
         "ReturnValues": "ALL_NEW",
-        "ConditionExpression": "attribute_exists(#n4)",
+        "ConditionExpression": "(attribute_exists(#n4)) AND ((attribute_not_exists(#n3)) OR "
+        "(#n3 = :v4))",
         "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         "ExpressionAttributeNames": {
             "#n0": "status",
@@ -209,6 +219,7 @@ def test_update_request_rewrites_index_keys() -> None:
             ":v1": {"S": "OWNER#ann"},
             ":v2": {"S": "final#00000000000000000003"},
             ":v3": {"S": "Doc"},
+            ":v4": {"S": "Doc"},
         },
     }
 
@@ -227,7 +238,7 @@ def test_update_request_upsert_with_condition_and_sparse_removal() -> None:
         "Key": KEY,
         "UpdateExpression": "SET #n0 = :v0, #n1 = :v1, #n2 = :v2, #n3 = :v3 REMOVE #n4, #n5",
         "ReturnValues": "ALL_NEW",
-        "ConditionExpression": "#n6 = :v4",
+        "ConditionExpression": "((attribute_not_exists(#n1)) OR (#n1 = :v4)) AND (#n6 = :v5)",
         "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         "ExpressionAttributeNames": {
             "#n0": "name",
@@ -243,7 +254,8 @@ def test_update_request_upsert_with_condition_and_sparse_removal() -> None:
             ":v1": {"S": "Doc"},
             ":v2": {"S": "d1"},
             ":v3": {"N": "3"},
-            ":v4": {"S": "ann"},
+            ":v4": {"S": "Doc"},
+            ":v5": {"S": "ann"},
         },
     }
 

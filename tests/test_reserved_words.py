@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import SyncIO
+from conftest import SyncIO, user_items
 from pydantic import Field
 
 from dynamodel import GSI, Attr, ConditionFailed, Model, Table
@@ -33,6 +33,7 @@ class Thing(Model):
         pk = "THING#{name}"
         sk = "{status}#{size}"
         indexes = {"gsi1": ("DATA#{data}", "{name}")}
+        escape_keys = True  # the tricky values hold '#', the templates' separator
 
     name: str
     status: str
@@ -47,6 +48,7 @@ class Aliased(Model):
         table = WORDS
         pk = "AL#{title}"
         sk = "{state}"
+        escape_keys = True
 
     title: str = Field(alias="name")
     state: str = Field(alias="status")
@@ -60,6 +62,7 @@ class Word(Model):
         pk = "{key}"
         sk = "{rank}"
         indexes = {"by-data": ("{group}", "{key}")}
+        escape_keys = True
 
     key: str
     rank: int
@@ -85,10 +88,10 @@ def tricky_thing(**extra: Any) -> Thing:
 async def test_tricky_values_in_keys(io: SyncIO, ddb: Any) -> None:
     thing = tricky_thing()
     await io.save(thing)
-    stored = ddb.scan(TableName="words")["Items"][0]
-    assert stored["pk"] == {"S": "THING##x = :y"}
+    [stored] = user_items(ddb.scan(TableName="words")["Items"])
+    assert stored["pk"] == {"S": "THING#%23x = :y"}
     assert stored["sk"] == {"S": ":v0#" + "3".zfill(20)}
-    assert stored["gsi1pk"] == {"S": "DATA##n0 = :v0"}
+    assert stored["gsi1pk"] == {"S": "DATA#%23n0 = :v0"}
     assert stored["name"] == {"S": TRICKY} and stored["status"] == {"S": ":v0"}
     assert await io.get(Thing, name=TRICKY, status=":v0", size=3) == thing
     assert await io.all(Thing.query(name=TRICKY)) == [thing]
@@ -195,10 +198,11 @@ async def test_reserved_words_as_key_type_and_index_attributes(io: SyncIO, ddb: 
     for word in words:
         await io.save(word)
     raw = ddb.get_item(TableName="reserved-keys", Key=words[1].item_key())["Item"]
-    assert raw["name"] == {"S": TRICKY}
+    escaped = TRICKY.replace("#", "%23")  # escape_keys: '#' separates the templates' parts
+    assert raw["name"] == {"S": escaped}
     assert raw["size"] == {"S": "1".zfill(20)}
     assert raw["status"] == {"S": "Word"}
-    assert raw["data"] == {"S": "#g"} and raw["timestamp"] == {"S": TRICKY}
+    assert raw["data"] == {"S": "%23g"} and raw["timestamp"] == {"S": escaped}
     assert await io.get(Word, key=TRICKY, rank=2) == words[2]
     assert await io.all(Word.query(key=TRICKY)) == words
     assert await io.all(Word.query(key=TRICKY).sk_gt(rank=1)) == words[2:]

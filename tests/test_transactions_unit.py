@@ -25,6 +25,8 @@ from dynamodel import (
 )
 from dynamodel import ValidationError as DMValidationError
 from dynamodel.errors import map_client_error
+from dynamodel.sharding import forget_shard_checks
+from dynamodel.testing import trust_shard_layouts
 from dynamodel.transactions import MAX_TRANSACTION_BYTES, TransactGet, TransactWrite
 
 TX = Table("tx-unit")
@@ -101,11 +103,13 @@ def stub() -> Iterator[tuple[Recorder, AsyncRecorder]]:
     connection = Connection(client=sync, aclient=async_, retry=RetryPolicy(base=0, cap=0))
     TX.bind(connection=connection)
     FLAT.bind(connection=connection)
+    trust_shard_layouts(Account, Entry, Flat)  # the recorders see only the transactions
     try:
         yield sync, async_
     finally:
         TX.unbind()
         FLAT.unbind()
+        forget_shard_checks()
 
 
 # -- the request -----------------------------------------------------------------------------------
@@ -148,20 +152,30 @@ def test_each_action_builds_its_transaction_item() -> None:
     assert "ReturnValues" not in update
     assert update["Key"] == {"pk": {"S": "ACCOUNT#c"}, "sk": {"S": "ACCOUNT"}}
     assert update["UpdateExpression"] == "SET #n0 = :v0, #n1 = :v1 ADD #n2 :v2"
+    # updates and deletes never touch another entity's item: "(attribute_not_exists(_type))
+    # OR (_type = :entity)" comes first
+    same_entity = "(attribute_not_exists(#n0)) OR (#n0 = :v0)"
     assert update["ConditionExpression"] == (
-        "(attribute_exists(#n3)) AND (#n1 = :v3) AND (#n2 >= :v4)"
+        "(attribute_exists(#n3)) AND ((attribute_not_exists(#n0)) OR (#n0 = :v3)) "
+        "AND (#n1 = :v4) AND (#n2 >= :v5)"
     )
     names, values = update["ExpressionAttributeNames"], update["ExpressionAttributeValues"]
-    assert (names["#n1"], values[":v1"], values[":v3"]) == ("version", {"N": "6"}, {"N": "5"})
+    assert (names["#n0"], values[":v3"]) == ("_type", {"S": "Account"})
+    assert (names["#n1"], values[":v1"], values[":v4"]) == ("version", {"N": "6"}, {"N": "5"})
     upsert = items[3]["Update"]
-    assert "ConditionExpression" not in upsert and "ReturnValues" not in upsert
+    assert upsert["ConditionExpression"].startswith("(attribute_not_exists(")
+    assert "ReturnValues" not in upsert
     delete = items[4]["Delete"]
     assert "ReturnValues" not in delete
-    assert delete["ConditionExpression"] == "#n0 = :v0"
-    assert delete["ExpressionAttributeValues"] == {":v0": {"N": "2"}}
+    assert delete["ConditionExpression"] == f"({same_entity}) AND (#n1 = :v1)"
+    assert delete["ExpressionAttributeValues"] == {":v0": {"S": "Account"}, ":v1": {"N": "2"}}
     assert items[5]["Delete"] == {
         "TableName": "tx-unit",
         "Key": {"pk": {"S": "ACCOUNT#d"}, "sk": {"S": "ENTRY#00000000000000000007"}},
+        "ConditionExpression": same_entity,
+        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        "ExpressionAttributeNames": {"#n0": "_type"},
+        "ExpressionAttributeValues": {":v0": {"S": "Entry"}},
     }
     check = items[6]["ConditionCheck"]
     assert check["ConditionExpression"] == "#n0 = :v0"

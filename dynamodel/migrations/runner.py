@@ -315,8 +315,9 @@ class Migrator:
             after this long).
         reporter: receives progress (default: ignored).
         command: what this run is, shown to runs that find the lock held.
-        clock / sleep: the lock's wall clock (leases, ``wait``) and how it waits between
-            attempts; see `MigrationLock` (tests pass fakes).
+        clock: the lock's wall clock (leases, ``wait``); see `MigrationLock` (tests pass
+            fakes).
+        sleep: how the lock waits between attempts (tests pass fakes).
     """
 
     def __init__(
