@@ -192,7 +192,10 @@ class KeyTemplate:
         )
 
     def _part(self, value: Any, spec: str, field: str, what: str) -> str:
-        text = render_part(value, spec, sort=self.sort, field=field)
+        try:
+            text = render_part(value, spec, sort=self.sort, field=field)
+        except ValidationError as exc:
+            raise ValidationError(f"{what}: {exc} (key template {self.text!r})") from None
         if isinstance(value, _FIXED_FORMAT) and not isinstance(value, enum.Enum):
             return text  # datetimes, dates, UUIDs, booleans: fixed formats, never user text
         return self._safe(text, field, what)

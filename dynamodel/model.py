@@ -40,7 +40,7 @@ from .codec import (
     item_size,
 )
 from .errors import EntityMismatch, ValidationError
-from .keys import KeyTemplate
+from .keys import RESERVED_PREFIX, KeyTemplate
 from .sharding import Shards, split_physical
 from .table import Table
 
@@ -233,6 +233,18 @@ def _template(owner: str, where: str, text: str, sort: bool, escape: bool) -> Ke
         raise ValidationError(f"{owner}.Meta.{where}: {exc}") from None
 
 
+def _entity_name(meta: Any, model: str) -> str:
+    entity = getattr(meta, "entity", model)
+    if not isinstance(entity, str) or not entity:
+        raise ValidationError(f"{model}.Meta.entity must be a non-empty string, got {entity!r}")
+    if entity.startswith(RESERVED_PREFIX):
+        raise ValidationError(
+            f"{model}.Meta.entity {entity!r} starts with {RESERVED_PREFIX!r}, reserved for "
+            "dynamodel's own records"
+        )
+    return entity
+
+
 def _escape_keys(meta: Any, owner: str) -> bool:
     value = getattr(meta, "escape_keys", False)
     if not isinstance(value, bool):
@@ -350,7 +362,7 @@ class Model(BaseModel):
         escape = _escape_keys(meta, cls.__name__)
         spec = ModelSpec(
             table=table,
-            entity=str(getattr(meta, "entity", cls.__name__)),
+            entity=_entity_name(meta, cls.__name__),
             pk=_template(cls.__name__, "pk", pk_text, False, escape),
             sk=_template(cls.__name__, "sk", sk_text, True, escape)
             if sk_text is not None

@@ -454,10 +454,24 @@ class Query(_Read[M]):
         return replace(self, max_concurrency=limit)
 
     def _check_cursor(self, cursor: str) -> None:
+        """Refuse a cursor made by a query of another partition (another tenant's, say): it
+        would resume somewhere this query never reads, which backends handle differently."""
         if self.shards is not None:
-            decode_shard_cursor(cursor, self.shards.count)
+            positions, _ = decode_shard_cursor(cursor, self.shards.count)
+            for shard, key in positions.items():
+                if key is not None:
+                    self._check_cursor_partition(key, self.shards.physical(self.pk_value, shard))
         else:
-            decode_cursor(cursor)
+            self._check_cursor_partition(decode_cursor(cursor), self.pk_value)
+
+    def _check_cursor_partition(self, key: Item, expected: str) -> None:
+        attribute = self.table.index_keys(self.index).pk
+        stored = key.get(attribute, {}).get("S")
+        if stored != expected:
+            raise ValidationError(
+                f"invalid cursor: it resumes a query of partition {attribute} = {stored!r}, "
+                f"not this query's {expected!r}. Nothing was sent"
+            )
 
     def _shard_params(self, physical_pk: str) -> dict[str, Any]:
         return replace(self, pk_value=physical_pk, shards=None)._params()

@@ -260,6 +260,34 @@ async def test_escape_mode_stores_any_string(sec: Table, io: SyncIO) -> None:
     assert [d.path for d in found] == ["a#b"]
 
 
+async def test_escape_mode_keys_resume_from_cursors(sec: Table, io: SyncIO) -> None:
+    paths = ["a#b", "a%23b", "100%", "a", "#"]
+    for path in paths:
+        await io.save(Doc(owner="o#1", path=path))
+    query = Doc.query(owner="o#1").page_size(2)
+    first = (await io.pages(query))[0]
+    rest = await io.all(Doc.query(owner="o#1").start_from(first.cursor))
+    assert sorted([d.path for d in first.items] + [d.path for d in rest]) == sorted(paths)
+
+
+async def test_a_cursor_of_another_partition_is_refused(
+    sec: Table, io: SyncIO, sent: list[str]
+) -> None:
+    for tenant in ("victim", "attacker"):
+        for order in ("o1", "o2", "o3"):
+            await io.save(Order(tenant=tenant, user_id="u1", order_id=order))
+    page = (await io.pages(Order.query(tenant="attacker").page_size(1)))[0]
+    assert page.cursor is not None
+    # the attacker's cursor resumes the attacker's query...
+    rest = await io.all(Order.query(tenant="attacker").start_from(page.cursor))
+    assert [o.order_id for o in rest] == ["o2", "o3"]
+    # ...and nobody else's: refused before any request (backends disagree on what it would do)
+    before = len(sent)
+    with pytest.raises(ValidationError, match="invalid cursor: it resumes a query of partition"):
+        Order.query(tenant="victim").start_from(page.cursor)
+    assert sent[before:] == []
+
+
 # -- sharding adoption is never silent ------------------------------------------------------------
 
 
@@ -279,6 +307,19 @@ def _declare(physical: Table, layout: Shards | None) -> type[Model]:
         seq: int
 
     return View
+
+
+async def test_a_sharded_cursor_of_another_partition_is_refused(sec: Table, io: SyncIO) -> None:
+    view = _declare(Table(SEC.name), Shards(4))
+    for page in ("mine", "theirs"):
+        for seq in range(6):
+            await io.save(view(page=page, seq=seq))
+    first = (await io.pages(view.query(page="theirs").limit(2)))[0]
+    assert first.cursor is not None
+    rest = await io.all(view.query(page="theirs").start_from(first.cursor))
+    assert len(first.items) + len(rest) == 6
+    with pytest.raises(ValidationError, match="invalid cursor: it resumes a query of partition"):
+        view.query(page="mine").start_from(first.cursor)
 
 
 LAYOUTS = {

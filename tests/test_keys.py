@@ -342,6 +342,39 @@ def test_reserved_key_space_is_refused() -> None:
         KeyTemplate("{name}", escape=True).render({"name": "_dynamodel#shards"})
 
 
+def test_reserved_and_blank_entity_names_are_refused() -> None:
+    # the library's records carry type names under _dynamodel: a model of that name would
+    # read them through scans and backfills
+    from dynamodel import Model, Table
+
+    for chosen, message in [
+        ("_dynamodel:migrations", "reserved for dynamodel's own records"),
+        ("", "must be a non-empty string"),
+        (7, "must be a non-empty string"),
+    ]:
+        with pytest.raises(ValidationError, match=message):
+
+            class Spy(Model):
+                class Meta:
+                    table = Table("reserved-entities")
+                    pk = "SPY#{a}"
+                    sk = "SPY"
+                    entity = chosen
+
+                a: str
+
+    class Fine(Model):
+        class Meta:
+            table = Table("reserved-entities")
+            pk = "SPY#{a}"
+            sk = "SPY"
+            entity = "dynamodel_spy"
+
+        a: str
+
+    assert Fine._spec().entity == "dynamodel_spy"
+
+
 def test_sort_key_ints_of_20_digits_or_more_are_refused() -> None:
     n = KeyTemplate("N#{n}", sort=True)
     assert n.render({"n": 10**20 - 1}) == "N#" + "9" * 20
