@@ -34,7 +34,13 @@ from .expressions import (
 from .flows import Emit, Flow, Request, call
 from .keys import KeyTemplate
 from .model import SHARD, check_shard, coerce_fields
-from .sharding import Shards, count_shards_flow, decode_shard_cursor, merge_flow
+from .sharding import (
+    Shards,
+    count_shards_flow,
+    decode_shard_cursor,
+    merge_flow,
+    shard_cursor_partition,
+)
 from .ttl import is_expired, not_expired_condition
 
 if TYPE_CHECKING:
@@ -458,6 +464,12 @@ class Query(_Read[M]):
         would resume somewhere this query never reads, which backends handle differently."""
         if self.shards is not None:
             positions, _ = decode_shard_cursor(cursor, self.shards.count)
+            recorded = shard_cursor_partition(cursor)
+            if recorded is not None and recorded != self.pk_value:
+                raise ValidationError(
+                    f"invalid cursor: it resumes a query of partition {recorded!r}, not this "
+                    f"query's {self.pk_value!r}. Nothing was sent"
+                )
             for shard, key in positions.items():
                 if key is not None:
                     self._check_cursor_partition(key, self.shards.physical(self.pk_value, shard))

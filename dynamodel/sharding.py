@@ -117,8 +117,11 @@ def split_physical(physical: str, shards: Shards) -> tuple[str, int]:
 # -- the scatter-gather merge ---------------------------------------------------------------
 
 
-def encode_shard_cursor(positions: Mapping[int, Item | None], done: set[int]) -> str | None:
-    """A cursor holding each shard's resume key (None when every shard is done)."""
+def encode_shard_cursor(
+    positions: Mapping[int, Item | None], done: set[int], partition: str | None = None
+) -> str | None:
+    """A cursor holding each shard's resume key (None when every shard is done) and the
+    logical partition key it belongs to."""
     if len(done) == len(positions):
         return None
     shards: dict[str, Any] = {}
@@ -126,7 +129,10 @@ def encode_shard_cursor(positions: Mapping[int, Item | None], done: set[int]) ->
         if shard in done:
             continue
         shards[str(shard)] = None if key is None else _plain_key(key)
-    text = json.dumps({"v": 1, "s": shards}, separators=(",", ":"), sort_keys=True)
+    data: dict[str, Any] = {"v": 1, "s": shards}
+    if partition is not None:
+        data["p"] = partition
+    text = json.dumps(data, separators=(",", ":"), sort_keys=True)
     return "s." + base64.urlsafe_b64encode(text.encode("utf-8")).decode("ascii").rstrip("=")
 
 
@@ -151,6 +157,15 @@ def decode_shard_cursor(cursor: str, count: int) -> tuple[dict[int, Item | None]
     for shard in done:
         positions[shard] = None
     return positions, done
+
+
+def shard_cursor_partition(cursor: str) -> str | None:
+    """The logical partition key a sharded cursor records (None in cursors made before it
+    was recorded). The cursor must have passed `decode_shard_cursor`."""
+    body = cursor[2:]
+    data = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+    partition = data.get("p")
+    return partition if isinstance(partition, str) else None
 
 
 def _plain_key(key: Item) -> dict[str, Any]:
@@ -292,7 +307,7 @@ def merge_flow(
             s.number: (s.last if s.buffer else s.resume) if (s.buffer or not s.done) else None
             for s in state
         }
-        page.cursor = encode_shard_cursor(resume_at, finished)
+        page.cursor = encode_shard_cursor(resume_at, finished, logical_pk)
         yield Emit(page)
         if remaining == 0 or len(finished) == shards.count:
             return

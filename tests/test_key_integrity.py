@@ -23,7 +23,7 @@ from dynamodel import (
     ValidationError,
 )
 from dynamodel.batch import Key, abatch_get, batch_get
-from dynamodel.sharding import forget_shard_checks
+from dynamodel.sharding import decode_shard_cursor, encode_shard_cursor, forget_shard_checks
 from dynamodel.transactions import TransactGet
 
 SEC = Table("key-integrity", ttl="expires_at")
@@ -310,16 +310,26 @@ def _declare(physical: Table, layout: Shards | None) -> type[Model]:
 
 
 async def test_a_sharded_cursor_of_another_partition_is_refused(sec: Table, io: SyncIO) -> None:
-    view = _declare(Table(SEC.name), Shards(4))
+    # calculated shards (deterministic) with several items each: the cursor after two items
+    # holds a resume key of at least one shard (a shard not read yet has none to check)
+    view = _declare(Table(SEC.name), Shards(4, by="seq"))
     for page in ("mine", "theirs"):
-        for seq in range(6):
+        for seq in range(20):
             await io.save(view(page=page, seq=seq))
     first = (await io.pages(view.query(page="theirs").limit(2)))[0]
     assert first.cursor is not None
+    positions, _ = decode_shard_cursor(first.cursor, 4)
+    assert any(key is not None for key in positions.values())
     rest = await io.all(view.query(page="theirs").start_from(first.cursor))
-    assert len(first.items) + len(rest) == 6
+    assert len(first.items) + len(rest) == 20
     with pytest.raises(ValidationError, match="invalid cursor: it resumes a query of partition"):
         view.query(page="mine").start_from(first.cursor)
+    # the cursor names its partition, so one with no shard read yet is refused too
+    unread = encode_shard_cursor({n: None for n in range(4)}, set(), "PAGE#theirs")
+    assert unread is not None
+    with pytest.raises(ValidationError, match="'PAGE#theirs', not this query's 'PAGE#mine'"):
+        view.query(page="mine").start_from(unread)
+    assert len(await io.all(view.query(page="theirs").start_from(unread))) == 20
 
 
 LAYOUTS = {
