@@ -209,14 +209,17 @@ def _is_set_type(annotation: Any) -> bool:
     return False
 
 
-def _mismatch(
-    cls: type[Model], spec: ModelSpec, item: Mapping[str, Any], stored: Mapping[str, Any]
-) -> EntityMismatch:
+def check_entity(cls: type[Model], spec: ModelSpec, item: Mapping[str, Any]) -> None:
+    """Raise `EntityMismatch` when ``item``'s type attribute names another entity than
+    ``cls``'s (an item without one is accepted)."""
+    stored = item.get(spec.table.type_attribute)
+    if stored is None or stored.get("S") == spec.entity:
+        return
     table = spec.table
     key = {a: item[a] for a in (table.pk, table.sk) if a and a in item}
     shown = {a: next(iter(v.values())) for a, v in key.items()}
     entity = stored.get("S", stored)
-    return EntityMismatch(
+    raise EntityMismatch(
         f"{cls.__name__}: the item at {shown} is a {entity!r} entity, not {spec.entity!r}; "
         "it was not parsed (two entities whose keys render the same text, or a key written "
         "by hand?)",
@@ -493,8 +496,8 @@ class Model(BaseModel):
         """Parse a DynamoDB item into this model (extra attributes such as keys are ignored)."""
         spec = cls._spec()
         stored = item.get(spec.table.type_attribute)
-        if stored is not None and stored.get("S") != spec.entity:
-            raise _mismatch(cls, spec, item, stored)
+        if stored is not None and stored.get("S") != spec.entity:  # inline: the hot path
+            check_entity(cls, spec, item)  # raises EntityMismatch
         decoder = spec.decoder
         if decoder is _UNCOMPILED:
             from .compiled_decoder import compile_decoder
@@ -513,9 +516,7 @@ class Model(BaseModel):
         Partial instances cannot be saved (they would overwrite unprojected attributes).
         """
         spec = cls._spec()
-        entity = item.get(spec.table.type_attribute)
-        if entity is not None and entity.get("S") != spec.entity:
-            raise _mismatch(cls, spec, item, entity)
+        check_entity(cls, spec, item)
         data = decode_item(item)
         by_stored = {stored: name for name, stored in spec.stored_names.items()}
         values: dict[str, Any] = {}

@@ -462,28 +462,20 @@ class Query(_Read[M]):
     def _check_cursor(self, cursor: str) -> None:
         """Refuse a cursor made by a query of another partition (another tenant's, say): it
         would resume somewhere this query never reads, which backends handle differently."""
-        if self.shards is not None:
-            positions, _ = decode_shard_cursor(cursor, self.shards.count)
-            recorded = shard_cursor_partition(cursor)
-            if recorded is not None and recorded != self.pk_value:
-                raise ValidationError(
-                    f"invalid cursor: it resumes a query of partition {recorded!r}, not this "
-                    f"query's {self.pk_value!r}. Nothing was sent"
-                )
-            for shard, key in positions.items():
-                if key is not None:
-                    self._check_cursor_partition(key, self.shards.physical(self.pk_value, shard))
-        else:
+        if self.shards is None:
             self._check_cursor_partition(decode_cursor(cursor), self.pk_value)
+            return
+        positions, _ = decode_shard_cursor(cursor, self.shards.count)
+        recorded = shard_cursor_partition(cursor)
+        if recorded is not None:
+            _refuse_foreign_cursor(recorded, self.pk_value)
+        for shard, key in positions.items():
+            if key is not None:
+                self._check_cursor_partition(key, self.shards.physical(self.pk_value, shard))
 
     def _check_cursor_partition(self, key: Item, expected: str) -> None:
         attribute = self.table.index_keys(self.index).pk
-        stored = key.get(attribute, {}).get("S")
-        if stored != expected:
-            raise ValidationError(
-                f"invalid cursor: it resumes a query of partition {attribute} = {stored!r}, "
-                f"not this query's {expected!r}. Nothing was sent"
-            )
+        _refuse_foreign_cursor(key.get(attribute, {}).get("S"), expected)
 
     def _shard_params(self, physical_pk: str) -> dict[str, Any]:
         return replace(self, pk_value=physical_pk, shards=None)._params()
@@ -716,6 +708,14 @@ class _PlainParams:
 
 #: plain model queries' requests by shape (see `Query._plain_shape`)
 _PLAIN_PARAMS: dict[tuple[Any, ...], _PlainParams] = {}
+
+
+def _refuse_foreign_cursor(partition: str | None, expected: str) -> None:
+    if partition != expected:
+        raise ValidationError(
+            f"invalid cursor: it resumes a query of partition {partition!r}, not this "
+            f"query's {expected!r}. Nothing was sent"
+        )
 
 
 def _first_missing(template: KeyTemplate, fields: Mapping[str, Any]) -> int:

@@ -28,7 +28,7 @@ from .expressions import (
     render_update,
 )
 from .flows import Flow, Request, call
-from .model import Model, ModelSpec, index_attributes, key_attributes
+from .model import Model, ModelSpec, check_entity, index_attributes, key_attributes
 from .sharding import checks_generation, guard_flow
 from .table import Table
 from .ttl import expired_condition, is_expired
@@ -388,15 +388,6 @@ def same_entity_condition(spec: ModelSpec) -> Condition:
     return stored.not_exists() | (stored == spec.entity)
 
 
-def refuse_other_entity(model: type[Model], item: Item | None) -> None:
-    """Raise `EntityMismatch` when a failed condition's stored item is another entity's."""
-    if item:
-        spec = model._spec()
-        stored = item.get(spec.table.type_attribute)
-        if stored is not None and stored.get("S") != spec.entity:
-            model.from_item(item)  # raises EntityMismatch, naming both types
-
-
 def delete_request(
     model: type[Model],
     key: Item,
@@ -431,7 +422,8 @@ def delete_flow(
     try:
         response = yield from call(request, model._spec().table.connection.retry)
     except ConditionFailed as error:
-        refuse_other_entity(model, error.item)
+        if error.item:  # another entity's item: say so, naming both types
+            check_entity(model, model._spec(), error.item)
         described = described if described is not None else _describe_key(key)
         raise condition_error(error, model, described, version) from error.__cause__
     old = response.get("Attributes")
@@ -627,7 +619,8 @@ def update_flow(
     try:
         response = yield from call(request, model._spec().table.connection.retry)
     except ConditionFailed as error:
-        refuse_other_entity(model, error.item)
+        if error.item:  # another entity's item: say so, naming both types
+            check_entity(model, model._spec(), error.item)
         described = key_fields(model._spec(), known)
         if not upsert and not error.item:
             raise ItemNotFound(

@@ -141,8 +141,7 @@ def decode_shard_cursor(cursor: str, count: int) -> tuple[dict[int, Item | None]
     try:
         if not cursor.startswith("s."):
             raise ValueError("not a sharded query cursor")
-        body = cursor[2:]
-        data = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+        data = _shard_cursor_data(cursor)
         if data.get("v") != 1:
             raise ValueError("unknown cursor version")
         positions: dict[int, Item | None] = {}
@@ -159,12 +158,15 @@ def decode_shard_cursor(cursor: str, count: int) -> tuple[dict[int, Item | None]
     return positions, done
 
 
+def _shard_cursor_data(cursor: str) -> Any:
+    body = cursor[2:]  # after the "s." marker
+    return json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+
+
 def shard_cursor_partition(cursor: str) -> str | None:
     """The logical partition key a sharded cursor records (None in cursors made before it
     was recorded). The cursor must have passed `decode_shard_cursor`."""
-    body = cursor[2:]
-    data = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
-    partition = data.get("p")
+    partition = _shard_cursor_data(cursor).get("p")
     return partition if isinstance(partition, str) else None
 
 
@@ -461,7 +463,8 @@ def guard_flow(
             complete = False
             continue
         key = registry_key(table, entity, slot)
-        item: Item | None
+        item: Item | None = None
+        read = not write
         if write:
             record = _record(shards)
             put = {
@@ -480,14 +483,10 @@ def guard_flow(
                 yield from call(Request("put_item", put, control=True), retry)
             except ConditionFailed as error:  # recorded before: compare with the record
                 item = error.item
-                if item is None:  # an endpoint that does not return it: read it
-                    params = {"TableName": name, "Key": key, "ConsistentRead": True}
-                    item = (yield from call(Request("get_item", params, control=True), retry)).get(
-                        "Item"
-                    )
+                read = item is None  # an endpoint that does not return it: read it
             else:
                 item = put["Item"]
-        else:
+        if read:
             params = {"TableName": name, "Key": key, "ConsistentRead": True}
             item = (yield from call(Request("get_item", params, control=True), retry)).get("Item")
         if item is None:
