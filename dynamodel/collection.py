@@ -67,7 +67,12 @@ class Collection:
                 template = spec.pk
             else:
                 if index not in spec.indexes:
-                    raise ValidationError(f"{model.__name__} has no templates for index {index!r}")
+                    from .paths import suggest
+
+                    raise ValidationError(
+                        f"{model.__name__} has no templates for index {index!r}"
+                        f"{suggest(index, spec.indexes)} (it declares {sorted(spec.indexes)})"
+                    )
                 template = spec.indexes[index].pk or spec.pk
             templates.append(template)
             shard_specs.append(spec.shards if index is None else spec.indexes[index].shards)

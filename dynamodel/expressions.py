@@ -10,8 +10,8 @@ Every attribute name and value goes through ``#n``/``:v`` placeholders, so reser
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Literal
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from .codec import OMIT, encode
 from .errors import ValidationError
@@ -24,6 +24,14 @@ _SEGMENT_PATTERN = r"([^.\[\]]+)|\[(\d+)\]|(\.)"
 _segment: re.Pattern[str] | None = None  # compiled on first use: `import dynamodel` stays cheap
 
 PathSegment = str | int
+T = TypeVar("T")
+
+
+class PathCheck(Protocol):
+    """Resolves a path as written to the stored path, refusing undeclared ones
+    (`dynamodel.paths.PathResolver`)."""
+
+    def resolve(self, segments: tuple[PathSegment, ...]) -> tuple[PathSegment, ...]: ...
 
 
 def parse_path(path: str | Sequence[PathSegment]) -> tuple[PathSegment, ...]:
@@ -71,12 +79,17 @@ def parse_path(path: str | Sequence[PathSegment]) -> tuple[PathSegment, ...]:
 class Placeholders:
     """Allocates ``#n``/``:v`` placeholders for one request.
 
-    ``names`` maps the first segment of a path (a model field's Python name) to its stored
-    attribute name, so expressions can use either.
+    ``paths`` (what requests for models use) checks every path that is not ``raw`` against
+    the model's declarations and maps it, at every level, to the stored path. Without it,
+    ``names`` maps the first segment of a path (a field's Python name) to its stored name and
+    nothing is checked.
     """
 
-    def __init__(self, names: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, names: Mapping[str, str] | None = None, *, paths: PathCheck | None = None
+    ) -> None:
         self.field_names = names or {}
+        self.paths = paths
         self.names: dict[str, str] = {}
         self.values: dict[str, Any] = {}
         self._name_for: dict[str, str] = {}
@@ -91,10 +104,18 @@ class Placeholders:
         return existing
 
     def path(self, segments: tuple[PathSegment, ...], raw: bool = False) -> str:
-        """Placeholder text for a document path (``raw``: no field-name mapping)."""
-        first = segments[0]
+        """Placeholder text for a document path (``raw``: no checks, no field-name mapping)."""
+        if raw:
+            first = segments[0]
+        elif self.paths is not None:
+            segments = self.paths.resolve(segments)
+            first = segments[0]
+        else:
+            first = segments[0]
+            assert isinstance(first, str)
+            first = self.field_names.get(first, first)
         assert isinstance(first, str)
-        out = [self.name(first if raw else self.field_names.get(first, first))]
+        out = [self.name(first)]
         for segment in segments[1:]:
             if isinstance(segment, int):
                 out.append(f"[{segment}]")
@@ -236,8 +257,10 @@ class Size(Comparable):
 class Attr(Comparable):
     """An attribute path: ``Attr("status")``, ``Attr("address.city")``, ``Attr("tags[0]")``.
 
-    The first segment may be a model field's Python name; it is stored under its alias
-    (``raw=True`` names the stored attribute exactly, with no field-name mapping).
+    In a model's requests the path is checked against the model's fields (nested models,
+    lists, maps included) before anything is sent, and each segment may be a field's Python
+    name or its stored name (alias). ``raw=True`` names the stored attribute exactly: no
+    mapping and no check, for attributes the model does not declare.
     Comparison operators and methods build `Condition` objects; ``set``/``remove``/
     ``add``/``delete``/``append`` build update actions.
     """
@@ -334,6 +357,61 @@ class Attr(Comparable):
         return UpdateAction(
             "SET", self, ListAppend(Value(list(values)), IfNotExists(self, Value([])))
         )
+
+
+class TypedAttr(Attr, Generic[T]):
+    """A checked path to a field whose value type is ``T``, made by ``Model.attr(lambda o:
+    o.address.city)``: a type checker sees the field names and the value types that
+    comparisons and ``set``/``add``/``delete`` accept. Its segments are Python names."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"TypedAttr({self.segments!r})"
+
+    def __eq__(self, other: T | Operand) -> Condition:  # type: ignore[override]
+        return Compare(self, "=", as_operand(other))
+
+    def __ne__(self, other: T | Operand) -> Condition:  # type: ignore[override]
+        return Compare(self, "<>", as_operand(other))
+
+    def __lt__(self, other: T | Operand) -> Condition:
+        return Compare(self, "<", as_operand(other))
+
+    def __le__(self, other: T | Operand) -> Condition:
+        return Compare(self, "<=", as_operand(other))
+
+    def __gt__(self, other: T | Operand) -> Condition:
+        return Compare(self, ">", as_operand(other))
+
+    def __ge__(self, other: T | Operand) -> Condition:
+        return Compare(self, ">=", as_operand(other))
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def between(self, low: T | Operand, high: T | Operand) -> Condition:
+        """``path BETWEEN low AND high`` (inclusive)."""
+        return Between(self, as_operand(low), as_operand(high))
+
+    def is_in(self, *values: T | Sequence[T] | set[T] | frozenset[T]) -> Condition:
+        """``path IN (v1, v2, ...)``; 1 to 100 values."""
+        return super().is_in(*values)
+
+    def set(self, value: T | Operand) -> UpdateAction:
+        """``SET path = value``."""
+        return super().set(value)
+
+    def set_if_not_exists(self, value: T) -> UpdateAction:
+        """``SET path = if_not_exists(path, value)``."""
+        return super().set_if_not_exists(value)
+
+    def add(self, value: T) -> UpdateAction:
+        """``ADD path value``: increment a number or add elements to a set."""
+        return super().add(value)
+
+    def delete(self, value: T) -> UpdateAction:
+        """``DELETE path value``: remove elements from a set."""
+        return super().delete(value)
 
 
 # -- conditions ----------------------------------------------------------------------------
@@ -512,3 +590,39 @@ def render_projection(paths: Iterable[str | Sequence[PathSegment] | Attr], ph: P
     if not rendered:
         raise ValidationError("a projection needs at least one attribute")
     return _check_size("ProjectionExpression", ", ".join(rendered))
+
+
+def attrs_in(node: Any) -> Iterator[Attr]:
+    """Every `Attr` a condition, operand, update action or projection path uses."""
+    if isinstance(node, Attr):
+        yield node
+    elif isinstance(node, Compare | Arithmetic):
+        yield from attrs_in(node.left)
+        yield from attrs_in(node.right)
+    elif isinstance(node, And | Or):
+        for part in node.parts:
+            yield from attrs_in(part)
+    elif isinstance(node, Not):
+        yield from attrs_in(node.inner)
+    elif isinstance(node, Function):
+        for arg in node.args:
+            yield from attrs_in(arg)
+    elif isinstance(node, Between):
+        yield from attrs_in(node.operand)
+        yield from attrs_in(node.low)
+        yield from attrs_in(node.high)
+    elif isinstance(node, In):
+        yield from attrs_in(node.operand)
+        for value in node.values:
+            yield from attrs_in(value)
+    elif isinstance(node, Size | IfNotExists):
+        yield from attrs_in(node.attr)
+        if isinstance(node, IfNotExists):
+            yield from attrs_in(node.default)
+    elif isinstance(node, ListAppend):
+        yield from attrs_in(node.first)
+        yield from attrs_in(node.second)
+    elif isinstance(node, UpdateAction):
+        yield node.attr
+        if node.operand is not None:
+            yield from attrs_in(node.operand)

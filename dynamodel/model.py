@@ -24,8 +24,8 @@ from __future__ import annotations
 import functools
 import types
 import typing
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, Self, cast
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict
 
@@ -47,10 +47,11 @@ from .table import Table
 if TYPE_CHECKING:
     from pydantic import TypeAdapter
 
-    from .expressions import Condition, UpdateAction
+    from .expressions import Attr, Condition, TypedAttr, UpdateAction
     from .flows import Flow
     from .query import Query, Scan
 
+T = TypeVar("T")
 MAX_PK_BYTES = 2048
 _UNCOMPILED: Any = object()  # ModelSpec.encoder before the first to_item
 MAX_SK_BYTES = 1024
@@ -124,6 +125,7 @@ class ModelSpec:
         self._guard_slots: list[tuple[str | None, Shards | None]] | None = None
         # (checks generation, physical table name) once every key's layout was checked
         self.layout_checked: tuple[int, str] | None = None
+        self.paths: Any = None  # the attribute path checker (dynamodel.paths), made on first use
 
     def __repr__(self) -> str:
         return f"ModelSpec(entity={self.entity!r}, table={self.table.name!r}, pk={self.pk!r})"
@@ -552,6 +554,16 @@ class Model(BaseModel):
         )
 
     @classmethod
+    def attr(cls, pick: Callable[[Self], T]) -> TypedAttr[T]:
+        """A checked, typed reference to a field, for conditions, filters, updates and
+        projections: ``Order.attr(lambda o: o.address.city).set("Oslo")``. A type checker
+        checks the names in the lambda and the value types; the path is checked against the
+        model now (see `dynamodel.paths`)."""
+        from .paths import attr_of
+
+        return attr_of(cls, pick)
+
+    @classmethod
     def entity_type(cls) -> str:
         """The value stored in the table's type attribute for this model."""
         return cls._spec().entity
@@ -563,7 +575,7 @@ class Model(BaseModel):
         cls,
         *,
         consistent: bool = False,
-        projection: Sequence[str] | None = None,
+        projection: Sequence[str | Attr] | None = None,
         **key: Any,
     ) -> Self:
         """Read one item by its key fields; raise `ItemNotFound` if absent."""
@@ -579,7 +591,7 @@ class Model(BaseModel):
         cls,
         *,
         consistent: bool = False,
-        projection: Sequence[str] | None = None,
+        projection: Sequence[str | Attr] | None = None,
         **key: Any,
     ) -> Self | None:
         """Like `get` but returns None when there is no such item."""
@@ -700,7 +712,7 @@ class Model(BaseModel):
         cls,
         *,
         consistent: bool = False,
-        projection: Sequence[str] | None = None,
+        projection: Sequence[str | Attr] | None = None,
         **key: Any,
     ) -> Self:
         """Async `get`."""
@@ -717,7 +729,7 @@ class Model(BaseModel):
         cls,
         *,
         consistent: bool = False,
-        projection: Sequence[str] | None = None,
+        projection: Sequence[str | Attr] | None = None,
         **key: Any,
     ) -> Self | None:
         """Async `get_or_none`."""

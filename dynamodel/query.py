@@ -26,14 +26,17 @@ from .executors import aiterate, aiterate_many, arun, iterate, iterate_many, run
 from .expressions import (
     Attr,
     Condition,
+    PathSegment,
     Placeholders,
     all_of,
+    attrs_in,
     render_condition,
     render_projection,
 )
 from .flows import Emit, Flow, Request, call
 from .keys import KeyTemplate
 from .model import SHARD, check_shard, coerce_fields
+from .paths import PathResolver, check_index_projection, resolver_for, suggest
 from .sharding import (
     Shards,
     count_shards_flow,
@@ -211,13 +214,17 @@ class _Read(Generic[M]):
     limit_count: int | None = None
     page_size_count: int | None = None
     consistent_read: bool = False
-    projection_paths: tuple[str, ...] = ()
+    # (segments, raw) of each projected path: hashable, like the rest of the builder
+    projection_paths: tuple[tuple[tuple[PathSegment, ...], bool], ...] = ()
     start_cursor: str | None = None
     capacity: str | None = None
 
     # refinements
     def filter(self, condition: Condition) -> Self:
-        """AND a filter expression (applied by DynamoDB after reading each page)."""
+        """AND a filter expression (applied by DynamoDB after reading each page).
+
+        Its paths are checked against the query's models now (see `dynamodel.paths`)."""
+        self._paths().check(attrs_in(condition))
         return replace(self, filter_condition=all_of(self.filter_condition, condition))
 
     def limit(self, count: int) -> Self:
@@ -238,9 +245,14 @@ class _Read(Generic[M]):
             raise ValidationError(f"index {self.index!r} is a GSI: consistent reads unsupported")
         return replace(self, consistent_read=value)
 
-    def project(self, *paths: str) -> Self:
-        """Read only these attributes; results are partial models."""
-        return replace(self, projection_paths=tuple(paths))
+    def project(self, *paths: str | Sequence[PathSegment] | Attr) -> Self:
+        """Read only these attributes (checked now against the query's models and the
+        index's projection); results are partial models."""
+        attrs = tuple(p if isinstance(p, Attr) else Attr(p) for p in paths)
+        self._paths().check(attrs)
+        if self.index is not None:
+            check_index_projection(self.table, self.index, self._paths(), attrs)
+        return replace(self, projection_paths=tuple((a.segments, a.raw) for a in attrs))
 
     def start_from(self, cursor: str | None) -> Self:
         """Resume from a page's cursor (None starts from the beginning)."""
@@ -266,9 +278,11 @@ class _Read(Generic[M]):
         return any(i.name == self.index and isinstance(i, GSI) for i in self.table.indexes)
 
     # request building
+    def _paths(self) -> PathResolver:
+        return resolver_for(self.models.values())
+
     def _placeholders(self) -> Placeholders:
-        names = self.single._spec().stored_names if self.single is not None else None
-        return Placeholders(names)
+        return Placeholders(paths=self._paths())
 
     def _common(self, ph: Placeholders, extra_filter: Condition | None) -> dict[str, Any]:
         params: dict[str, Any] = {"TableName": self.table.physical_name}
@@ -284,7 +298,7 @@ class _Read(Generic[M]):
             managed = [self.table.type_attribute, *self._key_attributes()]
             if self.table.ttl and self.table.hide_expired:
                 managed.append(self.table.ttl)  # to hide expired items
-            attrs = [Attr(p) for p in self.projection_paths]
+            attrs = [Attr(path, raw=raw) for path, raw in self.projection_paths]
             attrs += [Attr((name,), raw=True) for name in managed]
             params["ProjectionExpression"] = render_projection(attrs, ph)
         if self.capacity:
@@ -428,8 +442,9 @@ class Query(_Read[M]):
             templates = spec.indexes.get(index)
             if templates is None:
                 raise ValidationError(
-                    f"{model.__name__} has no key templates for index {index!r}; "
-                    f"it declares {sorted(spec.indexes)}"
+                    f"{model.__name__} has no key templates for index {index!r}"
+                    f"{suggest(str(index), spec.indexes)} (it declares "
+                    f"{sorted(spec.indexes)}). Nothing was sent"
                 )
             pk_template = templates.pk or spec.pk
             sk_template = templates.sk

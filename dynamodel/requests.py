@@ -29,6 +29,7 @@ from .expressions import (
 )
 from .flows import Flow, Request, call
 from .model import Model, ModelSpec, check_entity, index_attributes, key_attributes
+from .paths import resolver
 from .sharding import checks_generation, guard_flow
 from .table import Table
 from .ttl import expired_condition, is_expired
@@ -36,9 +37,15 @@ from .ttl import expired_condition, is_expired
 M = TypeVar("M", bound=Model)
 
 
-def placeholders(spec: ModelSpec) -> Placeholders:
-    """Placeholders that map a model's Python field names to stored names."""
-    return Placeholders(spec.stored_names)
+def placeholders(owner: type[Model] | ModelSpec) -> Placeholders:
+    """Placeholders that check a model's paths and map them to stored names (`dynamodel.paths`)."""
+    if isinstance(owner, ModelSpec):
+        spec = owner
+        paths = spec.paths or resolver(spec.table.entities[spec.entity])
+    else:
+        spec = owner._spec()
+        paths = spec.paths or resolver(owner)
+    return Placeholders(spec.stored_names, paths=paths)
 
 
 def _describe_key(key: Item) -> dict[str, Any]:
@@ -92,7 +99,7 @@ def get_request(
     model: type[Model],
     key: Item,
     consistent: bool = False,
-    projection: Sequence[str] | None = None,
+    projection: Sequence[str | Attr] | None = None,
 ) -> Request:
     """GetItem parameters for a key."""
     spec = model._spec()
@@ -100,7 +107,7 @@ def get_request(
     if consistent:
         params["ConsistentRead"] = True
     if projection:
-        ph = placeholders(spec)
+        ph = placeholders(model)
         params["ProjectionExpression"] = render_projection(projection, ph)
         ph.apply(params)
     return Request("get_item", params)
@@ -110,16 +117,15 @@ def get_flow(
     model: type[M],
     key_fields: Mapping[str, Any],
     consistent: bool,
-    projection: Sequence[str] | None,
+    projection: Sequence[str | Attr] | None,
     required: bool,
 ) -> Flow[M | None]:
     """Read one item; None (or `ItemNotFound` when ``required``) if absent."""
     key = model.build_key(**key_fields)
     spec = model._spec()
+    request = get_request(model, key, consistent, projection)  # refusals before any request
     yield from guard_shards([model], write=False, index=None)
-    response = yield from call(
-        get_request(model, key, consistent, projection), spec.table.connection.retry
-    )
+    response = yield from call(request, spec.table.connection.retry)
     item = response.get("Item")
     if item is not None and expired(spec.table, item):
         item = None  # DynamoDB has not deleted it yet; treat it as gone
@@ -343,7 +349,8 @@ def build_put(
     params: dict[str, Any] = {"TableName": spec.table.physical_name, "Item": item}
     if condition is None:
         return Request("put_item", params), version
-    return Request("put_item", _add_condition(params, placeholders(spec), condition)), version
+    ph = placeholders(type(instance))
+    return Request("put_item", _add_condition(params, ph, condition)), version
 
 
 def put_request(
@@ -404,7 +411,7 @@ def delete_request(
     condition = all_of(
         same_entity_condition(spec), version.condition() if version else None, condition
     )
-    return Request("delete_item", _add_condition(params, placeholders(spec), condition))
+    return Request("delete_item", _add_condition(params, placeholders(model), condition))
 
 
 def delete_flow(
@@ -580,7 +587,7 @@ def build_update(
         for name in dict.fromkeys(spec.key_fields):
             stored = spec.stored_names[name]
             full.append(UpdateAction("SET", Attr((stored,), raw=True), Value(known[name])))
-    ph = placeholders(spec)
+    ph = placeholders(model)
     params: dict[str, Any] = {
         "TableName": table.physical_name,
         "Key": key,

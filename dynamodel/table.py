@@ -328,7 +328,12 @@ class Table:
                     return IndexKeys(index, declared.pk, declared.sk)
                 return IndexKeys(index, self.pk, declared.sk)
         known = [i.name for i in self.indexes]
-        raise ValidationError(f"table {self.name!r} has no index {index!r}; indexes: {known}")
+        from .paths import suggest  # the error path only
+
+        raise ValidationError(
+            f"table {self.name!r} has no index {index!r}{suggest(str(index), known)} "
+            f"(indexes: {known}). Nothing was sent"
+        )
 
     def key_attributes(self) -> tuple[str, ...]:
         """The table's primary key attribute names."""

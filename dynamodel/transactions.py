@@ -38,7 +38,7 @@ from .errors import (
     TransactionCanceled,
     ValidationError,
 )
-from .expressions import Condition, UpdateAction, all_of, render_condition
+from .expressions import Attr, Condition, UpdateAction, all_of, render_condition
 from .flows import Flow, Request, call
 from .model import Model, coerce_fields
 from .requests import (
@@ -284,7 +284,7 @@ class _Builder:
 
 def _check_params(model: type[Model], key: Item, condition: Condition) -> dict[str, Any]:
     spec = model._spec()
-    ph = placeholders(spec)
+    ph = placeholders(model)
     params: dict[str, Any] = {
         "TableName": spec.table.physical_name,
         "Key": key,
@@ -563,7 +563,7 @@ class TransactGet(_Builder):
         self._refs: list[ItemRef[Any]] = []
 
     def get(
-        self, model: type[M], *, projection: Sequence[str] | None = None, **key: Any
+        self, model: type[M], *, projection: Sequence[str | Attr] | None = None, **key: Any
     ) -> ItemRef[M]:
         """Add a read of the item with these key fields (``projection``: a partial model)."""
         values = coerce_fields(model, key, model._spec().key_fields, "key")

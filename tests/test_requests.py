@@ -163,7 +163,9 @@ def test_put_request_with_tag_sets_sparse_index() -> None:
 
 def test_get_request() -> None:
     assert R.get_request(Doc, KEY).params == {"TableName": "req-unit", "Key": KEY}
-    request = R.get_request(Doc, KEY, consistent=True, projection=["title", "status", "a.b"])
+    # "a.b" is not declared by Doc: raw=True names it unchecked
+    projection = ["title", "status", Attr("a.b", raw=True)]
+    request = R.get_request(Doc, KEY, consistent=True, projection=projection)
     assert request.op == "get_item"
     assert request.params == {
         "TableName": "req-unit",
