@@ -22,7 +22,7 @@ from .errors import (
     ValidationError,
     VersionConflict,
 )
-from .expressions import Attr, Condition, UpdateAction
+from .expressions import Attr, Condition, TypedAttr, UpdateAction
 from .model import Model
 from .retry import RetryPolicy
 from .sharding import ShardCountMismatch, Shards
@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from .collection import Collection, CollectionResult
     from .local import LocalDynamoDB
     from .locking import aretry_on_conflict, retry_on_conflict
+    from .paths import present
     from .query import Page, ParallelScan, Query, Scan
     from .transactions import ItemRef, TransactGet, TransactWrite
     from .ttl import TTL
@@ -75,6 +76,7 @@ _LAZY = {
     "LocalDynamoDB": "local",
     "aretry_on_conflict": "locking",
     "retry_on_conflict": "locking",
+    "present": "paths",
     "Page": "query",
     "ParallelScan": "query",
     "Query": "query",
@@ -129,6 +131,7 @@ __all__ = [
     "TransactGet",
     "TransactWrite",
     "TransactionCanceled",
+    "TypedAttr",
     "UpdateAction",
     "ValidationError",
     "VersionConflict",
@@ -140,6 +143,7 @@ __all__ = [
     "capacity",
     "configure",
     "estimate_capacity",
+    "present",
     "retry_on_conflict",
 ]
 
