@@ -516,6 +516,9 @@ def bad(order: Order) -> None:
 """
 
 
+FILES = ["--no-error-summary", "good.py", "bad.py"]
+
+
 def test_mypy_checks_typed_references(tmp_path: Any) -> None:
     import os
     import subprocess
@@ -528,8 +531,7 @@ def test_mypy_checks_typed_references(tmp_path: Any) -> None:
     env = dict(os.environ, MYPYPATH=str(root))
     done = subprocess.run(
         # errors in dynamodel itself (read from source through MYPYPATH) are not the user's
-        [sys.executable, "-m", "mypy", "--strict", "--follow-imports=silent"]
-        + ["--no-error-summary", "good.py", "bad.py"],
+        [sys.executable, "-m", "mypy", "--strict", "--follow-imports=silent", *FILES],
         cwd=tmp_path,  # no project configuration: a user's plain strict mypy
         env=env,
         capture_output=True,
