@@ -10,7 +10,7 @@ Every attribute name and value goes through ``#n``/``:v`` placeholders, so reser
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from .codec import OMIT, encode
@@ -592,37 +592,36 @@ def render_projection(paths: Iterable[str | Sequence[PathSegment] | Attr], ph: P
     return _check_size("ProjectionExpression", ", ".join(rendered))
 
 
-def attrs_in(node: Any) -> Iterator[Attr]:
-    """Every `Attr` a condition, operand, update action or projection path uses."""
-    if isinstance(node, Attr):
-        yield node
-    elif isinstance(node, Compare | Arithmetic):
-        yield from attrs_in(node.left)
-        yield from attrs_in(node.right)
-    elif isinstance(node, And | Or):
-        for part in node.parts:
-            yield from attrs_in(part)
-    elif isinstance(node, Not):
-        yield from attrs_in(node.inner)
-    elif isinstance(node, Function):
-        for arg in node.args:
-            yield from attrs_in(arg)
-    elif isinstance(node, Between):
-        yield from attrs_in(node.operand)
-        yield from attrs_in(node.low)
-        yield from attrs_in(node.high)
-    elif isinstance(node, In):
-        yield from attrs_in(node.operand)
-        for value in node.values:
-            yield from attrs_in(value)
-    elif isinstance(node, Size | IfNotExists):
-        yield from attrs_in(node.attr)
-        if isinstance(node, IfNotExists):
-            yield from attrs_in(node.default)
-    elif isinstance(node, ListAppend):
-        yield from attrs_in(node.first)
-        yield from attrs_in(node.second)
-    elif isinstance(node, UpdateAction):
-        yield node.attr
-        if node.operand is not None:
-            yield from attrs_in(node.operand)
+_PARTS: dict[type, Callable[[Any], Iterable[Any]]] = {
+    Compare: lambda n: (n.left, n.right),
+    Arithmetic: lambda n: (n.left, n.right),
+    And: lambda n: n.parts,
+    Or: lambda n: n.parts,
+    Not: lambda n: (n.inner,),
+    Function: lambda n: n.args,
+    Between: lambda n: (n.operand, n.low, n.high),
+    In: lambda n: (n.operand, *n.values),
+    Size: lambda n: (n.attr,),
+    IfNotExists: lambda n: (n.attr, n.default),
+    ListAppend: lambda n: (n.first, n.second),
+    UpdateAction: lambda n: (n.attr,) if n.operand is None else (n.attr, n.operand),
+    Value: lambda n: (),
+}
+
+
+def attrs_in(node: Any) -> list[Attr]:
+    """Every `Attr` a condition, operand or update action uses."""
+    found: list[Attr] = []
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, Attr):
+            found.append(item)
+            continue
+        parts = _PARTS.get(type(item))
+        if parts is None:  # a subclass of a known node, or not a node at all
+            parts = next((p for k, p in _PARTS.items() if isinstance(item, k)), None)
+            if parts is None:
+                continue
+        stack.extend(parts(item))
+    return found

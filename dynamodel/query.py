@@ -36,7 +36,7 @@ from .expressions import (
 from .flows import Emit, Flow, Request, call
 from .keys import KeyTemplate
 from .model import SHARD, check_shard, coerce_fields
-from .paths import PathResolver, check_index_projection, resolver_for, suggest
+from .paths import PathResolver, check_index_projection, resolver, resolver_for, suggest
 from .sharding import (
     Shards,
     count_shards_flow,
@@ -279,6 +279,10 @@ class _Read(Generic[M]):
 
     # request building
     def _paths(self) -> PathResolver:
+        single = self.single
+        if single is not None:
+            paths: PathResolver | None = single._spec().paths
+            return paths if paths is not None else resolver(single)
         return resolver_for(self.models.values())
 
     def _placeholders(self) -> Placeholders:
