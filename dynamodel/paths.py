@@ -37,7 +37,7 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, RootModel
 
 from .errors import ValidationError
 from .expressions import Attr, PathSegment, TypedAttr
@@ -100,6 +100,8 @@ def _alternatives(annotation: Any) -> list[Any]:
     supertype = getattr(annotation, "__supertype__", None)  # typing.NewType
     if supertype is not None:
         return _alternatives(supertype)
+    if isinstance(annotation, type) and issubclass(annotation, RootModel):
+        return _alternatives(annotation.model_fields["root"].annotation)  # stored as its root
     return [annotation]
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, RootModel
 
 from dynamodel import (
     GSI,
@@ -53,6 +53,10 @@ class Address(BaseModel):
     lines: list[Line] = []
 
 
+class Lines(RootModel[list[Line]]):
+    pass
+
+
 class Other(BaseModel):
     city: str = "x"  # stored as "city": differs from Address.city ("c")
 
@@ -85,6 +89,7 @@ class Order(Model):
     loose: dict = {}  # type: ignore[type-arg]
     tags: set[str] = set()
     either: Address | Other | None = None
+    wrapped: Lines | None = None
 
 
 class Note(Model):
@@ -129,6 +134,7 @@ def order(**extra: Any) -> Order:
         ("loose.k.j", ("loose", "k", "j")),  # bare dict: values unchecked
         ("tags", ("tags",)),
         ("either.zip_code", ("either", "z")),  # only Address has it
+        ("wrapped[0].sku", ("wrapped", 0, "s")),  # a RootModel is stored as its root
         # managed attributes: keys, type attribute, index keys, TTL
         ("pk", ("pk",)),
         ("sk", ("sk",)),
@@ -158,6 +164,7 @@ def test_declared_paths_resolve_to_stored_paths(path: str, stored: tuple[Any, ..
         ("pk.x", ["'pk' is a key or type attribute"]),
         ("billing.zipcode", ["Address has no field 'zipcode'", "'zip_code'"]),
         ("model_dump", ["Order has no field 'model_dump'"]),
+        ("wrapped.root", ["'wrapped' is a list"]),
     ],
 )
 def test_undeclared_paths_are_refused_with_the_closest_names(
@@ -476,7 +483,7 @@ def test_the_recorder_does_see_requests_that_are_sent(recorder: Any) -> None:
 # -- the type checker sees typed references --------------------------------------------------
 
 USER_CODE = """
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, RootModel
 
 from dynamodel import Attr, Model, Table, present
 
