@@ -19,6 +19,7 @@ from .errors import (
     TableNotFound,
     ThrottledError,
     TransactionCanceled,
+    UnknownPath,
     ValidationError,
     VersionConflict,
 )
@@ -132,6 +133,7 @@ __all__ = [
     "TransactWrite",
     "TransactionCanceled",
     "TypedAttr",
+    "UnknownPath",
     "UpdateAction",
     "ValidationError",
     "VersionConflict",

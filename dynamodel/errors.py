@@ -36,6 +36,26 @@ class ValidationError(DynamodelError, ValueError):
     code = "ValidationException"
 
 
+class UnknownPath(ValidationError):
+    """An expression names an attribute path its model does not declare; nothing was sent.
+
+    Attributes:
+        model: the model's name (several, comma-separated, for a collection query).
+        path: the path as written (``"address.ctiy"``).
+        segment: the first segment that is not declared (``"ctiy"``, or an index).
+        closest: declared names close to ``segment`` (possibly empty).
+    """
+
+    def __init__(
+        self, message: str, *, model: str, path: str, segment: str | int, closest: list[str]
+    ) -> None:
+        super().__init__(message)
+        self.model = model
+        self.path = path
+        self.segment = segment
+        self.closest = closest
+
+
 class ItemTooLarge(ValidationError):
     """The serialised item exceeds DynamoDB's 400 KB item size limit."""
 

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, RootModel
 
-from .errors import ValidationError
+from .errors import UnknownPath, ValidationError
 from .expressions import Attr, PathSegment, TypedAttr
 
 if TYPE_CHECKING:
@@ -255,15 +255,14 @@ class _ModelPaths:
         if stored is None:
             if first in self.managed:
                 if len(segments) > 1:
-                    raise ValidationError(
-                        f"{self.name}: unknown attribute path {_show(segments)!r}: {first!r} "
-                        f"is a key or type attribute; it has no {_what(segments[1])}"
+                    raise self._unknown(
+                        segments,
+                        segments[1],
+                        f"{first!r} is a key or type attribute; it has no {_what(segments[1])}",
+                        (),
                     )
                 return segments
-            raise ValidationError(
-                f"{self.name}: unknown attribute path {_show(segments)!r}: {self.name} has no "
-                f"field {first!r}{_hint(first, self.top)}{_RAW_HINT}"
-            )
+            raise self._unknown(segments, first, f"{self.name} has no field {first!r}", self.top)
         out: list[PathSegment] = [stored]
         states: list[Any] = _alternatives(self.fields[stored])
         for position in range(1, len(segments)):
@@ -281,10 +280,7 @@ class _ModelPaths:
             if not accepted:
                 reasons = "; ".join(dict.fromkeys(m.reason for m in misses))
                 names = [n for m in misses for n in m.names]
-                raise ValidationError(
-                    f"{self.name}: unknown attribute path {_show(segments)!r}: {reasons}"
-                    f"{_hint(segment, names) if names else ''}{_RAW_HINT}"
-                )
+                raise self._unknown(segments, segment, reasons, names)
             renamed = {stored for stored, _ in accepted}
             if len(renamed) > 1:
                 raise ValidationError(
@@ -302,6 +298,23 @@ class _ModelPaths:
                 out.extend(segments[position + 1 :])  # the rest is not checked
                 break
         return tuple(out)
+
+    def _unknown(
+        self,
+        segments: tuple[PathSegment, ...],
+        segment: PathSegment,
+        reason: str,
+        names: Iterable[str],
+    ) -> UnknownPath:
+        names = list(names)
+        return UnknownPath(
+            f"{self.name}: unknown attribute path {_show(segments)!r}: {reason}"
+            f"{_hint(segment, names) if names else ''}{_RAW_HINT}",
+            model=self.name,
+            path=_show(segments),
+            segment=segment,
+            closest=_closest(segment, names) if names else [],
+        )
 
 
 class PathResolver:
@@ -338,19 +351,23 @@ class PathResolver:
         if len(self._models) == 1:
             return self._models[0].resolve(segments)
         results: dict[tuple[PathSegment, ...], list[str]] = {}
-        errors: list[str] = []
+        errors: list[UnknownPath] = []
         for paths in self._models:
             try:
                 results.setdefault(paths.resolve(segments), []).append(paths.name)
-            except ValidationError as error:
-                errors.append(str(error))
+            except UnknownPath as error:
+                errors.append(error)
         if len(results) == 1:
             return next(iter(results))
         names = ", ".join(p.name for p in self._models)
         if not results:
-            raise ValidationError(
+            raise UnknownPath(
                 f"no model of this query ({names}) declares attribute path "
-                f"{_show(segments)!r}: " + " | ".join(errors)
+                f"{_show(segments)!r}: " + " | ".join(map(str, errors)),
+                model=names,
+                path=_show(segments),
+                segment=errors[0].segment,
+                closest=list(dict.fromkeys(n for e in errors for n in e.closest)),
             )
         shown = "; ".join(f"{_show(path)!r} by {', '.join(m)}" for path, m in results.items())
         raise ValidationError(

@@ -22,6 +22,7 @@ from dynamodel import (
     Table,
     TransactWrite,
     TypedAttr,
+    UnknownPath,
     ValidationError,
     present,
 )
@@ -174,6 +175,18 @@ def test_undeclared_paths_are_refused_with_the_closest_names(
         resolver(Order).resolve(Attr(path).segments)
     for part in expected:
         assert part in str(info.value)
+
+
+def test_the_error_carries_the_model_path_segment_and_closest_names() -> None:
+    with pytest.raises(UnknownPath) as info:
+        resolver(Order).resolve(("address", "ctiy"))
+    error = info.value
+    assert isinstance(error, ValidationError)
+    assert (error.model, error.path, error.segment) == ("Order", "address.ctiy", "ctiy")
+    assert error.closest == ["city"]
+    with pytest.raises(UnknownPath) as info:
+        resolver_for([Order, Note]).resolve(("txt",))
+    assert info.value.model == "Order, Note" and "text" in info.value.closest
 
 
 def test_a_name_stored_differently_by_union_members_is_ambiguous() -> None:
