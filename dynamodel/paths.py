@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from .model import Model
 
 T = TypeVar("T")
+MT = TypeVar("MT", bound="Model")
 
 #: a type dynamodel does not look into: any further segment is accepted
 _ANY: Any = object()
@@ -437,13 +438,13 @@ class _Recorder:
         raise ValidationError("a field reference only reads attributes; index lists with [n]")
 
 
-def attr_of(model: type[Model], pick: Callable[[Any], T]) -> TypedAttr[T]:
+def attr_of(model: type[MT], pick: Callable[[MT], T]) -> TypedAttr[T]:
     """A checked, typed path from a lambda over the model: ``lambda o: o.address.city``.
 
     The path is in Python names; it is checked now and mapped to stored names when rendered.
     """
     try:
-        result: Any = pick(_Recorder(()))
+        result: Any = pick(_Recorder(()))  # type: ignore[arg-type]
     except TypeError as error:
         raise ValidationError(
             f"{model.__name__}.attr(): the function must only read attributes and items of its "

@@ -499,6 +499,7 @@ USER_CODE = """
 from pydantic import BaseModel, Field, RootModel
 
 from dynamodel import Attr, Model, Table, present
+from dynamodel.paths import attr_of
 
 shop = Table("mypy-shop")
 
@@ -527,12 +528,14 @@ def good(order: Order) -> None:
     Order.attr(lambda o: o.lines[0].city).set("x")
     Order.attr(lambda o: present(o.billing).city).set("x")
     Attr("total").set("not checked by the type checker")
+    attr_of(Order, lambda o: o.address.city).set("x")
 """
 
 BAD_CODE = """
 def bad(order: Order) -> None:
     order.update(Order.attr(lambda o: o.adress.city).set("Oslo"))
     Order.attr(lambda o: o.total).set("ten")
+    attr_of(Order, lambda o: o.totl)
 """
 
 
@@ -565,4 +568,5 @@ def test_mypy_checks_typed_references(tmp_path: Any) -> None:
     bad = [e for e in errors if e.startswith("bad.py")]
     assert any('"Order" has no attribute "adress"' in e for e in bad), errors
     assert any('"set" of "TypedAttr"' in e and '"str"' in e for e in bad), errors
-    assert len(bad) == 2, errors
+    assert any('"Order" has no attribute "totl"' in e for e in bad), errors
+    assert len(bad) == 3, errors
