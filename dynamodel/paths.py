@@ -50,8 +50,6 @@ MT = TypeVar("MT", bound="Model")
 
 #: a type dynamodel does not look into: any further segment is accepted
 _ANY: Any = object()
-#: a stored name only (a managed attribute): nothing further
-_LEAF: Any = object()
 
 _LEAF_TYPES: tuple[type, ...] = (
     str,
@@ -147,8 +145,6 @@ def _step(annotation: Any, segment: PathSegment, shown: str) -> tuple[PathSegmen
     raises `_Miss`. ``shown`` is the path so far, for messages."""
     if annotation is _ANY or annotation is Any or annotation is object:
         return segment, _ANY
-    if annotation is _LEAF:
-        raise _Miss(f"{shown!r} is a key or type attribute; it has no {_what(segment)}")
     if isinstance(annotation, TypeVar):
         return segment, _ANY
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
@@ -165,8 +161,6 @@ def _step(annotation: Any, segment: PathSegment, shown: str) -> tuple[PathSegmen
         if not isinstance(segment, int):
             raise _Miss(f"{shown!r} is a list; index it ({shown}[0].{segment}), it has no fields")
         if origin is tuple and args and not (len(args) == 2 and args[1] is Ellipsis):
-            if args == ((),):  # tuple[()]
-                raise _Miss(f"{shown!r} is an empty tuple")
             if segment >= len(args):
                 raise _Miss(f"{shown!r} holds {len(args)} elements; [{segment}] is out of range")
             return segment, args[segment]
