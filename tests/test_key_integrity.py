@@ -216,7 +216,9 @@ async def test_updates_and_deletes_by_key_never_touch_another_entitys_item(
     key = {"tenant": "t", "user_id": "u1", "order_id": "o1"}
     for upsert in (False, True):
         with pytest.raises(EntityMismatch) as info:
-            await io.update_item(Impostor, key, [Attr("total").set(0)], upsert=upsert)
+            # Impostor does not declare "total" (Order does): raw=True names it unchecked
+            action = Attr("total", raw=True).set(0)
+            await io.update_item(Impostor, key, [action], upsert=upsert)
         assert (info.value.expected, info.value.stored) == ("Impostor", "Order")
     with pytest.raises(EntityMismatch):
         await io.delete_item(Impostor, key)
