@@ -120,7 +120,7 @@ class Collection:
         A sharded partition is read from every shard concurrently and merged in sort key
         order (``shard=`` reads one shard only).
         """
-        if self.multi is not None:
+        if self.multi is not None:  # fields named as the first model names them
             return Query.for_multi(
                 self.table,
                 self.multi,

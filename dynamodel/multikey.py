@@ -225,13 +225,27 @@ def partition_values(
             f"{missing}; a multi-attribute partition key needs every one of "
             f"{list(multi.pk_fields)}"
         )
+    values = {f: v for f, v in values.items() if v is not None}  # None: not given
     sort = {f: values[f] for f in multi.sk_fields if f in values}
     check_sort_prefix(multi, (), tuple(sort), what)
-    coerced = coerce_fields(model, dict(values), multi.fields, what)
+    coerced = coerce_fields(model, values, multi.fields, what)
+    check_not_empty(model, multi, coerced, what)
     return (
         {f: coerced[f] for f in multi.pk_fields},
         {f: coerced[f] for f in multi.sk_fields if f in coerced},
     )
+
+
+def check_not_empty(
+    model: type[Model], multi: MultiIndex, values: Mapping[str, Any], what: str
+) -> None:
+    """Refuse empty strings and bytes: DynamoDB rejects them as key attribute values."""
+    empty = [f for f, v in values.items() if isinstance(v, str | bytes) and not v]
+    if empty:
+        raise ValidationError(
+            f"{model.__name__} {what} on index {multi.name!r}: {empty} are empty; key "
+            "attribute values cannot be empty strings or bytes"
+        )
 
 
 def check_sort_prefix(

@@ -439,7 +439,7 @@ class Query(_Read[M]):
             if templates is None:
                 raise ValidationError(
                     f"{model.__name__} has no key templates for index {index!r}; "
-                    f"it declares {sorted(spec.indexes)}"
+                    f"it declares {sorted([*spec.indexes, *spec.multi_indexes])}"
                 )
             pk_template = templates.pk or spec.pk
             sk_template = templates.sk
@@ -616,7 +616,7 @@ class Query(_Read[M]):
     # operator on the last one
     def _multi_fields(self, method: str, raw: Any, fields: Mapping[str, Any]) -> dict[str, Any]:
         from .model import coerce_fields
-        from .multikey import check_sort_prefix
+        from .multikey import check_not_empty, check_sort_prefix
 
         multi = self.multi
         assert multi is not None
@@ -634,6 +634,7 @@ class Query(_Read[M]):
         check_sort_prefix(multi, [f for f, _ in self.multi_sk], list(fields), method)
         model = self.single or next(iter(self.models.values()))
         values = coerce_fields(model, fields, multi.sk_fields, "sort key condition")
+        check_not_empty(model, multi, values, method)
         return {f: values[f] for f in multi.sk_fields if f in values}
 
     def _multi_with(

@@ -659,3 +659,24 @@ def test_table_sync_adds_a_multi_attribute_gsi(fresh_db: Any, backend_name: str)
         types = {"tenant_id": "S", "region": "S", "created": "N", "order_id": "S"}
         assert dict(live.key_types) == types
     assert schema.diff(MK) == []
+
+
+def test_none_is_not_given_and_empty_values_are_refused() -> None:
+    given = Order.query(index="by_region", tenant_id="t1", region="eu", created=None)
+    assert _resolved(given) == "tenant_id = 't1' AND region = 'eu'"
+    with pytest.raises(ValidationError, match=r"\['region'\] are empty"):
+        Order.query(index="by_region", tenant_id="t1", region="")
+    with pytest.raises(ValidationError, match=r"\['order_id'\] are empty"):
+        Q.sk_eq(created=1).sk_begins_with(order_id="")
+    with pytest.raises(ValidationError, match="it declares \\['by_region'\\]"):
+        Refund.query(index="by_tenant", tenant_id="t1")
+
+
+async def test_async_queries(shop: Table) -> None:
+    for tenant, region, created, order_id in ORDERS:
+        await Order(tenant_id=tenant, region=region, created=created, order_id=order_id).asave()
+    eu = Order.aquery(index="by_region", tenant_id="t1", region="eu")
+    assert [o.order_id for o in await eu.sk_ge(created=2).aall()] == ["c", "a"]
+    assert await eu.acount() == 4
+    result = await Collection(Order, Refund, index="by_region").afetch(tenant_id="t1", region="us")
+    assert [o.order_id for o in result.items] == ["d"]
