@@ -200,50 +200,41 @@ def model_multi_index(model: type[Model], table: Table, index: GSI) -> MultiInde
     )
 
 
-def partition_values(
-    model: type[Model], multi: MultiIndex, values: Mapping[str, Any], what: str
+def split_fields(
+    owner: str, multi: MultiIndex, values: Mapping[str, Any], what: str
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Split query keywords into (partition field values, leading sort field values), each
-    validated through its field type.
+    """Split query keywords into (partition field values, leading sort field values), not yet
+    validated through the field types.
 
     Every partition field is required; sort fields given must be a prefix of the sort key
-    (no skipping), since DynamoDB conditions sort attributes left to right.
+    (no skipping), since DynamoDB conditions sort attributes left to right. None means not
+    given.
     """
-    from .model import coerce_fields
-
     unknown = sorted(set(values) - set(multi.fields))
     if unknown:
         raise ValidationError(
-            f"{model.__name__} {what} on index {multi.name!r}: unexpected fields {unknown}; "
+            f"{owner} {what} on index {multi.name!r}: unexpected fields {unknown}; "
             f"partition key fields {list(multi.pk_fields)}, sort key fields "
             f"{list(multi.sk_fields)}"
         )
     missing = [f for f in multi.pk_fields if values.get(f) is None]
     if missing:
         raise ValidationError(
-            f"{model.__name__} {what} on index {multi.name!r}: missing partition key fields "
+            f"{owner} {what} on index {multi.name!r}: missing partition key fields "
             f"{missing}; a multi-attribute partition key needs every one of "
             f"{list(multi.pk_fields)}"
         )
-    values = {f: v for f, v in values.items() if v is not None}  # None: not given
-    sort = {f: values[f] for f in multi.sk_fields if f in values}
+    sort = {f: values[f] for f in multi.sk_fields if values.get(f) is not None}
     check_sort_prefix(multi, (), tuple(sort), what)
-    coerced = coerce_fields(model, values, multi.fields, what)
-    check_not_empty(model, multi, coerced, what)
-    return (
-        {f: coerced[f] for f in multi.pk_fields},
-        {f: coerced[f] for f in multi.sk_fields if f in coerced},
-    )
+    return {f: values[f] for f in multi.pk_fields}, sort
 
 
-def check_not_empty(
-    model: type[Model], multi: MultiIndex, values: Mapping[str, Any], what: str
-) -> None:
+def check_not_empty(owner: str, multi: MultiIndex, values: Mapping[str, Any], what: str) -> None:
     """Refuse empty strings and bytes: DynamoDB rejects them as key attribute values."""
     empty = [f for f, v in values.items() if isinstance(v, str | bytes) and not v]
     if empty:
         raise ValidationError(
-            f"{model.__name__} {what} on index {multi.name!r}: {empty} are empty; key "
+            f"{owner} {what} on index {multi.name!r}: {empty} are empty; key "
             "attribute values cannot be empty strings or bytes"
         )
 

@@ -474,11 +474,14 @@ class Query(_Read[M]):
     ) -> Query[Any]:
         """A query on one partition of a multi-attribute GSI: every partition key field is
         required; sort key fields given are held equal (a prefix of the sort key)."""
-        from .multikey import partition_values
+        from .multikey import check_not_empty, split_fields
 
         model = single or next(iter(models.values()))
         what = "query" if single is not None else "collection query"
-        pk, sk = partition_values(model, multi, fields, what)
+        pk, sk = split_fields(model.__name__, multi, fields, what)
+        pk = coerce_fields(model, pk, multi.pk_fields, what)
+        sk = coerce_fields(model, sk, multi.sk_fields, what)
+        check_not_empty(model.__name__, multi, {**pk, **sk}, what)
         multi_pk = tuple((multi.attribute(f), v) for f, v in pk.items())
         return cls(
             table=table,
@@ -615,7 +618,6 @@ class Query(_Read[M]):
     # sort key conditions on a multi-attribute GSI: equality on the leading fields given, the
     # operator on the last one
     def _multi_fields(self, method: str, raw: Any, fields: Mapping[str, Any]) -> dict[str, Any]:
-        from .model import coerce_fields
         from .multikey import check_not_empty, check_sort_prefix
 
         multi = self.multi
@@ -634,7 +636,7 @@ class Query(_Read[M]):
         check_sort_prefix(multi, [f for f, _ in self.multi_sk], list(fields), method)
         model = self.single or next(iter(self.models.values()))
         values = coerce_fields(model, fields, multi.sk_fields, "sort key condition")
-        check_not_empty(model, multi, values, method)
+        check_not_empty(model.__name__, multi, values, method)
         return {f: values[f] for f in multi.sk_fields if f in values}
 
     def _multi_with(

@@ -680,3 +680,15 @@ async def test_async_queries(shop: Table) -> None:
     assert await eu.acount() == 4
     result = await Collection(Order, Refund, index="by_region").afetch(tenant_id="t1", region="us")
     assert [o.order_id for o in result.items] == ["d"]
+
+
+def test_cli_chart_columns() -> None:
+    from rich.console import Console
+
+    from dynamodel.cli._schema import chart
+
+    console = Console(width=250, record=True)
+    console.print(chart(MK))
+    text = console.export_text()
+    assert "tenant_id, region" in text and "created, order_id" in text
+    assert "(tenant_id, where)" in text  # Refund's field stored as region
