@@ -240,7 +240,8 @@ class _ModelPaths:
         managed = [table.pk, table.sk, table.type_attribute, table.ttl]
         for declared in table.indexes:
             keys = table.index_keys(declared.name)
-            managed += [keys.pk, keys.sk]
+            if not keys.multi:  # a multi-attribute GSI's keys are models' own fields
+                managed += [keys.pk, keys.sk]
         self.managed = {m for m in managed if m and m not in self.fields}
 
     def resolve(self, segments: tuple[PathSegment, ...]) -> tuple[PathSegment, ...]:
@@ -483,7 +484,7 @@ def check_index_projection(
     declared = next((i for i in table.indexes if i.name == index), None)
     if not isinstance(declared, GSI) or declared.projection == "ALL":
         return
-    held = {*table.key_attributes(), declared.pk, declared.sk}
+    held = {*table.key_attributes(), *declared.pk_attributes, *declared.sk_attributes}
     if declared.projection != "KEYS_ONLY":
         held.update(declared.projection)
     for attr in attrs:

@@ -17,6 +17,7 @@ from dynamodel import (
     Collection,
     Connection,
     Model,
+    MultiKey,
     RetryPolicy,
     Shards,
     Table,
@@ -570,3 +571,47 @@ def test_mypy_checks_typed_references(tmp_path: Any) -> None:
     assert any('"set" of "TypedAttr"' in e and '"str"' in e for e in bad), errors
     assert any('"Order" has no attribute "totl"' in e for e in bad), errors
     assert len(bad) == 3, errors
+
+
+# -- multi-attribute GSIs ----------------------------------------------------------------------
+
+MK = Table(
+    "paths-multikey",
+    indexes=[GSI("by_region", pk=("tenant_id", "region"), sk="created", projection="KEYS_ONLY")],
+)
+
+
+class Shipment(Model):
+    class Meta:
+        table = MK
+        pk = "SHIPMENT#{shipment_id}"
+        sk = "SHIPMENT"
+        indexes = {"by_region": MultiKey}
+
+    shipment_id: str
+    tenant_id: str
+    region: str
+    created: int
+    weight: int = 0
+
+
+class Memo(Model):
+    class Meta:
+        table = MK
+        pk = "MEMO#{memo_id}"
+        sk = "MEMO"
+
+    memo_id: str
+
+
+def test_multi_attribute_gsi_keys_are_the_models_own_fields() -> None:
+    assert resolver(Shipment).resolve(("region",)) == ("region",)
+    # not a managed attribute: a model without the field cannot name it
+    with pytest.raises(UnknownPath, match="Memo has no field 'region'"):
+        resolver(Memo).resolve(("region",))
+    query = Shipment.query(index="by_region", tenant_id="t", region="eu")
+    query.project("region", "created", "pk")  # key attributes are held
+    with pytest.raises(ValidationError, match="KEYS_ONLY"):
+        query.project("weight")
+    with pytest.raises(ValidationError, match="did you mean 'by_region'"):
+        Shipment.query(index="by_regoin", tenant_id="t", region="eu")
