@@ -19,6 +19,7 @@ from .errors import (
     TableNotFound,
     ThrottledError,
     TransactionCanceled,
+    UniqueConstraintViolation,
     ValidationError,
     VersionConflict,
 )
@@ -129,6 +130,7 @@ __all__ = [
     "TransactGet",
     "TransactWrite",
     "TransactionCanceled",
+    "UniqueConstraintViolation",
     "UpdateAction",
     "ValidationError",
     "VersionConflict",

@@ -114,6 +114,7 @@ class ModelSpec:
         self.set_fields = set_fields
         self.version_field = version_field
         self.shards = shards
+        self.unique: tuple[str, ...] = ()  # Meta.unique: fields kept unique by guard items
         self.adapters: dict[str, TypeAdapter[Any]] = {}
         self.plain_str_fields: frozenset[str] | None = None  # set by the first `coerce`
         self.encoder = encoder
@@ -385,6 +386,10 @@ class Model(BaseModel):
             encoder=_UNCOMPILED,
         )
         _check_spec(cls, spec)
+        if getattr(meta, "unique", None) is not None:
+            from .unique import declared_unique
+
+            spec.unique = declared_unique(cls, meta, spec)
         cls.__dynamodel__ = spec
         table.register(cls)
 
@@ -789,6 +794,10 @@ class Model(BaseModel):
     def _save_flow(self, condition: Condition | None, force: bool) -> Flow[None]:
         from . import requests
 
+        if self._spec().unique:  # guard items move with the values (dynamodel.unique)
+            from .unique import save_flow
+
+            return save_flow(self, condition, force)
         if force and self._spec().version_field is not None:
             from .locking import force_put_flow
 
@@ -798,12 +807,20 @@ class Model(BaseModel):
     def _create_flow(self, condition: Condition | None) -> Flow[None]:
         from . import requests
 
+        if self._spec().unique:
+            from .unique import create_flow
+
+            return create_flow(self, condition)
         condition = requests.not_exists_condition(self, condition)
         return requests.put_flow(self, condition, requests.put_version(self, create=True))
 
     def _delete_flow(self, condition: Condition | None, force: bool) -> Flow[None]:
         from . import requests
 
+        if self._spec().unique:
+            from .unique import instance_delete_flow
+
+            return instance_delete_flow(self, condition, force)
         version = requests.check_version(self, force=force)
         key, described = self.item_key(), requests.key_fields(self._spec(), self.__dict__)
 
