@@ -367,7 +367,7 @@ def test_transactions_refuse_unique_writes() -> None:
         lambda: tx.update(member(), Attr("email").set("x@x.io")),
         lambda: tx.update_item(Member, {"org": "o", "member_id": "m1"}, [Attr("handle").remove()]),
     ):
-        with pytest.raises(ValidationError, match="Meta.unique"):
+        with pytest.raises(ValidationError, match=r"Meta\.unique"):
             call()
     tx.update(member(), Attr("name").set("fine"))  # no unique field: allowed
     assert len(tx) == 1
