@@ -455,6 +455,8 @@ def save_flow(instance: Model, condition: Condition | None, force: bool) -> Flow
     new = {f: value_text(model, f, instance.__dict__.get(f)) for f in spec.unique}
     described = requests.key_fields(spec, instance.__dict__)
     forced = force and spec.version_field is not None
+    if instance.__pydantic_private__ and instance._dm_partial:
+        requests.build_put(instance)  # raises: a partial instance cannot be saved
     foreign: set[tuple[str, str]] = set()
     yield from requests.guard_shards([model], write=True)
     for _ in range(MAX_ATTEMPTS):

@@ -443,3 +443,24 @@ async def test_flat_table_and_int_values(io: SyncIO, ddb: Any) -> None:
     await io.save(Device(device_id="d1", serial=8))
     await io.create(Device(device_id="d2", serial=7))
     assert guard_values(ddb, "uniqflat") == {("Device", "serial", "7"), ("Device", "serial", "8")}
+
+
+def test_stream_events_leave_guard_records_out() -> None:
+    from dynamodel.streams import parse_stream_event
+
+    def record(seq: str, image: dict[str, Any]) -> dict[str, Any]:
+        keys = {k: image[k] for k in ("pk", "sk")}
+        body = {"SequenceNumber": seq, "Keys": keys, "NewImage": image}
+        return {"eventSource": "aws:dynamodb", "eventName": "INSERT", "dynamodb": body}
+
+    ann = member()
+    guard = {
+        **guard_key(Member, "email", ann.email),
+        "_type": {"S": GUARD_TYPE},
+        "unique_owner": {"S": "{}"},
+    }
+    batch = parse_stream_event(
+        {"Records": [record("1", ann.to_item()), record("2", guard)]}, table=UNIQ
+    )
+    assert [r.new for r in batch.records] == [ann]
+    assert batch.unrouted == []
