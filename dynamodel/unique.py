@@ -130,6 +130,12 @@ def declared_unique(cls: type[Model], meta: Any, spec: ModelSpec) -> tuple[str, 
             )
     if len(set(names)) != len(names):
         raise ValidationError(f"{owner}.Meta.unique names a field twice: {list(names)}")
+    if 1 + 2 * len(names) > MAX_ACTIONS:
+        raise ValidationError(
+            f"{owner}.Meta.unique: {len(names)} fields; changing them all takes "
+            f"{1 + 2 * len(names)} transaction actions (the item, a claim and a release each), "
+            f"over DynamoDB's {MAX_ACTIONS}"
+        )
     return names
 
 
