@@ -464,3 +464,24 @@ def test_stream_events_leave_guard_records_out() -> None:
     )
     assert [r.new for r in batch.records] == [ann]
     assert batch.unrouted == []
+
+
+async def test_items_without_guards_can_change_and_never_free_anothers(
+    io: SyncIO, ddb: Any
+) -> None:
+    """An item written before the constraint (no guard) changes its value without freeing a
+    guard another item has claimed for its old value since."""
+    old = member("m1", "shared@x.io")
+    ddb.put_item(TableName="uniq", Item=old.to_item())  # written around dynamodel: no guard
+    await io.create(member("m2", "shared@x.io"))  # claims the value the old item also has
+    old.email = "mine@x.io"
+    await io.save(old)  # the release of shared@x.io is skipped: m2 owns that guard
+    assert guard_values(ddb) == {
+        ("Member", "email", "shared@x.io"),
+        ("Member", "email", "mine@x.io"),
+    }
+    owners = {g["unique_value"]["S"]: g["unique_owner"]["S"] for g in guards(ddb)}
+    assert owners["shared@x.io"] == '{"pk":"ORG#o","sk":"MEMBER#m2"}'
+    await io.delete(old)
+    await io.delete(member("m2", "shared@x.io"))
+    assert guards(ddb) == []
