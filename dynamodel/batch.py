@@ -338,12 +338,18 @@ class BatchWriter:
 
     def put(self, *items: Model) -> Self:
         """Buffer puts of whole model instances (serialised and validated now)."""
+        for item in items:
+            if isinstance(item, Model):
+                item.before_write("batch_put")
         return self.add(
             *(put_request(item, skip_version_check=self.skip_version_check) for item in items)
         )
 
     def delete(self, *targets: Model | Key[Any]) -> Self:
         """Buffer deletes, given model instances or `Key` objects."""
+        for target in targets:
+            if isinstance(target, Model):
+                target.before_write("batch_delete")
         return self.add(
             *(delete_request(t, skip_version_check=self.skip_version_check) for t in targets)
         )
@@ -394,6 +400,12 @@ class BatchWriter:
         self.result._add_stats(result)
         self.result.written.extend(result.written)
         self.result.superseded.extend(result.superseded)
+        for written in result.written:
+            instance = written.item
+            if isinstance(instance, Model):
+                if written.action == "put":
+                    instance._dm_stored(written.request["PutRequest"]["Item"], whole=True)
+                instance.after_write("batch_put" if written.action == "put" else "batch_delete")
         unprocessed = [w for w in plan.requests if id(w) not in done]
         if interrupted:
             self._requests[:0] = unprocessed

@@ -16,6 +16,7 @@ from .codec import MAX_ITEM_BYTES, Item, item_size
 from .errors import DynamodelError, ValidationError
 from .flows import Flow, Request, Sleep
 from .model import Model, coerce_fields, key_attributes
+from .stamps import stamp_instance
 
 if TYPE_CHECKING:
     from .clients import Connection
@@ -198,6 +199,8 @@ def put_request(instance: Model, *, skip_version_check: bool = False) -> WriteRe
         )
     _check_versioned(model, "put", skip_version_check)
     _check_unique(model, "put")
+    if spec.created_field is not None or spec.updated_field is not None:
+        stamp_instance(instance)
     item = instance.to_item()  # validates values and the 400 KB item limit
     version = spec.version_field
     if version is not None and getattr(instance, version) is None:

@@ -103,6 +103,8 @@ class ModelSpec:
         version_field: str | None = None,  # Python name of the optimistic-locking version field
         shards: Shards | None = None,  # write sharding of the table partition key
         encoder: Any = None,  # the compiled field encoder (dynamodel.compiled); None: none
+        unknown: str = "keep",  # Meta.unknown_attributes: "keep", "drop" or "refuse"
+        timestamps: tuple[str | None, str | None] = (None, None),  # (created, updated) fields
     ) -> None:
         self.table = table
         self.entity = entity
@@ -114,6 +116,8 @@ class ModelSpec:
         self.set_fields = set_fields
         self.version_field = version_field
         self.shards = shards
+        self.unknown = unknown
+        self.created_field, self.updated_field = timestamps
         self.unique: tuple[str, ...] = ()  # Meta.unique: fields kept unique by guard items
         self.adapters: dict[str, TypeAdapter[Any]] = {}
         self.plain_str_fields: frozenset[str] | None = None  # set by the first `coerce`
@@ -133,6 +137,28 @@ class ModelSpec:
     def key_fields(self) -> tuple[str, ...]:
         """Python field names that make up the primary key."""
         return self.pk.fields + (self.sk.fields if self.sk else ())
+
+    @functools.cached_property
+    def own_attributes(self) -> frozenset[str]:
+        """Every attribute this model writes: its fields' stored names, the table key and
+        type attributes and the key attributes of the indexes it declares. Any other
+        attribute of a stored item is unknown to the model (see ``Meta.unknown_attributes``)."""
+        table = self.table
+        names = set(self.stored_names.values()) | {table.pk, table.type_attribute}
+        if table.sk:
+            names.add(table.sk)
+        for index in self.indexes.values():
+            names.add(index.pk_attr)
+            if index.sk_attr:
+                names.add(index.sk_attr)
+        return frozenset(names)
+
+    def unknown_of(self, item: Mapping[str, Any]) -> dict[str, Any]:
+        """The attributes of a stored item that this model does not write."""
+        own = self.own_attributes
+        if len(item) <= len(own) and own.issuperset(item):
+            return {}
+        return {name: value for name, value in item.items() if name not in own}
 
     @functools.cached_property
     def sharded(self) -> bool:
@@ -304,6 +330,60 @@ def _index_templates(table: Table, meta: Any, owner: str) -> dict[str, IndexTemp
     return out
 
 
+UNKNOWN_POLICIES = ("keep", "drop", "refuse")
+
+
+def _unknown_policy(meta: Any, owner: str) -> str:
+    """``Meta.unknown_attributes``: what happens to stored attributes the model does not declare."""
+    value = getattr(meta, "unknown_attributes", "keep")
+    if value not in UNKNOWN_POLICIES:
+        raise ValidationError(
+            f"{owner}.Meta.unknown_attributes must be one of {list(UNKNOWN_POLICIES)}, "
+            f"got {value!r}"
+        )
+    return str(value)
+
+
+def _timestamp_fields(cls: type[BaseModel], meta: Any) -> tuple[str | None, str | None]:
+    """``Meta.timestamps = ("created_at", "updated_at")``: the datetime fields dynamodel sets
+    on writes (either may be None)."""
+    declared = getattr(meta, "timestamps", None)
+    if declared is None:
+        return None, None
+    owner = cls.__name__
+    if (
+        not isinstance(declared, tuple | list)
+        or len(declared) != 2
+        or not all(n is None or isinstance(n, str) for n in declared)
+        or (declared[0] is None and declared[1] is None)
+    ):
+        raise ValidationError(
+            f"{owner}.Meta.timestamps must be a (created, updated) pair of field names (either "
+            f"may be None), got {declared!r}"
+        )
+    created, updated = declared
+    if created is not None and created == updated:
+        raise ValidationError(f"{owner}.Meta.timestamps names {created!r} twice")
+    import datetime as dt
+
+    allowed = (dt.datetime, dt.datetime | None, typing.Optional[dt.datetime])  # noqa: UP045
+    for name in (created, updated):
+        if name is None:
+            continue
+        info = cls.model_fields.get(name)
+        if info is None:
+            raise ValidationError(
+                f"{owner}.Meta.timestamps names {name!r}, which is not a field "
+                f"(fields: {sorted(cls.model_fields)})"
+            )
+        if info.annotation not in allowed:
+            raise ValidationError(
+                f"{owner}.Meta.timestamps field {name!r} must be a datetime (or "
+                f"datetime | None), not {info.annotation!r}"
+            )
+    return created, updated
+
+
 def _meta_shards(meta: Any, owner: str) -> Shards | None:
     shards = getattr(meta, "shards", None)
     if shards is not None and not isinstance(shards, Shards):
@@ -332,9 +412,19 @@ class Model(BaseModel):
         state = _instance_state(self, create=False)
         return bool(state is not None and state["partial"])
 
-    @_dm_partial.setter
-    def _dm_partial(self, value: bool) -> None:
-        _instance_state(self, create=True)["partial"] = value
+    @property
+    def _dm_loaded(self) -> Mapping[str, AttributeValue] | None:
+        """The item as last read from or written to the table by this instance (None: never)."""
+        state = _instance_state(self, create=False)
+        return None if state is None else state["loaded"]
+
+    def _dm_stored(self, item: Mapping[str, AttributeValue], *, whole: bool) -> None:
+        """Record what is stored now (after a write): the baseline of `changed_fields`.
+        ``whole``: the item is the complete stored item (a put, or an update's ALL_NEW)."""
+        state = _instance_state(self, create=True)
+        state["loaded"] = item
+        if whole:
+            state["partial"] = False
 
     @property
     def _dm_shards(self) -> dict[str | None, int]:
@@ -342,6 +432,29 @@ class Model(BaseModel):
         chosen at the first write of a random item or recovered from a stored key."""
         shards: dict[str | None, int] = _instance_state(self, create=True)["shards"]
         return shards
+
+    def __eq__(self, other: object) -> bool:
+        """Pydantic's equality (same model, fields, extra and private attributes), not
+        counting dynamodel's per-instance state: an instance read from the table equals one
+        built with the same values."""
+        if not isinstance(other, BaseModel):
+            return NotImplemented
+        mine, theirs = self.__pydantic_private__, other.__pydantic_private__
+        if not (mine and _STATE in mine) and not (theirs and _STATE in theirs):
+            return super().__eq__(other)
+        self_type = self.__pydantic_generic_metadata__["origin"] or type(self)
+        other_type = other.__pydantic_generic_metadata__["origin"] or type(other)
+        if self_type is not other_type or _user_private(mine) != _user_private(theirs):
+            return False
+        if (self.__pydantic_extra__ or {}) != (other.__pydantic_extra__ or {}):
+            return False
+        if self.__dict__ == other.__dict__:
+            return True
+        missing = object()
+        return all(
+            self.__dict__.get(name, missing) == other.__dict__.get(name, missing)
+            for name in type(self).model_fields
+        )
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
@@ -384,6 +497,8 @@ class Model(BaseModel):
             version_field=_version_field(cls, meta),
             shards=_meta_shards(meta, cls.__name__),
             encoder=_UNCOMPILED,
+            unknown=_unknown_policy(meta, cls.__name__),
+            timestamps=_timestamp_fields(cls, meta),
         )
         _check_spec(cls, spec)
         if getattr(meta, "unique", None) is not None:
@@ -441,7 +556,11 @@ class Model(BaseModel):
         return shard_for(templates.shards, self.__dict__, self._dm_shards, index, "", choose=True)
 
     def to_item(self) -> Item:
-        """The full DynamoDB item: attributes, key attributes, index keys and entity type."""
+        """The full DynamoDB item: attributes, key attributes, index keys and entity type.
+
+        An instance read from the table also carries the stored attributes its model does
+        not declare (``Meta.unknown_attributes = "keep"``, the default), so a whole-item write
+        puts them back."""
         spec = type(self).__dict__.get("__dynamodel__") or self._spec()
         encoder = spec.encoder
         if encoder is _UNCOMPILED:
@@ -450,10 +569,21 @@ class Model(BaseModel):
             encoder = spec.encoder = compile_encoder(type(self), spec)
             spec.key_encoder = compile_keys(type(self), spec) if encoder is not None else None
         item: Item
-        general = encoder is None or (bool(self.__pydantic_private__) and self._dm_partial)
+        private = self.__pydantic_private__
+        state = private.get(_STATE) if private else None
+        extras: Item | None = None
+        if state is not None:
+            if state["partial"]:
+                encoder = None  # only the projected fields: the general path
+            elif state["loaded"] is not None and spec.unknown == "keep":
+                extras = spec.unknown_of(state["loaded"]) or None
+        general = encoder is None
         if not general:
             values = self.__dict__
             item, size = encoder(values)
+            if extras is not None:
+                item.update(extras)
+                size += item_size(extras)
             key_encoder = spec.key_encoder
             if key_encoder is not None and (rendered := key_encoder(values)) is not None:
                 item.update(rendered[0])  # (None: a key needs the general path, or is invalid)
@@ -463,6 +593,8 @@ class Model(BaseModel):
         what = type(self).__name__
         if general:
             item = self._dumped_item(spec)
+            if extras is not None:
+                item.update(extras)
         chosen = self._dm_shards if spec.sharded else None
         keys = key_attributes(spec, self.__dict__, what, with_indexes=True, chosen=chosen)
         item.update(keys)
@@ -510,6 +642,16 @@ class Model(BaseModel):
             decoder = spec.decoder = compile_decoder(cls, spec)
         # the validator itself: what model_validate calls, without its Python frame
         instance: Self = cls.__pydantic_validator__.validate_python(decoder(item))
+        if spec.unknown == "refuse":
+            _refuse_unknown(cls, spec, item)
+        # the item as read: what changed_fields() compares with, and where the attributes
+        # the model does not declare are kept (written back by whole-item writes)
+        state = {"partial": False, "shards": {}, "loaded": item}
+        private = instance.__pydantic_private__
+        if private is None:
+            object.__setattr__(instance, "__pydantic_private__", {_STATE: state})
+        else:  # the model's own private attributes, with their defaults
+            private[_STATE] = state
         if spec.sharded:
             instance._recover_shards(item)
         return instance
@@ -530,7 +672,9 @@ class Model(BaseModel):
             if name is not None:
                 values[name] = spec.adapter(cls, name).validate_python(raw)
         instance = cast(Self, cls.model_construct(_fields_set=set(values), **values))
-        instance._dm_partial = True
+        state = _instance_state(instance, create=True)
+        state["partial"] = True
+        state["loaded"] = item
         if spec.sharded:
             instance._recover_shards(item)
         return instance
@@ -560,6 +704,83 @@ class Model(BaseModel):
     def entity_type(cls) -> str:
         """The value stored in the table's type attribute for this model."""
         return cls._spec().entity
+
+    # -- changes and hooks ------------------------------------------------------------------
+
+    def changed_fields(self) -> list[str]:
+        """The fields (Python names) whose value differs from the stored item this instance
+        was read as (or last wrote): `save_changes` writes exactly these.
+
+        Changes made in place (``user.tags.add("x")``) count. The version field never does.
+        An instance that was neither read from the table nor written returns every field.
+        """
+        from .changes import changed_fields
+
+        spec = self._spec()
+        stored = self._dm_loaded
+        names = [n for n in type(self).model_fields if n != spec.version_field]
+        if stored is None:
+            return names
+        if self._dm_partial:  # read with a projection: the fields read, or assigned since
+            names = [n for n in names if n in self.model_fields_set]
+        return changed_fields(names, spec.stored_names, self._field_attributes(), stored)
+
+    def unknown_attributes(self) -> dict[str, AttributeValue]:
+        """The stored attributes this instance's model does not declare (as AttributeValues),
+        kept from the item it was read as; whole-item writes put them back
+        (``Meta.unknown_attributes = "keep"``, the default)."""
+        stored = self._dm_loaded
+        return {} if stored is None else self._spec().unknown_of(stored)
+
+    def before_write(self, operation: WriteOperation) -> None:
+        """Hook: called before this instance is written (override it; the default does nothing).
+
+        ``operation`` is ``"save"``, ``"create"``, ``"update"``, ``"save_changes"``,
+        ``"delete"``, ``"batch_put"``, ``"batch_delete"``, ``"transaction_put"``,
+        ``"transaction_create"``, ``"transaction_update"`` or ``"transaction_delete"``. It may
+        change fields (before timestamps and versions are set) or raise to stop the write,
+        before any request is sent.
+        """
+
+    def after_write(self, operation: WriteOperation) -> None:
+        """Hook: called after a write of this instance succeeded (override it; the default does
+        nothing). A batch calls it for every item once the whole batch was written; a
+        transaction once it is committed. An exception raised here reaches the caller, but the
+        write has happened."""
+
+    def _field_attributes(self) -> Item:
+        """The fields encoded as they are stored (no key, index or type attributes)."""
+        spec = self._spec()
+        encoder = spec.encoder
+        if encoder is _UNCOMPILED:
+            self.to_item()  # compiles it
+            encoder = spec.encoder
+        if encoder is None or self._dm_partial:
+            return self._dumped_item(spec)
+        item: Item = encoder(self.__dict__)[0]
+        return item
+
+    def save_changes(self, *, condition: Condition | None = None, force: bool = False) -> list[str]:
+        """Write only the fields that changed since the item was read (an UpdateItem).
+
+        Index keys built from changed fields are rewritten, a versioned model's version is
+        checked and incremented (``force=True``: incremented only), ``Meta.timestamps``'s
+        updated field is set. The item must still exist (`ItemNotFound` otherwise). Two
+        processes changing different fields of one unversioned item both keep their change.
+        Afterwards the instance holds the item as stored (other writers' changes included)
+        and has no changes. Returns the fields written; with none, nothing is sent.
+        """
+        from .executors import run
+
+        return run(self._save_changes_flow(condition, force), self._conn())
+
+    async def asave_changes(
+        self, *, condition: Condition | None = None, force: bool = False
+    ) -> list[str]:
+        """Async `save_changes`."""
+        from .executors import arun
+
+        return await arun(self._save_changes_flow(condition, force), self._conn())
 
     # -- operations: sync -------------------------------------------------------------------
 
@@ -794,38 +1015,43 @@ class Model(BaseModel):
     def _save_flow(self, condition: Condition | None, force: bool) -> Flow[None]:
         from . import requests
 
+        self.before_write("save")
         if self._spec().unique:  # guard items move with the values (dynamodel.unique)
             from .unique import save_flow
 
-            return save_flow(self, condition, force)
+            return _then(save_flow(self, condition, force), self.after_write, "save")
         if force and self._spec().version_field is not None:
             from .locking import force_put_flow
 
-            return force_put_flow(self, condition)
-        return requests.put_flow(self, condition)
+            return _then(force_put_flow(self, condition), self.after_write, "save")
+        return _then(requests.put_flow(self, condition), self.after_write, "save")
 
     def _create_flow(self, condition: Condition | None) -> Flow[None]:
         from . import requests
 
+        self.before_write("create")
         if self._spec().unique:
             from .unique import create_flow
 
-            return create_flow(self, condition)
+            return _then(create_flow(self, condition), self.after_write, "create")
         condition = requests.not_exists_condition(self, condition)
-        return requests.put_flow(self, condition, requests.put_version(self, create=True))
+        flow = requests.put_flow(self, condition, requests.put_version(self, create=True))
+        return _then(flow, self.after_write, "create")
 
     def _delete_flow(self, condition: Condition | None, force: bool) -> Flow[None]:
         from . import requests
 
+        self.before_write("delete")
         if self._spec().unique:
             from .unique import instance_delete_flow
 
-            return instance_delete_flow(self, condition, force)
+            return _then(instance_delete_flow(self, condition, force), self.after_write, "delete")
         version = requests.check_version(self, force=force)
         key, described = self.item_key(), requests.key_fields(self._spec(), self.__dict__)
 
         def flow() -> Flow[None]:
             yield from requests.delete_flow(type(self), key, condition, version, described)
+            self.after_write("delete")
 
         return flow()
 
@@ -834,12 +1060,86 @@ class Model(BaseModel):
     ) -> Flow[Self]:
         from . import requests
 
+        self.before_write("update")
         known = self._known()
         version = requests.update_version(type(self), known, check=not force)
-        return requests.update_flow(type(self), known, actions, condition, False, version)
+        flow = requests.update_flow(type(self), known, actions, condition, False, version)
+        return _then(flow, self.after_write, "update")
+
+    def _save_changes_flow(self, condition: Condition | None, force: bool) -> Flow[list[str]]:
+        from . import requests
+        from .expressions import Attr
+
+        self.before_write("save_changes")
+        if self._dm_loaded is None:
+            raise ValidationError(
+                f"{type(self).__name__} was not read from the table (nor written by this "
+                "instance), so what changed is unknown; use save() or create()"
+            )
+        changed = self.changed_fields()
+        spec = self._spec()
+        known = self._known()
+        attributes = self._field_attributes()
+        actions = [
+            Attr(name).set(known[name])
+            if spec.stored_names[name] in attributes
+            else Attr(name).remove()  # None or an empty set: not stored
+            for name in changed
+        ]
+        version = requests.update_version(type(self), known, check=not force)
+        update = (
+            requests.update_flow(type(self), known, actions, condition, False, version)
+            if changed
+            else None
+        )
+
+        def flow() -> Flow[list[str]]:
+            if update is not None:
+                stored = yield from update
+                self._dm_adopt(stored)
+            self.after_write("save_changes")
+            return changed
+
+        return flow()
+
+    def _dm_adopt(self, stored: Model) -> None:
+        """Take the field values and stored item of ``stored`` (this item as read now)."""
+        self.__dict__.update(stored.__dict__)
+        self.__pydantic_fields_set__.update(stored.__pydantic_fields_set__)
+        if stored._dm_loaded is not None:
+            self._dm_stored(stored._dm_loaded, whole=True)
 
 
 _STATE = "_dynamodel_state"
+
+#: What `Model.before_write` / `Model.after_write` are told is happening.
+WriteOperation = typing.Literal[
+    "save",
+    "create",
+    "update",
+    "save_changes",
+    "delete",
+    "batch_put",
+    "batch_delete",
+    "transaction_put",
+    "transaction_create",
+    "transaction_update",
+    "transaction_delete",
+]
+
+_R = typing.TypeVar("_R")
+
+
+def _then(flow: Flow[_R], callback: Any, argument: Any) -> Flow[_R]:
+    """``flow``, then ``callback(argument)`` once it succeeded; its result is kept."""
+    result = yield from flow
+    callback(argument)
+    return result
+
+
+def _user_private(private: dict[str, Any] | None) -> dict[str, Any]:
+    """An instance's private attributes without dynamodel's state."""
+    return {k: v for k, v in private.items() if k != _STATE} if private else {}
 
 
 def _instance_state(instance: Model, *, create: bool) -> Any:
@@ -853,8 +1153,19 @@ def _instance_state(instance: Model, *, create: bool) -> Any:
         object.__setattr__(instance, "__pydantic_private__", private)
     state = private.get(_STATE)
     if state is None and create:
-        state = private[_STATE] = {"partial": False, "shards": {}}
+        state = private[_STATE] = {"partial": False, "shards": {}, "loaded": None}
     return state
+
+
+def _refuse_unknown(cls: type[Model], spec: ModelSpec, item: Mapping[str, Any]) -> None:
+    unknown = spec.unknown_of(item)
+    if unknown:
+        key = {a: next(iter(item[a].values())) for a in spec.table.key_attributes() if a in item}
+        raise ValidationError(
+            f"{cls.__name__}: the item at {key} has attributes the model does not declare "
+            f"({', '.join(sorted(unknown))}) and {cls.__name__}.Meta.unknown_attributes is "
+            "'refuse'; declare them, or choose 'keep' or 'drop'"
+        )
 
 
 def _version_field(cls: type[Model], meta: Any) -> str | None:
@@ -896,6 +1207,13 @@ def _check_spec(cls: type[Model], spec: ModelSpec) -> None:
                     f"{cls.__name__}: the version field {spec.version_field!r} cannot be used "
                     f"in the {where} template (it changes on every write)"
                 )
+    updated = spec.updated_field
+    for where, template in templates[:2]:
+        if updated is not None and template is not None and updated in template.fields:
+            raise ValidationError(
+                f"{cls.__name__}: the updated timestamp {updated!r} cannot be used in the "
+                f"{where} template (it changes on every write, and a key cannot)"
+            )
     table = spec.table
     reserved = {table.pk, table.type_attribute} | ({table.sk} if table.sk else set())
     for declared in table.indexes:

@@ -30,6 +30,7 @@ from .expressions import (
 from .flows import Flow, Request, call
 from .model import Model, ModelSpec, check_entity, index_attributes, key_attributes
 from .sharding import checks_generation, guard_flow
+from .stamps import stamp_instance, update_stamps
 from .table import Table
 from .ttl import expired_condition, is_expired
 
@@ -335,6 +336,8 @@ def build_put(
     spec = instance._spec()
     if version == "auto":
         version = put_version(instance) if spec.version_field is not None else None
+    if spec.created_field is not None or spec.updated_field is not None:
+        stamp_instance(instance)
     item = instance.to_item()
     if version is not None:
         assert version.new is not None
@@ -379,6 +382,7 @@ def put_flow(
         raise condition_error(error, type(instance), key, check) from error.__cause__
     if check is not None and check.new is not None:
         set_version(instance, check.new)
+    instance._dm_stored(request.params["Item"], whole=True)
 
 
 def same_entity_condition(spec: ModelSpec) -> Condition:
@@ -575,7 +579,9 @@ def build_update(
     if version == "auto":
         version = update_version(model, known, check=spec.version_field in known)
     key = key_attributes(spec, known, model.__name__, with_indexes=False)
-    full = prepare_update(model, known, actions, upsert)
+    stamps, created = update_stamps(spec, actions, upsert)
+    full = prepare_update(model, known, [*actions, *stamps] if stamps else actions, upsert)
+    full.extend(created)
     full.append(UpdateAction("SET", Attr((table.type_attribute,), raw=True), Value(spec.entity)))
     if version is not None:
         full.append(version.update_action())

@@ -40,7 +40,7 @@ from .errors import (
 )
 from .expressions import Condition, UpdateAction, all_of, render_condition
 from .flows import Flow, Request, call
-from .model import Model, coerce_fields
+from .model import Model, WriteOperation, coerce_fields
 from .requests import (
     VersionCheck,
     build_put,
@@ -78,6 +78,14 @@ TRANSIENT_REASONS = {
 }
 
 
+_HOOK_OPERATIONS: dict[str, WriteOperation] = {
+    "put": "transaction_put",
+    "create": "transaction_create",
+    "update": "transaction_update",
+    "delete": "transaction_delete",
+}
+
+
 @dataclass(slots=True)
 class _Action:
     """One action as added: what the caller asked for and the request item built for it."""
@@ -90,7 +98,8 @@ class _Action:
     body: dict[str, Any]  # {"Put": {...}} etc.
     size: int
     version: VersionCheck | None = None
-    instance: Model | None = None  # put/create: gets its new version after the commit
+    # put/create: gets its new version after the commit; every instance: its after_write hook
+    instance: Model | None = None
     projection: bool = False  # gets: parse a partial model
 
     def describe(self) -> str:
@@ -344,12 +353,14 @@ class TransactWrite(_Builder):
         """Write the whole item, like ``instance.save(condition=...)`` (version checked; the
         instance gets its new version once the transaction is committed)."""
         _refuse_unique(type(instance), "put")
+        instance.before_write("transaction_put")
         request, version = build_put(instance, condition)
         self._add_put("put", instance, request.params, version)
 
     def create(self, instance: Model, *, condition: Condition | None = None) -> None:
         """Write the item only if its key is free, like ``instance.create(condition=...)``."""
         _refuse_unique(type(instance), "create")
+        instance.before_write("transaction_create")
         condition = not_exists_condition(instance, condition)
         request, version = build_put(instance, condition, put_version(instance, create=True))
         self._add_put("create", instance, request.params, version)
@@ -366,11 +377,14 @@ class TransactWrite(_Builder):
         The instance is not modified."""
         model = type(instance)
         _refuse_unique(model, "update", actions)
+        instance.before_write("transaction_update")
         known = instance._known()
         version = update_version(model, known, check=not force)
         request, version = build_update(model, known, actions, condition, False, version)
         params = _without(request.params, "ReturnValues")
-        self._append(self._new("update", model, known, params["Key"], params, version))
+        action = self._new("update", model, known, params["Key"], params, version)
+        action.instance = instance  # for its after_write hook only
+        self._append(action)
 
     def update_item(
         self,
@@ -395,10 +409,13 @@ class TransactWrite(_Builder):
         """Delete the item, like ``instance.delete(...)`` (version checked unless ``force``)."""
         model = type(instance)
         _refuse_unique(model, "delete")
+        instance.before_write("transaction_delete")
         version = check_version(instance, force=force)
         request = delete_request(model, instance.item_key(), condition, version)
         params = _without(request.params, "ReturnValues")
-        self._append(self._new("delete", model, instance.__dict__, params["Key"], params, version))
+        action = self._new("delete", model, instance.__dict__, params["Key"], params, version)
+        action.instance = instance  # for its after_write hook only
+        self._append(action)
 
     def delete_item(
         self, model: type[Model], key: Mapping[str, Any], *, condition: Condition | None = None
@@ -477,9 +494,16 @@ class TransactWrite(_Builder):
             raise _explain(error, self._actions, self._op) from error.__cause__
         self.committed = True
         for action in self._actions:
-            if action.instance is not None and action.version is not None:
-                assert action.version.new is not None
-                set_version(action.instance, action.version.new)
+            instance = action.instance
+            if instance is None:
+                continue
+            if action.kind in ("put", "create"):  # an updated instance is not modified
+                if action.version is not None and action.version.new is not None:
+                    set_version(instance, action.version.new)
+                instance._dm_stored(action.body["Put"]["Item"], whole=True)
+        for action in self._actions:
+            if action.instance is not None:
+                action.instance.after_write(_HOOK_OPERATIONS[action.kind])
 
     def commit(self) -> None:
         """Send the transaction (sync client). An empty transaction sends nothing.

@@ -446,6 +446,7 @@ def create_flow(instance: Model, condition: Condition | None) -> Flow[None]:
         raise _violation(model, *data)
     if check is not None and check.new is not None:
         requests.set_version(instance, check.new)
+    instance._dm_stored(request.params["Item"], whole=True)  # the baseline of changed_fields
 
 
 def save_flow(instance: Model, condition: Condition | None, force: bool) -> Flow[None]:
@@ -479,6 +480,7 @@ def save_flow(instance: Model, condition: Condition | None, force: bool) -> Flow
         if outcome == "ok":
             if check is not None and check.new is not None:
                 requests.set_version(instance, check.new)
+            instance._dm_stored(request.params["Item"], whole=True)
             return
         if outcome == "item":
             if _stale(model, data, stored, spec.unique, forced):

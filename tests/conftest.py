@@ -173,6 +173,9 @@ class SyncIO:
     async def delete(self, obj: Any, **kw: Any) -> None:
         obj.delete(**kw)
 
+    async def save_changes(self, obj: Any, **kw: Any) -> list[str]:
+        return obj.save_changes(**kw)  # type: ignore[no-any-return]
+
     async def delete_item(self, model: Any, key: Any, **kw: Any) -> Any:
         return model.delete_item(key, **kw)
 
@@ -232,6 +235,9 @@ class AsyncIO(SyncIO):
 
     async def delete(self, obj: Any, **kw: Any) -> None:
         await obj.adelete(**kw)
+
+    async def save_changes(self, obj: Any, **kw: Any) -> list[str]:
+        return await obj.asave_changes(**kw)  # type: ignore[no-any-return]
 
     async def delete_item(self, model: Any, key: Any, **kw: Any) -> Any:
         return await model.adelete_item(key, **kw)

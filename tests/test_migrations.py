@@ -243,10 +243,10 @@ def test_backfill_refuses_to_drop_undeclared_attributes(fresh_db: Backend, ddb: 
     )
     from dynamodel.migrations.backfill import BackfillSettings, Checkpoints, run_backfill
 
-    def run(drop_unknown: bool, prefix: str) -> Any:
+    def run(drop_unknown: bool, prefix: str, transform: Any) -> Any:
         return run_backfill(
             model=Order,
-            transform=lambda o: o.model_copy(update={"status": "x"}),
+            transform=transform,
             name="b",
             settings=BackfillSettings(segments=1),
             checkpoints=Checkpoints(Store(shop), "test", prefix),
@@ -254,18 +254,23 @@ def test_backfill_refuses_to_drop_undeclared_attributes(fresh_db: Backend, ddb: 
             allow_failures=True,
         )
 
-    result = run(False, "1#a")
-    assert [f.key["sk"] for f in result.failed] == [f"ORDER#{2:020d}"]
-    assert "legacy_flag" in result.failed[0].error and "drop_unknown=True" in result.failed[0].error
-    raw = ddb.get_item(
-        TableName=shop.physical_name, Key=Order.build_key(customer_id="c1", order_id=2)
-    )
-    assert raw["Item"]["legacy_flag"] == {"BOOL": True}  # left untouched
-    assert run(True, "1#b").failed == []
-    raw = ddb.get_item(
-        TableName=shop.physical_name, Key=Order.build_key(customer_id="c1", order_id=2)
-    )
-    assert "legacy_flag" not in raw["Item"] and raw["Item"]["status"] == {"S": "x"}
+    def stored() -> dict[str, Any]:
+        key = Order.build_key(customer_id="c1", order_id=2)
+        item: dict[str, Any] = ddb.get_item(TableName=shop.physical_name, Key=key)["Item"]
+        return item
+
+    # a new instance built from the fields would lose the attribute: refused, item untouched
+    fresh = run(False, "1#a", lambda o: Order(**{**o.model_dump(), "status": "x"}))
+    assert [f.key["sk"] for f in fresh.failed] == [f"ORDER#{2:020d}"]
+    assert "legacy_flag" in fresh.failed[0].error and "drop_unknown=True" in fresh.failed[0].error
+    assert stored()["legacy_flag"] == {"BOOL": True} and stored()["status"] == {"NULL": True}
+    # the instance read (or a copy of it) carries the attribute: written back, nothing refused
+    kept = run(False, "1#b", lambda o: o.model_copy(update={"status": "y"}))
+    assert kept.failed == []
+    assert stored()["legacy_flag"] == {"BOOL": True} and stored()["status"] == {"S": "y"}
+    # drop_unknown=True leaves it out, even of the instance read
+    assert run(True, "1#c", lambda o: o.model_copy(update={"status": "z"})).failed == []
+    assert "legacy_flag" not in stored() and stored()["status"] == {"S": "z"}
 
 
 def test_versioned_models_need_an_explicit_opt_in(fresh_db: Backend, tmp_path: Path) -> None:

@@ -485,3 +485,34 @@ async def test_items_without_guards_can_change_and_never_free_anothers(
     await io.delete(old)
     await io.delete(member("m2", "shared@x.io"))
     assert guards(ddb) == []
+
+
+async def test_save_changes_moves_the_guard_and_hooks_run(ddb: Any) -> None:
+    calls: list[str] = []
+
+    class Hooked(Model):
+        class Meta:
+            table = UNIQ
+            pk = "HOOKED#{hooked_id}"
+            sk = "HOOKED"
+            unique = ("email",)
+
+        hooked_id: str
+        email: str
+
+        def after_write(self, operation: Any) -> None:
+            calls.append(operation)
+
+    first = Hooked(hooked_id="h1", email="a@x.io")
+    first.create()
+    first.email = "b@x.io"
+    first.save()
+    read = Hooked.get(hooked_id="h1")
+    read.email = "c@x.io"
+    assert read.save_changes() == ["email"]
+    assert guard_values(ddb) == {("Hooked", "email", "c@x.io")}
+    with pytest.raises(UniqueConstraintViolation):
+        Hooked(hooked_id="h2", email="c@x.io").create()
+    await Hooked.get(hooked_id="h1").adelete()
+    assert guards(ddb) == []
+    assert calls == ["create", "save", "save_changes", "delete"]

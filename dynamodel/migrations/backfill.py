@@ -322,7 +322,8 @@ class _Job:
     parse: Callable[[Item], tuple[str, Any]]
     checkpoints: Checkpoints
     shared: _Shared
-    known: frozenset[str] | None  # attributes the model stores; None: unknown ones may drop
+    known: frozenset[str]  # every attribute the model's items may carry
+    drop_unknown: bool  # puts leave out the attributes the model does not declare
     skip_version_check: bool
 
     # -- per item -------------------------------------------------------------------------------
@@ -349,7 +350,12 @@ class _Job:
             if isinstance(entry, WriteRequest):
                 writes.append(entry)
             elif isinstance(entry, Model):
-                writes.append(put_request(entry, skip_version_check=self.skip_version_check))
+                write = put_request(entry, skip_version_check=self.skip_version_check)
+                if self.drop_unknown:  # instances read from the table carry them: drop them
+                    item = write.request["PutRequest"]["Item"]
+                    for name in [n for n in item if n not in self.known]:
+                        del item[name]
+                writes.append(write)
             else:
                 raise ValidationError(
                     f"backfill {self.name!r}: the transform returned {entry!r}; expected None, "
@@ -360,7 +366,7 @@ class _Job:
 
     def check_dropped(self, raw: Item, writes: list[WriteRequest]) -> None:
         """Refuse a put that would replace this item without attributes its model lacks."""
-        if self.known is None:
+        if self.drop_unknown:
             return
         key = {a: raw[a] for a in self.table.key_attributes() if a in raw}
         for write in writes:
@@ -574,7 +580,8 @@ def run_backfill(
         parse=scan._parser(),
         checkpoints=checkpoints,
         shared=shared,
-        known=None if drop_unknown else known_attributes(model),
+        known=known_attributes(model),
+        drop_unknown=drop_unknown,
         skip_version_check=skip_version_check,
     )
     if on_start is not None:

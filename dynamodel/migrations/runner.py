@@ -230,8 +230,10 @@ class MigrationContext:
         ``transform(item)`` returns None (leave the item as it is), a model instance (put), a
         `dynamodel.batch.WriteRequest` (``put_request``/``delete_request``), or a list of
         those. It must be idempotent: after a crash the pages since the last checkpoint are
-        processed again. A put of an item with attributes its model does not declare is refused
-        (they would be lost) unless ``drop_unknown``.
+        processed again. A put that would lose attributes of the item its model does not
+        declare is refused, unless ``drop_unknown``, which leaves them out of every put of a
+        model instance (an instance read from the table otherwise carries them, see
+        ``Meta.unknown_attributes``, so returning the transformed instance keeps them).
 
         Progress is checkpointed per segment after each page; a run that stopped resumes there.
         Items whose transform or write preparation raised are recorded with their error and
