@@ -25,6 +25,7 @@ from .errors import (
 )
 from .expressions import Attr, Condition, UpdateAction
 from .model import Model
+from .multikey import MultiKey
 from .retry import RetryPolicy
 from .sharding import ShardCountMismatch, Shards
 from .table import GSI, LSI, Provisioned, Table
@@ -115,6 +116,7 @@ __all__ = [
     "LocalCache",
     "LocalDynamoDB",
     "Model",
+    "MultiKey",
     "Page",
     "ParallelScan",
     "Provisioned",

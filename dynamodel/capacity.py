@@ -305,13 +305,13 @@ def _index_units(instance: Model, raw: dict[str, AttributeValue]) -> dict[str, i
     out: dict[str, int] = {}
     for declared in table.indexes:
         keys = table.index_keys(declared.name)
-        if keys.pk not in raw or (keys.sk is not None and keys.sk not in raw):
+        if any(a not in raw for a in keys.attributes):
             continue  # sparse: the item is not in this index
         projection = declared.projection
         if projection == "ALL":
             entry = raw
         else:
-            names = {*table.key_attributes(), keys.pk, *([keys.sk] if keys.sk else [])}
+            names = {*table.key_attributes(), *keys.attributes}
             if projection != "KEYS_ONLY":
                 names |= {spec.stored_names.get(n, n) for n in projection}
             entry = {n: v for n, v in raw.items() if n in names}

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .codec import Item
 from .errors import ValidationError
@@ -22,6 +22,9 @@ from .keys import RESERVED_PREFIX
 from .model import SHARD, Model, check_shard, coerce_fields
 from .query import Page, Query
 from .sharding import Shards
+
+if TYPE_CHECKING:
+    from .multikey import MultiIndex
 
 M = TypeVar("M", bound=Model)
 
@@ -55,6 +58,26 @@ class Collection:
             raise ValidationError("a Collection needs at least one model")
         specs = [m._spec() for m in models]
         table = specs[0].table
+        self.models: Sequence[type[Model]] = models
+        self.table = table
+        self.index: str | None = index
+        self.multi: MultiIndex | None = None
+        self.shards: Shards | None = None
+        if index is not None and any(index in spec.multi_indexes for spec in specs):
+            # a multi-attribute GSI: every member is in it (the same key attributes, types
+            # checked when the models were declared)
+            missing = [
+                m.__name__
+                for m, s in zip(models, specs, strict=True)
+                if index not in s.multi_indexes or s.table is not table
+            ]
+            if missing:
+                raise ValidationError(
+                    f"collection on multi-attribute GSI {index!r}: {missing} do not declare it "
+                    f"(Meta.indexes = {{{index!r}: MultiKey}}) on table {table.name!r}"
+                )
+            self.multi = specs[0].multi_indexes[index]
+            return
         templates = []
         shard_specs: list[Shards | None] = []
         for model, spec in zip(models, specs, strict=True):
@@ -88,9 +111,6 @@ class Collection:
                 f"(same count and strategy); got {described}"
             )
         table.index_keys(index)
-        self.models: Sequence[type[Model]] = models
-        self.table = table
-        self.index = index
         self.template = templates[0]
         self.shards = shard_specs[0]
 
@@ -100,6 +120,14 @@ class Collection:
         A sharded partition is read from every shard concurrently and merged in sort key
         order (``shard=`` reads one shard only).
         """
+        if self.multi is not None:  # fields named as the first model names them
+            return Query.for_multi(
+                self.table,
+                self.multi,
+                {m._spec().entity: m for m in self.models},
+                None,
+                fields,
+            )
         shard = fields.pop(SHARD, None) if self.shards is not None else None
         values = coerce_fields(self.models[0], fields, self.template.fields, "collection key")
         logical = self.template.render(values, "collection query")
@@ -114,6 +142,11 @@ class Collection:
 
         dynamodel's own records (partition keys starting with ``_dynamodel``) are refused.
         """
+        if self.multi is not None:
+            raise ValidationError(
+                f"collection on multi-attribute GSI {self.index!r}: its partition key is "
+                f"several attributes; use query(**fields) with {list(self.multi.pk_fields)}"
+            )
         if not isinstance(pk_value, str) or pk_value.startswith(RESERVED_PREFIX):
             raise ValidationError(
                 f"collection query: partition key {pk_value!r} is not a model partition "

@@ -42,13 +42,14 @@ from .codec import (
 from .errors import EntityMismatch, ValidationError
 from .keys import RESERVED_PREFIX, KeyTemplate
 from .sharding import Shards, split_physical
-from .table import Table
+from .table import GSI, Table
 
 if TYPE_CHECKING:
     from pydantic import TypeAdapter
 
     from .expressions import Condition, UpdateAction
     from .flows import Flow
+    from .multikey import MultiIndex
     from .query import Query, Scan
 
 MAX_PK_BYTES = 2048
@@ -119,6 +120,8 @@ class ModelSpec:
         self.unknown = unknown
         self.created_field, self.updated_field = timestamps
         self.unique: tuple[str, ...] = ()  # Meta.unique: fields kept unique by guard items
+        # multi-attribute GSIs the model is in (dynamodel.multikey), set after construction
+        self.multi_indexes: dict[str, MultiIndex] = {}
         self.adapters: dict[str, TypeAdapter[Any]] = {}
         self.plain_str_fields: frozenset[str] | None = None  # set by the first `coerce`
         self.encoder = encoder
@@ -290,6 +293,8 @@ def _index_templates(table: Table, meta: Any, owner: str) -> dict[str, IndexTemp
     escape = _escape_keys(meta, owner)
     for name, templates in declared.items():
         keys = table.index_keys(name)
+        if _multi_index_entry(keys.multi, templates, owner, name):
+            continue  # a multi-attribute GSI: see _multi_indexes
         pk_text: str | None
         sk_text: str | None
         index_shards: Shards | None = None
@@ -382,6 +387,34 @@ def _timestamp_fields(cls: type[BaseModel], meta: Any) -> tuple[str | None, str 
                 f"datetime | None), not {info.annotation!r}"
             )
     return created, updated
+
+
+def _multi_index_entry(multi: bool, value: Any, owner: str, name: str) -> bool:
+    """Whether a ``Meta.indexes`` entry opts into a multi-attribute GSI (checked both ways)."""
+    from .multikey import is_multi_key
+
+    if multi and not is_multi_key(value):
+        raise ValidationError(
+            f"{owner}: index {name!r} is a multi-attribute GSI over the items' own attributes; "
+            f"declare it as {name!r}: MultiKey, not {value!r}"
+        )
+    if not multi and is_multi_key(value):
+        raise ValidationError(
+            f"{owner}: index {name!r} is not a multi-attribute GSI (its keys are generic "
+            "attributes filled from templates); give its key templates instead of MultiKey"
+        )
+    return multi
+
+
+def _multi_indexes(cls: type[Model], table: Table, meta: Any) -> dict[str, MultiIndex]:
+    declared = getattr(meta, "indexes", None) or {}
+    out: dict[str, MultiIndex] = {}
+    for index in table.indexes:
+        if index.name in declared and isinstance(index, GSI) and index.multi:
+            from .multikey import model_multi_index
+
+            out[index.name] = model_multi_index(cls, table, index)
+    return out
 
 
 def _meta_shards(meta: Any, owner: str) -> Shards | None:
@@ -500,6 +533,7 @@ class Model(BaseModel):
             unknown=_unknown_policy(meta, cls.__name__),
             timestamps=_timestamp_fields(cls, meta),
         )
+        spec.multi_indexes = _multi_indexes(cls, table, meta)
         _check_spec(cls, spec)
         if getattr(meta, "unique", None) is not None:
             from .unique import declared_unique
@@ -1218,9 +1252,8 @@ def _check_spec(cls: type[Model], spec: ModelSpec) -> None:
     reserved = {table.pk, table.type_attribute} | ({table.sk} if table.sk else set())
     for declared in table.indexes:
         keys = table.index_keys(declared.name)
-        reserved.add(keys.pk)
-        if keys.sk:
-            reserved.add(keys.sk)
+        if not keys.multi:  # a multi-attribute GSI is made of the models' own attributes
+            reserved.update(keys.attributes)
     clash = reserved & set(spec.stored_names.values())
     if clash:
         raise ValidationError(

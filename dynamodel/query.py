@@ -45,6 +45,7 @@ from .ttl import is_expired, not_expired_condition
 
 if TYPE_CHECKING:
     from .model import Model
+    from .multikey import MultiIndex
     from .table import Table
 
 M = TypeVar("M", bound="Model")
@@ -295,7 +296,7 @@ class _Read(Generic[M]):
         attrs = list(self.table.key_attributes())
         if self.index is not None:
             keys = self.table.index_keys(self.index)
-            attrs += [a for a in (keys.pk, keys.sk) if a and a not in attrs]
+            attrs += [a for a in keys.attributes if a not in attrs]
         return attrs
 
     def _parser(self) -> Parser:
@@ -417,11 +418,20 @@ class Query(_Read[M]):
     forward: bool = True
     shards: Shards | None = None
     max_concurrency: int = 16
+    #: a multi-attribute GSI (dynamodel.multikey): its partition key attributes' values
+    #: (stored name, value) and the sort key fields (Python name, value) held equal, in order
+    multi: MultiIndex | None = None
+    multi_pk: tuple[tuple[str, Any], ...] = ()
+    multi_sk: tuple[tuple[str, Any], ...] = ()
 
     @classmethod
     def for_model(cls, model: type[M], index: str | None, fields: Mapping[str, Any]) -> Query[M]:
         """A query for one model's items in the partition named by ``fields``."""
         spec = model._spec()
+        if index is not None and index in spec.multi_indexes:
+            return cls.for_multi(
+                spec.table, spec.multi_indexes[index], {spec.entity: model}, model, fields
+            )
         if index is None:
             pk_template, sk_template = spec.pk, spec.sk
         else:
@@ -429,7 +439,7 @@ class Query(_Read[M]):
             if templates is None:
                 raise ValidationError(
                     f"{model.__name__} has no key templates for index {index!r}; "
-                    f"it declares {sorted(spec.indexes)}"
+                    f"it declares {sorted([*spec.indexes, *spec.multi_indexes])}"
                 )
             pk_template = templates.pk or spec.pk
             sk_template = templates.sk
@@ -453,6 +463,37 @@ class Query(_Read[M]):
             shards=shards,
         )
 
+    @classmethod
+    def for_multi(
+        cls,
+        table: Table,
+        multi: MultiIndex,
+        models: Mapping[str, type[Model]],
+        single: type[Model] | None,
+        fields: Mapping[str, Any],
+    ) -> Query[Any]:
+        """A query on one partition of a multi-attribute GSI: every partition key field is
+        required; sort key fields given are held equal (a prefix of the sort key)."""
+        from .multikey import check_not_empty, split_fields
+
+        model = single or next(iter(models.values()))
+        what = "query" if single is not None else "collection query"
+        pk, sk = split_fields(model.__name__, multi, fields, what)
+        pk = coerce_fields(model, pk, multi.pk_fields, what)
+        sk = coerce_fields(model, sk, multi.sk_fields, what)
+        check_not_empty(model.__name__, multi, {**pk, **sk}, what)
+        multi_pk = tuple((multi.attribute(f), v) for f, v in pk.items())
+        return cls(
+            table=table,
+            index=multi.name,
+            models=models,
+            single=single,
+            pk_value=_describe_partition(multi_pk),
+            multi=multi,
+            multi_pk=multi_pk,
+            multi_sk=tuple(sk.items()),
+        )
+
     def concurrency(self, limit: int) -> Query[M]:
         """At most ``limit`` shard queries in flight at once (sharded keys only)."""
         if limit < 1:
@@ -462,6 +503,12 @@ class Query(_Read[M]):
     def _check_cursor(self, cursor: str) -> None:
         """Refuse a cursor made by a query of another partition (another tenant's, say): it
         would resume somewhere this query never reads, which backends handle differently."""
+        if self.multi is not None:
+            start = decode_cursor(cursor)
+            found = tuple((a, _plain(start.get(a))) for a, _ in self.multi_pk)
+            if any(start.get(a) != encode(v) for a, v in self.multi_pk):
+                _refuse_foreign_cursor(_describe_partition(found), self.pk_value)
+            return
         if self.shards is None:
             self._check_cursor_partition(decode_cursor(cursor), self.pk_value)
             return
@@ -568,8 +615,56 @@ class Query(_Read[M]):
             raise ValidationError("a query takes one sort key condition")
         return replace(self, sk_condition=condition)
 
+    # sort key conditions on a multi-attribute GSI: equality on the leading fields given, the
+    # operator on the last one
+    def _multi_fields(self, method: str, raw: Any, fields: Mapping[str, Any]) -> dict[str, Any]:
+        from .multikey import check_not_empty, check_sort_prefix
+
+        multi = self.multi
+        assert multi is not None
+        if raw is not None:
+            raise ValidationError(
+                f"{method}: index {multi.name!r} has a multi-attribute sort key; give sort key "
+                f"fields {list(multi.sk_fields)} as keywords, not a raw string"
+            )
+        if self.sk_condition is not None:
+            raise ValidationError("a query takes one sort key condition")
+        if not fields:
+            raise ValidationError(f"{method}: give at least one sort key field")
+        if any(v is None for v in fields.values()):
+            raise ValidationError(f"{method}: sort key field values cannot be None")
+        check_sort_prefix(multi, [f for f, _ in self.multi_sk], list(fields), method)
+        model = self.single or next(iter(self.models.values()))
+        values = coerce_fields(model, fields, multi.sk_fields, "sort key condition")
+        check_not_empty(model.__name__, multi, values, method)
+        return {f: values[f] for f in multi.sk_fields if f in values}
+
+    def _multi_with(
+        self, method: str, values: Mapping[str, Any], last: Callable[[Attr, Any], Condition]
+    ) -> Query[M]:
+        assert self.multi is not None
+        *equal, (name, value) = values.items()
+        attribute = self.multi.attribute(name)
+        if method == "sk_begins_with" and self.multi.types[attribute] == "N":
+            raise ValidationError(
+                f"sk_begins_with: sort key field {name!r} of index {self.multi.name!r} is a "
+                "number; begins_with needs a string or binary attribute"
+            )
+        return replace(
+            self,
+            multi_sk=self.multi_sk + tuple(equal),
+            sk_condition=last(Attr((attribute,), raw=True), value),
+        )
+
     def sk_eq(self, raw: str | None = None, /, **fields: Any) -> Query[M]:
-        """Sort key equals the rendered template (all its fields needed)."""
+        """Sort key equals the rendered template (all its fields needed).
+
+        On a multi-attribute GSI: each sort key field given equals its value (the fields
+        must continue the sort key from the left; later ones may be left out).
+        """
+        if self.multi is not None:
+            values = self._multi_fields("sk_eq", raw, fields)
+            return replace(self, multi_sk=self.multi_sk + tuple(values.items()))
         text, complete = self._bound(raw, fields, False)
         if not complete:
             raise ValidationError("sk_eq needs every sort key field; use sk_begins_with")
@@ -582,13 +677,22 @@ class Query(_Read[M]):
         given field (``user_id="u1"`` never matches ``u10``), and with every field given it
         is an equality.
         """
+        if self.multi is not None:
+            values = self._multi_fields("sk_begins_with", raw, fields)
+            return self._multi_with("sk_begins_with", values, lambda a, v: a.begins_with(v))
         text, complete = self._bound(raw, fields, False)
         if complete and raw is None:
             return self._with_sk(self._sk() == text)
         return self._with_sk(self._sk().begins_with(text))
 
     def sk_between(self, low: Mapping[str, Any] | str, high: Mapping[str, Any] | str) -> Query[M]:
-        """Sort key between two bounds, inclusive (partial bounds cover whole prefixes)."""
+        """Sort key between two bounds, inclusive (partial bounds cover whole prefixes).
+
+        On a multi-attribute GSI both bounds name the same sort key fields; all but the last
+        must be equal in both (they are held equal), the last one is the range.
+        """
+        if self.multi is not None:
+            return self._multi_between(low, high)
         low_text, _ = self._bound(*_split(low), False)
         high_text, complete = self._bound(*_split(high), True)
         if not complete:
@@ -597,23 +701,59 @@ class Query(_Read[M]):
 
     def sk_lt(self, raw: str | None = None, /, **fields: Any) -> Query[M]:
         """Sort key strictly before the bound (a partial bound excludes its whole prefix)."""
+        if self.multi is not None:
+            values = self._multi_fields("sk_lt", raw, fields)
+            return self._multi_with("sk_lt", values, lambda a, v: a < v)
         text, _ = self._bound(raw, fields, False)
         return self._with_sk(self._sk() < text)
 
     def sk_le(self, raw: str | None = None, /, **fields: Any) -> Query[M]:
         """Sort key at or before the bound (a partial bound includes its whole prefix)."""
+        if self.multi is not None:
+            values = self._multi_fields("sk_le", raw, fields)
+            return self._multi_with("sk_le", values, lambda a, v: a <= v)
         text, complete = self._bound(raw, fields, True)
         return self._with_sk(self._sk() <= (text if complete else text + MAX_CHAR))
 
     def sk_gt(self, raw: str | None = None, /, **fields: Any) -> Query[M]:
         """Sort key strictly after the bound (a partial bound excludes its whole prefix)."""
+        if self.multi is not None:
+            values = self._multi_fields("sk_gt", raw, fields)
+            return self._multi_with("sk_gt", values, lambda a, v: a > v)
         text, complete = self._bound(raw, fields, False)
         return self._with_sk(self._sk() > (text if complete else text + MAX_CHAR))
 
     def sk_ge(self, raw: str | None = None, /, **fields: Any) -> Query[M]:
         """Sort key at or after the bound."""
+        if self.multi is not None:
+            values = self._multi_fields("sk_ge", raw, fields)
+            return self._multi_with("sk_ge", values, lambda a, v: a >= v)
         text, _ = self._bound(raw, fields, False)
         return self._with_sk(self._sk() >= text)
+
+    def _multi_between(
+        self, low: Mapping[str, Any] | str, high: Mapping[str, Any] | str
+    ) -> Query[M]:
+        if isinstance(low, str) or isinstance(high, str):
+            raise ValidationError(
+                "sk_between: a multi-attribute sort key takes bounds as mappings of fields"
+            )
+        low_values = self._multi_fields("sk_between", None, low)
+        high_values = self._multi_fields("sk_between", None, high)
+        if list(low_values) != list(high_values):
+            raise ValidationError(
+                f"sk_between: both bounds must name the same sort key fields, got "
+                f"{list(low_values)} and {list(high_values)}"
+            )
+        *equal, _ = low_values
+        differ = [f for f in equal if low_values[f] != high_values[f]]
+        if differ:
+            raise ValidationError(
+                f"sk_between: {differ} differ between the bounds, but only the last field "
+                f"({list(low_values)[-1]!r}) can be a range; the earlier ones are held equal"
+            )
+        last = list(high_values.values())[-1]
+        return self._multi_with("sk_between", low_values, lambda a, v: a.between(v, last))
 
     def reverse(self, value: bool = True) -> Query[M]:
         """Descending sort key order."""
@@ -639,6 +779,7 @@ class Query(_Read[M]):
         single = self.single
         if (
             single is None
+            or self.multi is not None
             or self.sk_condition is not None
             or self.filter_condition is not None
             or self.projection_paths
@@ -659,7 +800,12 @@ class Query(_Read[M]):
     def _build_params(self) -> dict[str, Any]:
         ph = self._placeholders()
         keys = self.table.index_keys(self.index)
-        parts: list[Condition] = [Attr((keys.pk,), raw=True) == self.pk_value]
+        parts: list[Condition]
+        if self.multi is not None:
+            parts = [Attr((a,), raw=True) == v for a, v in self.multi_pk]
+            parts += [Attr((self.multi.attribute(f),), raw=True) == v for f, v in self.multi_sk]
+        else:
+            parts = [Attr((keys.pk,), raw=True) == self.pk_value]
         if self.sk_condition is not None:
             parts.append(self.sk_condition)
         elif self.single is not None and self.scope_prefix and keys.sk:
@@ -716,6 +862,16 @@ def _refuse_foreign_cursor(partition: str | None, expected: str) -> None:
             f"invalid cursor: it resumes a query of partition {partition!r}, not this "
             f"query's {expected!r}. Nothing was sent"
         )
+
+
+def _describe_partition(values: Sequence[tuple[str, Any]]) -> str:
+    """A multi-attribute partition, as error messages show it."""
+    return ", ".join(f"{a}={v!r}" for a, v in values)
+
+
+def _plain(value: Any) -> Any:
+    """The value inside an AttributeValue (None stays None)."""
+    return next(iter(value.values())) if isinstance(value, Mapping) and value else None
 
 
 def _first_missing(template: KeyTemplate, fields: Mapping[str, Any]) -> int:

@@ -58,7 +58,9 @@ class IndexShape:
     """One index, declared or live, in comparable form.
 
     Attributes:
-        name: index name. kind: ``GSI`` or ``LSI``. pk/sk: key attribute names.
+        name: index name. kind: ``GSI`` or ``LSI``. pk/sk: key attribute names (the first
+            ones of a multi-attribute GSI). pk_attrs/sk_attrs: every partition and sort key
+            attribute in key order (several for a multi-attribute GSI; empty: pk/sk only).
         key_types: key attribute name -> ``S``/``N``/``B`` (live: as DynamoDB reports them).
         projection: ``ALL``, ``KEYS_ONLY`` or ``INCLUDE``; ``attributes``: the INCLUDE list.
         capacity: (read, write) units when provisioned, else None.
@@ -74,21 +76,33 @@ class IndexShape:
     attributes: tuple[str, ...] = ()
     capacity: tuple[int, int] | None = None
     status: str | None = None
+    pk_attrs: tuple[str, ...] = ()
+    sk_attrs: tuple[str, ...] = ()
+
+    @property
+    def key_schema(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """(partition key attributes, sort key attributes), in key order."""
+        if self.pk_attrs:
+            return self.pk_attrs, self.sk_attrs
+        return (self.pk,), ((self.sk,) if self.sk else ())
 
     def same_definition(self, other: IndexShape) -> bool:
         """Same keys, key types and projection (what cannot change without recreating it)."""
         mine, theirs = dict(self.key_types), dict(other.key_types)
         types_agree = all(theirs.get(name, kind) == kind for name, kind in mine.items())
-        return (self.pk, self.sk, self.projection, self.attributes) == (
-            other.pk,
-            other.sk,
+        return (self.key_schema, self.projection, self.attributes) == (
+            other.key_schema,
             other.projection,
             other.attributes,
         ) and types_agree
 
     def text(self) -> str:
         """One line: keys, projection, capacity (and a live status other than ACTIVE)."""
-        keys = ", ".join(k for k in (self.pk, self.sk) if k)
+        pks, sks = self.key_schema
+        if len(pks) > 1 or len(sks) > 1:  # multi-attribute: (partition attrs) + (sort attrs)
+            keys = f"({', '.join(pks)})" + (f", ({', '.join(sks)})" if sks else "")
+        else:
+            keys = ", ".join(pks + sks)
         projection = self.projection
         if self.attributes:
             projection += f" {list(self.attributes)}"
@@ -189,18 +203,21 @@ def declared_shape(table: Table) -> TableShape:
 def _index_from_spec(
     spec: Mapping[str, Any], kind: Literal["GSI", "LSI"], types: Mapping[str, str]
 ) -> IndexShape:
-    keys = {k["KeyType"]: k["AttributeName"] for k in spec["KeySchema"]}
+    pks = tuple(k["AttributeName"] for k in spec["KeySchema"] if k["KeyType"] == "HASH")
+    sks = tuple(k["AttributeName"] for k in spec["KeySchema"] if k["KeyType"] == "RANGE")
     projection = spec.get("Projection") or {}
     throughput = spec.get("ProvisionedThroughput") or {}
     read, write = throughput.get("ReadCapacityUnits"), throughput.get("WriteCapacityUnits")
     capacity = (int(read), int(write)) if read and write else None
-    key_names = [k for k in (keys["HASH"], keys.get("RANGE")) if k]
+    multi = len(pks) > 1 or len(sks) > 1
     return IndexShape(
         name=spec["IndexName"],
         kind=kind,
-        pk=keys["HASH"],
-        sk=keys.get("RANGE"),
-        key_types=tuple((k, types[k]) for k in key_names if k in types),
+        pk=pks[0],
+        sk=sks[0] if sks else None,
+        pk_attrs=pks if multi else (),
+        sk_attrs=sks if multi else (),
+        key_types=tuple((k, types[k]) for k in pks + sks if k in types),
         projection=projection.get("ProjectionType", "ALL"),
         attributes=tuple(sorted(projection.get("NonKeyAttributes") or ())),
         capacity=capacity,
@@ -462,8 +479,8 @@ def _throughput(capacity: tuple[int, int] | None) -> dict[str, int]:
 def _gsi_create(live: TableShape, want: IndexShape) -> Step:
     spec: dict[str, Any] = {
         "IndexName": want.name,
-        "KeySchema": [{"AttributeName": want.pk, "KeyType": "HASH"}]
-        + ([{"AttributeName": want.sk, "KeyType": "RANGE"}] if want.sk else []),
+        "KeySchema": [{"AttributeName": a, "KeyType": "HASH"} for a in want.key_schema[0]]
+        + [{"AttributeName": a, "KeyType": "RANGE"} for a in want.key_schema[1]],
         "Projection": {"ProjectionType": want.projection}
         | ({"NonKeyAttributes": list(want.attributes)} if want.attributes else {}),
     }
@@ -901,6 +918,13 @@ def entity_chart(table: Table) -> list[ChartRow]:
             "table": (spec.pk.text, spec.sk.text if spec.sk else None)
         }
         for index in table.indexes:
+            multi = spec.multi_indexes.get(index.name)
+            if multi is not None:  # the model's own fields, in key order
+                keys[index.name] = (
+                    f"({', '.join(multi.pk_fields)})",
+                    f"({', '.join(multi.sk_fields)})" if multi.sk_fields else None,
+                )
+                continue
             templates = spec.indexes.get(index.name)
             if templates is None:
                 keys[index.name] = (None, None)
@@ -1009,7 +1033,9 @@ def workbench_model(
     """A NoSQL Workbench data model (format 3.0): the table, its GSIs and one facet per entity.
 
     Facets show each entity's key templates as key aliases. NoSQL Workbench models have no
-    local secondary indexes; LSIs are left out.
+    local secondary indexes; LSIs are left out. Format 3.0 has one partition and one sort key
+    attribute per index, so multi-attribute GSIs are left out too (their key attributes are
+    listed with the other attributes).
     """
     import datetime as dt
 
@@ -1058,6 +1084,8 @@ def workbench_model(
     gsis = []
     for spec in request.get("GlobalSecondaryIndexes", []):
         keys = {k["KeyType"]: k["AttributeName"] for k in spec["KeySchema"]}
+        if len(spec["KeySchema"]) > len(keys):
+            continue  # a multi-attribute GSI: format 3.0 cannot express it
         gsis.append(
             {
                 "IndexName": spec["IndexName"],

@@ -10,7 +10,7 @@ from __future__ import annotations
 import string
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from .clients import Connection, default_connection
@@ -60,32 +60,90 @@ def _projection(projection: ProjectionType | Sequence[str]) -> dict[str, Any]:
     return {"ProjectionType": "INCLUDE", "NonKeyAttributes": list(projection)}
 
 
-class GSI(Frozen):
-    """A global secondary index over generic key attributes (e.g. ``gsi1pk``/``gsi1sk``)."""
+MAX_MULTI_KEY_ATTRIBUTES = 4
+KeyAttributeType = Literal["S", "N", "B"]
 
-    _fields = ("name", "pk", "sk", "projection", "capacity")
+
+class GSI(Frozen):
+    """A global secondary index.
+
+    Over generic key attributes (``pk="gsi1pk", sk="gsi1sk"``) that models fill from key
+    templates; or, when ``pk`` and/or ``sk`` is a tuple of attribute names (1-4 each), a
+    *multi-attribute* index over the items' own attributes (``pk=("tenant_id", "region")``):
+    models opt in with ``Meta.indexes = {name: MultiKey}`` and nothing synthetic is written.
+    ``types`` (attribute -> ``S``/``N``/``B``) gives a multi-attribute index's key types when no
+    model declares them (models' field types must agree with it).
+    """
+
+    _fields = ("name", "pk", "sk", "projection", "capacity", "types")
     __slots__ = _fields
     name: str
-    pk: str
-    sk: str | None
+    pk: str | tuple[str, ...]
+    sk: str | tuple[str, ...] | None
     projection: ProjectionType | Sequence[str]
     capacity: Provisioned | None
+    types: Mapping[str, KeyAttributeType] | None
 
     def __init__(
         self,
         name: str,
-        pk: str,
-        sk: str | None = None,
+        pk: str | Sequence[str],
+        sk: str | Sequence[str] | None = None,
         projection: ProjectionType | Sequence[str] = "ALL",
         capacity: Provisioned | None = None,
+        types: Mapping[str, KeyAttributeType] | None = None,
     ) -> None:
-        self._set(name=name, pk=pk, sk=sk, projection=projection, capacity=capacity)
+        multi = not isinstance(pk, str) or not (sk is None or isinstance(sk, str))
+        if multi:
+            pk_attrs = _key_names(name, "partition", pk)
+            sk_attrs = _key_names(name, "sort", sk) if sk is not None else ()
+            repeated = sorted(
+                {a for a in pk_attrs + sk_attrs if (pk_attrs + sk_attrs).count(a) > 1}
+            )
+            if repeated:
+                raise ValidationError(
+                    f"GSI {name!r}: key attributes {repeated} are named more than once"
+                )
+            self._set(name=name, pk=pk_attrs, sk=sk_attrs or None)
+            if types is not None:
+                types = dict(types)
+                unknown = sorted(set(types) - set(pk_attrs + sk_attrs))
+                bad = sorted(a for a, t in types.items() if t not in ("S", "N", "B"))
+                if unknown or bad:
+                    raise ValidationError(
+                        f"GSI {name!r}: types must map its key attributes to S, N or B "
+                        f"(unknown attributes {unknown}, bad types {bad})"
+                    )
+        else:
+            if types is not None:
+                raise ValidationError(
+                    f"GSI {name!r}: types is for multi-attribute indexes (generic key "
+                    "attributes are always strings)"
+                )
+            self._set(name=name, pk=pk, sk=sk)
+        self._set(projection=projection, capacity=capacity, types=types)
+
+    @property
+    def multi(self) -> bool:
+        """Whether this is a multi-attribute index over the items' own attributes."""
+        return isinstance(self.pk, tuple)
+
+    @property
+    def pk_attributes(self) -> tuple[str, ...]:
+        """The partition key attribute names, in key order."""
+        return self.pk if isinstance(self.pk, tuple) else (self.pk,)
+
+    @property
+    def sk_attributes(self) -> tuple[str, ...]:
+        """The sort key attribute names, in key order (empty: no sort key)."""
+        if not self.sk:
+            return ()
+        return self.sk if isinstance(self.sk, tuple) else (self.sk,)
 
     def spec(self, billing: Provisioned | None) -> dict[str, Any]:
         """The ``GlobalSecondaryIndexes`` entry."""
-        schema = [{"AttributeName": self.pk, "KeyType": "HASH"}]
-        if self.sk:
-            schema.append({"AttributeName": self.sk, "KeyType": "RANGE"})
+        schema = [{"AttributeName": a, "KeyType": "HASH"} for a in self.pk_attributes]
+        schema += [{"AttributeName": a, "KeyType": "RANGE"} for a in self.sk_attributes]
         out: dict[str, Any] = {
             "IndexName": self.name,
             "KeySchema": schema,
@@ -95,6 +153,23 @@ class GSI(Frozen):
         if billing is not None and capacity is not None:
             out["ProvisionedThroughput"] = capacity.spec()
         return out
+
+
+def _key_names(index: str, what: str, names: str | Sequence[str]) -> tuple[str, ...]:
+    """A multi-attribute index's partition or sort key attribute names, checked."""
+    out = (names,) if isinstance(names, str) else tuple(names)
+    if not 1 <= len(out) <= MAX_MULTI_KEY_ATTRIBUTES:
+        raise ValidationError(
+            f"GSI {index!r}: {len(out)} {what} key attributes; a multi-attribute key has 1 to "
+            f"{MAX_MULTI_KEY_ATTRIBUTES}"
+        )
+    for attribute in out:
+        if not isinstance(attribute, str) or not attribute:
+            raise ValidationError(
+                f"GSI {index!r}: {what} key attribute names must be non-empty strings, "
+                f"got {attribute!r}"
+            )
+    return out
 
 
 class LSI(Frozen):
@@ -124,25 +199,48 @@ class LSI(Frozen):
 
 
 class IndexKeys:
-    """The key attribute names of the table or one index."""
+    """The key attribute names of the table or one index.
 
-    __slots__ = ("name", "pk", "sk")
+    ``pk``/``sk`` name the (first) partition and sort key attributes; ``pk_attrs``/``sk_attrs``
+    list all of them in key order (several for a multi-attribute GSI, ``multi``).
+    """
 
-    def __init__(self, name: str | None, pk: str, sk: str | None) -> None:
+    __slots__ = ("multi", "name", "pk", "pk_attrs", "sk", "sk_attrs")
+
+    def __init__(
+        self,
+        name: str | None,
+        pk: str,
+        sk: str | None,
+        pk_attrs: tuple[str, ...] | None = None,
+        sk_attrs: tuple[str, ...] | None = None,
+    ) -> None:
         self.name = name
         self.pk = pk
         self.sk = sk
+        self.pk_attrs = pk_attrs if pk_attrs is not None else (pk,)
+        self.sk_attrs = sk_attrs if sk_attrs is not None else ((sk,) if sk else ())
+        self.multi = pk_attrs is not None
+
+    @property
+    def attributes(self) -> tuple[str, ...]:
+        """Every key attribute, partition key attributes first."""
+        return self.pk_attrs + self.sk_attrs
 
     def __repr__(self) -> str:
-        return f"IndexKeys(name={self.name!r}, pk={self.pk!r}, sk={self.sk!r})"
+        return f"IndexKeys(name={self.name!r}, pk={self.pk_attrs!r}, sk={self.sk_attrs!r})"
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, IndexKeys):
             return NotImplemented
-        return (self.name, self.pk, self.sk) == (other.name, other.pk, other.sk)
+        return (self.name, self.pk_attrs, self.sk_attrs) == (
+            other.name,
+            other.pk_attrs,
+            other.sk_attrs,
+        )
 
     def __hash__(self) -> int:
-        return hash((self.name, self.pk, self.sk))
+        return hash((self.name, self.pk_attrs, self.sk_attrs))
 
 
 class _Binding:
@@ -243,6 +341,20 @@ class Table:
             )
         if lsis and not self.sk:
             raise ValidationError(f"table {self.name!r}: LSIs need a table sort key")
+        generic = {self.pk, self.type_attribute} | ({self.sk} if self.sk else set())
+        for index in self.indexes:
+            if isinstance(index, LSI):
+                generic.add(index.sk)
+            elif not index.multi:
+                generic.update(index.pk_attributes + index.sk_attributes)
+        for gsi in gsis:
+            clash = sorted(generic.intersection(gsi.pk_attributes + gsi.sk_attributes))
+            if gsi.multi and clash:
+                raise ValidationError(
+                    f"table {self.name!r}: multi-attribute GSI {gsi.name!r} uses {clash}, "
+                    "which the table manages (its keys, type attribute or generic index keys); "
+                    "a multi-attribute index is made of the models' own attributes"
+                )
         if self.billing != "PAY_PER_REQUEST" and not isinstance(self.billing, Provisioned):
             raise ValidationError("billing must be 'PAY_PER_REQUEST' or Provisioned(read, write)")
 
@@ -325,6 +437,10 @@ class Table:
         for declared in self.indexes:
             if declared.name == index:
                 if isinstance(declared, GSI):
+                    if declared.multi:
+                        pks, sks = declared.pk_attributes, declared.sk_attributes
+                        return IndexKeys(index, pks[0], sks[0] if sks else None, pks, sks)
+                    assert isinstance(declared.pk, str) and not isinstance(declared.sk, tuple)
                     return IndexKeys(index, declared.pk, declared.sk)
                 return IndexKeys(index, self.pk, declared.sk)
         known = [i.name for i in self.indexes]
@@ -333,6 +449,35 @@ class Table:
     def key_attributes(self) -> tuple[str, ...]:
         """The table's primary key attribute names."""
         return (self.pk, self.sk) if self.sk else (self.pk,)
+
+    def multi_key_types(self, index: GSI) -> dict[str, str]:
+        """A multi-attribute GSI's key attribute types (``S``/``N``/``B``), in key order: from
+        its ``types``, else from the field types of the models that declare it."""
+        found: dict[str, tuple[str, str]] = {
+            a: (t, f"GSI {index.name!r} types") for a, t in (index.types or {}).items()
+        }
+        for model in self._entities.values():
+            multi = getattr(model.__dynamodel__, "multi_indexes", {}).get(index.name)
+            if multi is None:
+                continue
+            for attribute, kind in multi.types.items():
+                known = found.get(attribute)
+                if known is not None and known[0] != kind:
+                    raise ValidationError(
+                        f"table {self.name!r}: GSI {index.name!r} key attribute {attribute!r} "
+                        f"is {kind} in {model.__qualname__} but {known[0]} in {known[1]}"
+                    )
+                found.setdefault(attribute, (kind, model.__qualname__))
+        out: dict[str, str] = {}
+        for attribute in index.pk_attributes + index.sk_attributes:
+            if attribute not in found:
+                raise ValidationError(
+                    f"table {self.name!r}: the type of GSI {index.name!r} key attribute "
+                    f"{attribute!r} is unknown: no model declares the index "
+                    f"(Meta.indexes = {{{index.name!r}: MultiKey}}) and the GSI has no types="
+                )
+            out[attribute] = found[attribute][0]
+        return out
 
     def register(self, model: type[Model]) -> None:
         """Record a model class under its entity type (called by Model subclasses)."""
@@ -357,7 +502,8 @@ class Table:
 
     def create_table_request(self) -> dict[str, Any]:
         """The exact ``CreateTable`` parameters for this declaration."""
-        # key templates always render strings, so every key attribute is of type S
+        # key templates always render strings, so every key attribute is of type S, except a
+        # multi-attribute GSI's: the types of the model fields it is made of
         types: dict[str, str] = {self.pk: "S"}
         schema = [{"AttributeName": self.pk, "KeyType": "HASH"}]
         if self.sk:
@@ -368,9 +514,11 @@ class Table:
         lsis: list[dict[str, Any]] = []
         for index in self.indexes:
             if isinstance(index, GSI):
-                types[index.pk] = "S"
-                if index.sk:
-                    types[index.sk] = "S"
+                if index.multi:
+                    for name, kind in self.multi_key_types(index).items():
+                        types.setdefault(name, kind)
+                else:
+                    types.update((a, "S") for a in index.pk_attributes + index.sk_attributes)
                 gsis.append(index.spec(provisioned))
             else:
                 types[index.sk] = "S"

@@ -316,3 +316,32 @@ def test_ttl_expiry_does_not_happen(ddb: Any, backend_name: str) -> None:
     ddb.put_item(TableName=name, Item={**key("old"), "exp": {"N": expired}})
     found = "Item" in ddb.get_item(TableName=name, Key=key("old"))
     assert found == expected[backend_name]
+
+
+def test_update_table_attribute_definitions(ddb: Any, backend_name: str) -> None:
+    """Row "`UpdateTable` adding a GSI, with `AttributeDefinitions`": the call lists the new
+    index's key attributes only; DynamoDB adds them to the table's definitions."""
+    name = create_table(ddb, "update-defs")
+    ddb.update_table(
+        TableName=name,
+        AttributeDefinitions=[
+            {"AttributeName": "a", "AttributeType": "S"},
+            {"AttributeName": "b", "AttributeType": "N"},
+        ],
+        GlobalSecondaryIndexUpdates=[
+            {
+                "Create": {
+                    "IndexName": "by_ab",
+                    "KeySchema": [
+                        {"AttributeName": "a", "KeyType": "HASH"},
+                        {"AttributeName": "b", "KeyType": "RANGE"},
+                    ],
+                    "Projection": {"ProjectionType": "ALL"},
+                }
+            }
+        ],
+    )
+    table = ddb.describe_table(TableName=name)["Table"]
+    defined = sorted(d["AttributeName"] for d in table["AttributeDefinitions"])
+    expected = {"moto": ["a", "b"], "dynoxide": ["a", "b", "pk"]}
+    assert defined == expected[backend_name]

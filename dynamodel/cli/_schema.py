@@ -36,7 +36,11 @@ def chart(table: Table) -> RichTable:
     keys = {"table": (table.pk, table.sk)}
     for index in table.indexes:
         found = table.index_keys(index.name)
-        keys[index.name] = (found.pk, found.sk)
+        if found.multi:  # several attributes per key: one column each for pk and sk
+            joined = ", ".join(found.sk_attrs)
+            keys[index.name] = (", ".join(found.pk_attrs), joined or None)
+        else:
+            keys[index.name] = (found.pk, found.sk)
     for where, (pk, sk) in keys.items():
         for position, attribute in enumerate((pk, sk)):
             if attribute is None:

@@ -500,7 +500,7 @@ def known_attributes(model: type[Model]) -> frozenset[str]:
     known.add(table.type_attribute)
     for index in table.indexes:
         keys = table.index_keys(index.name)
-        known.update(a for a in (keys.pk, keys.sk) if a)
+        known.update(keys.attributes)
     return frozenset(known)
 
 
