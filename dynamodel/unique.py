@@ -466,8 +466,15 @@ def save_flow(instance: Model, condition: Condition | None, force: bool) -> Flow
         requests.build_put(instance)  # raises: a partial instance cannot be saved
     foreign: set[tuple[str, str]] = set()
     yield from requests.guard_shards([model], write=True)
+    # an instance read from the table (or written by itself) knows what was stored: the first
+    # attempt trusts it, saving the read; a stale one fails the item condition and is re-read
+    known = None if instance._dm_partial else instance._dm_loaded
     for _ in range(MAX_ATTEMPTS):
-        stored = yield from _read_flow(model, key, whole=False)
+        stored: Item | None
+        if known is not None:
+            stored, known = dict(known), None
+        else:
+            stored = yield from _read_flow(model, key, whole=False)
         old = stored_texts(model, stored, spec.unique)
         version: VersionCheck | str | None = "auto"
         if forced:

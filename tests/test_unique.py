@@ -215,6 +215,42 @@ async def test_save_without_a_change_is_a_plain_put(io: SyncIO, ddb: Any) -> Non
     assert guard_values(ddb) == {("Member", "email", "ann@example.com")}
 
 
+async def test_save_of_a_read_instance_trusts_what_it_read(
+    io: SyncIO, ddb: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dynamodel.executors as executors
+
+    sent: list[str] = []
+    sync_send, async_send = executors._send_sync, executors._send_async
+
+    def record_sync(connection: Any, request: Any) -> Any:
+        sent.append(request.op)
+        return sync_send(connection, request)
+
+    async def record_async(connection: Any, request: Any) -> Any:
+        sent.append(request.op)
+        return await async_send(connection, request)
+
+    monkeypatch.setattr(executors, "_send_sync", record_sync)
+    monkeypatch.setattr(executors, "_send_async", record_async)
+    await io.create(member())
+    ann = await io.get(Member, org="o", member_id="m1")
+    ann.email = "ann@two.io"
+    sent.clear()
+    await io.save(ann)  # what it read is what is stored: no read before the transaction
+    assert sent == ["transact_write_items"]
+    assert guard_values(ddb) == {("Member", "email", "ann@two.io")}
+
+    stale = await io.get(Member, org="o", member_id="m1")
+    await io.update(stale, Attr("email").set("ann@three.io"))  # stale now holds ann@two.io
+    stale.email = "ann@four.io"
+    sent.clear()
+    await io.save(stale)  # the item condition fails, the stored values are read, then retried
+    assert sent == ["transact_write_items", "get_item", "transact_write_items"]
+    assert guard_values(ddb) == {("Member", "email", "ann@four.io")}  # three.io released
+    assert (await io.get(Member, org="o", member_id="m1")).email == "ann@four.io"
+
+
 async def test_update_changes_and_refuses(io: SyncIO, ddb: Any) -> None:
     ann, bob = member("m1", "ann@x.io"), member("m2", "bob@x.io")
     await io.create(ann)
