@@ -179,6 +179,13 @@ def _check_versioned(model: type[Model], action: str, skip_version_check: bool) 
         )
 
 
+def _check_unique(model: type[Model], action: str) -> None:
+    if model._spec().unique:  # a batch has no conditions: guard items could not be kept
+        from .unique import refuse
+
+        refuse(model, f"batch {action}")
+
+
 def put_request(instance: Model, *, skip_version_check: bool = False) -> WriteRequest:
     """A batch put of a whole model instance (serialised and size-checked now)."""
     if not isinstance(instance, Model):
@@ -191,6 +198,7 @@ def put_request(instance: Model, *, skip_version_check: bool = False) -> WriteRe
             "attributes that were not read. Read it whole first."
         )
     _check_versioned(model, "put", skip_version_check)
+    _check_unique(model, "put")
     if spec.created_field is not None or spec.updated_field is not None:
         stamp_instance(instance)
     item = instance.to_item()  # validates values and the 400 KB item limit
@@ -211,6 +219,7 @@ def delete_request(target: Model | Key[Any], *, skip_version_check: bool = False
     """A batch delete of a model instance's item, or of the item with a `Key`."""
     key = as_key(target, "batch delete")
     _check_versioned(key.model, "delete", skip_version_check)
+    _check_unique(key.model, "delete")
     return WriteRequest(
         action="delete",
         key=key,

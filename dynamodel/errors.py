@@ -135,6 +135,30 @@ class VersionConflict(ConditionFailed):
         self.actual = actual
 
 
+class UniqueConstraintViolation(ConditionFailed):
+    """A value of a unique field (``Meta.unique``) is already taken by another item.
+
+    ``model`` is the model class name, ``field`` the field (Python name) and ``value`` the
+    value that was refused; ``owner`` is the key of the item holding it (its rendered key
+    attributes, from the guard record), when DynamoDB returned it.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        model: str,
+        field: str,
+        value: Any,
+        owner: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.model = model
+        self.field = field
+        self.value = value
+        self.owner = owner
+
+
 class ThrottledError(DynamodelError):
     """DynamoDB throttled the request and the retry policy gave up."""
 

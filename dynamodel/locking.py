@@ -91,7 +91,7 @@ def retry_flow(
                 "dynamodel manages the version"
             )
         try:
-            yield from put_flow(updated, None)
+            yield from updated._save_flow(None, False)  # (a unique model's keeps its guards)
         except VersionConflict as conflict:
             if attempt == attempts:
                 conflict.add_note(f"retry_on_conflict gave up after {attempts} attempts")

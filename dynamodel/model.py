@@ -120,6 +120,7 @@ class ModelSpec:
         self.shards = shards
         self.unknown = unknown
         self.created_field, self.updated_field = timestamps
+        self.unique: tuple[str, ...] = ()  # Meta.unique: fields kept unique by guard items
         # multi-attribute GSIs the model is in (dynamodel.multikey), set after construction
         self.multi_indexes: dict[str, MultiIndex] = {}
         self.adapters: dict[str, TypeAdapter[Any]] = {}
@@ -536,6 +537,10 @@ class Model(BaseModel):
         )
         spec.multi_indexes = _multi_indexes(cls, table, meta)
         _check_spec(cls, spec)
+        if getattr(meta, "unique", None) is not None:
+            from .unique import declared_unique
+
+            spec.unique = declared_unique(cls, meta, spec)
         cls.__dynamodel__ = spec
         table.register(cls)
 
@@ -1057,6 +1062,10 @@ class Model(BaseModel):
         from . import requests
 
         self.before_write("save")
+        if self._spec().unique:  # guard items move with the values (dynamodel.unique)
+            from .unique import save_flow
+
+            return _then(save_flow(self, condition, force), self.after_write, "save")
         if force and self._spec().version_field is not None:
             from .locking import force_put_flow
 
@@ -1067,6 +1076,10 @@ class Model(BaseModel):
         from . import requests
 
         self.before_write("create")
+        if self._spec().unique:
+            from .unique import create_flow
+
+            return _then(create_flow(self, condition), self.after_write, "create")
         condition = requests.not_exists_condition(self, condition)
         flow = requests.put_flow(self, condition, requests.put_version(self, create=True))
         return _then(flow, self.after_write, "create")
@@ -1075,6 +1088,10 @@ class Model(BaseModel):
         from . import requests
 
         self.before_write("delete")
+        if self._spec().unique:
+            from .unique import instance_delete_flow
+
+            return _then(instance_delete_flow(self, condition, force), self.after_write, "delete")
         version = requests.check_version(self, force=force)
         key, described = self.item_key(), requests.key_fields(self._spec(), self.__dict__)
 

@@ -428,6 +428,10 @@ def delete_flow(
     """Delete by key; return the deleted item parsed, or None if there was none.
 
     ``described`` names the item in error messages (default: the rendered key)."""
+    if model._spec().unique:  # the guard items of its unique values are released too
+        from . import unique
+
+        return (yield from unique.delete_flow(model, key, condition, version, described))
     request = delete_request(model, key, condition, version)
     yield from guard_shards([model], write=True)
     try:
@@ -627,6 +631,13 @@ def update_flow(
     version: VersionCheck | Literal["auto"] | None = "auto",
 ) -> Flow[M]:
     """Update an item and return it as stored afterwards."""
+    if model._spec().unique:  # one that changes a unique field moves its guard item
+        from . import unique
+
+        if unique.touched(model, actions):
+            return (
+                yield from unique.update_flow(model, known, actions, condition, upsert, version)
+            )
     request, check = build_update(model, known, actions, condition, upsert, version)
     yield from guard_shards([model], write=True)
     try:

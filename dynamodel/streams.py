@@ -13,7 +13,9 @@ Each record is routed to its model class by the table's entity-type attribute (i
 image, else the old one) and parsed with ``Model.from_item``. Records that cannot be routed
 (an entity type no model knows, a ``KEYS_ONLY`` stream without images, a record that is not
 from DynamoDB) or whose image does not fit its model are never dropped: they are in
-`StreamBatch.unrouted`, with the reason.
+`StreamBatch.unrouted`, with the reason. Only dynamodel's own records whose entity type
+starts with ``_dynamodel`` (the guard items of unique constraints, docs/unique.md) are left
+out: they are not application data.
 
 `handle_stream_event` runs a function per record and builds the partial batch failure
 response (``{"batchItemFailures": [{"itemIdentifier": <SequenceNumber>}]}``) that makes Lambda
@@ -32,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from .codec import Item, decode_item
 from .errors import ValidationError
+from .keys import RESERVED_PREFIX
 
 if TYPE_CHECKING:
     from .model import Model
@@ -352,6 +355,12 @@ def parse_stream_event(
             if isinstance(record, Mapping)
             else UnroutedRecord("invalid_record", f"a record must be an object: {record!r}", None)
         )
+        if (
+            isinstance(parsed, UnroutedRecord)
+            and parsed.kind == "unknown_entity"
+            and (parsed.entity or "").startswith(RESERVED_PREFIX)
+        ):
+            continue  # dynamodel's own records (unique-constraint guards): not application data
         batch.in_order.append(parsed)
         if isinstance(parsed, ChangeRecord):
             batch.records.append(parsed)

@@ -291,6 +291,17 @@ class _Builder:
         return connection
 
 
+def _refuse_unique(
+    model: type[Model], kind: str, actions: Sequence[UpdateAction] | None = None
+) -> None:
+    """Models with ``Meta.unique`` keep guard items a user-built transaction cannot: refused
+    (an update that changes no unique field is fine)."""
+    if model._spec().unique:
+        from .unique import refuse
+
+        refuse(model, f"TransactWrite.{kind}", actions)
+
+
 def _check_params(model: type[Model], key: Item, condition: Condition) -> dict[str, Any]:
     spec = model._spec()
     ph = placeholders(model)
@@ -341,12 +352,14 @@ class TransactWrite(_Builder):
     def put(self, instance: Model, *, condition: Condition | None = None) -> None:
         """Write the whole item, like ``instance.save(condition=...)`` (version checked; the
         instance gets its new version once the transaction is committed)."""
+        _refuse_unique(type(instance), "put")
         instance.before_write("transaction_put")
         request, version = build_put(instance, condition)
         self._add_put("put", instance, request.params, version)
 
     def create(self, instance: Model, *, condition: Condition | None = None) -> None:
         """Write the item only if its key is free, like ``instance.create(condition=...)``."""
+        _refuse_unique(type(instance), "create")
         instance.before_write("transaction_create")
         condition = not_exists_condition(instance, condition)
         request, version = build_put(instance, condition, put_version(instance, create=True))
@@ -362,8 +375,9 @@ class TransactWrite(_Builder):
         """Update the stored item, like ``instance.update(...)``: it must exist, a versioned
         instance's version is checked and incremented (``force=True``: incremented only).
         The instance is not modified."""
-        instance.before_write("transaction_update")
         model = type(instance)
+        _refuse_unique(model, "update", actions)
+        instance.before_write("transaction_update")
         known = instance._known()
         version = update_version(model, known, check=not force)
         request, version = build_update(model, known, actions, condition, False, version)
@@ -383,6 +397,7 @@ class TransactWrite(_Builder):
     ) -> None:
         """Update by key fields, like ``Model.update_item(...)`` (a version is incremented
         without a check; put it in ``condition`` to check one)."""
+        _refuse_unique(model, "update_item", actions)
         values = coerce_fields(model, key, model._spec().key_fields, "key")
         request, version = build_update(model, values, actions, condition, upsert)
         params = _without(request.params, "ReturnValues")
@@ -392,8 +407,9 @@ class TransactWrite(_Builder):
         self, instance: Model, *, condition: Condition | None = None, force: bool = False
     ) -> None:
         """Delete the item, like ``instance.delete(...)`` (version checked unless ``force``)."""
-        instance.before_write("transaction_delete")
         model = type(instance)
+        _refuse_unique(model, "delete")
+        instance.before_write("transaction_delete")
         version = check_version(instance, force=force)
         request = delete_request(model, instance.item_key(), condition, version)
         params = _without(request.params, "ReturnValues")
@@ -405,6 +421,7 @@ class TransactWrite(_Builder):
         self, model: type[Model], key: Mapping[str, Any], *, condition: Condition | None = None
     ) -> None:
         """Delete by key fields, like ``Model.delete_item(...)`` (no version check)."""
+        _refuse_unique(model, "delete_item")
         values = coerce_fields(model, key, model._spec().key_fields, "key")
         request = delete_request(model, model.build_key(**values), condition)
         params = _without(request.params, "ReturnValues")
