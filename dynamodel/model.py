@@ -144,12 +144,11 @@ class ModelSpec:
         return self.pk.fields + (self.sk.fields if self.sk else ())
 
     @functools.cached_property
-    def own_attributes(self) -> frozenset[str]:
-        """Every attribute this model writes: its fields' stored names, the table key and
-        type attributes and the key attributes of the indexes it declares. Any other
-        attribute of a stored item is unknown to the model (see ``Meta.unknown_attributes``)."""
+    def managed_attributes(self) -> frozenset[str]:
+        """The attributes dynamodel writes for this model from its templates: the table key
+        and type attributes and the key attributes of the indexes it declares."""
         table = self.table
-        names = set(self.stored_names.values()) | {table.pk, table.type_attribute}
+        names = {table.pk, table.type_attribute}
         if table.sk:
             names.add(table.sk)
         for index in self.indexes.values():
@@ -157,6 +156,13 @@ class ModelSpec:
             if index.sk_attr:
                 names.add(index.sk_attr)
         return frozenset(names)
+
+    @functools.cached_property
+    def own_attributes(self) -> frozenset[str]:
+        """Every attribute this model writes: its fields' stored names and its managed
+        attributes. Any other attribute of a stored item is unknown to the model (see
+        ``Meta.unknown_attributes``)."""
+        return self.managed_attributes | frozenset(self.stored_names.values())
 
     def unknown_of(self, item: Mapping[str, Any]) -> dict[str, Any]:
         """The attributes of a stored item that this model does not write."""

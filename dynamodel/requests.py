@@ -448,18 +448,6 @@ def delete_flow(
 _COMPUTED = object()
 
 
-def _managed_attributes(spec: ModelSpec) -> set[str]:
-    table = spec.table
-    names = {table.pk, table.type_attribute}
-    if table.sk:
-        names.add(table.sk)
-    for index in spec.indexes.values():
-        names.add(index.pk_attr)
-        if index.sk_attr:
-            names.add(index.sk_attr)
-    return names
-
-
 def prepare_update(
     model: type[Model],
     known: Mapping[str, Any],
@@ -475,7 +463,7 @@ def prepare_update(
     """
     spec = model._spec()
     by_stored = {stored: name for name, stored in spec.stored_names.items()}
-    managed = _managed_attributes(spec)
+    managed = spec.managed_attributes
     out: list[UpdateAction] = []
     touched: dict[str, Any] = {}
     for action in actions:

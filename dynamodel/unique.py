@@ -413,6 +413,36 @@ def _violation(model: type[Model], guard: _Guard, stored: Mapping[str, Any] | No
     )
 
 
+def _replan_or_raise(
+    model: type[Model],
+    outcome: str,
+    data: Any,
+    stored: Mapping[str, Any] | None,
+    fields: Sequence[str],
+    forced: bool,
+    foreign: set[tuple[str, str]],
+    described: Mapping[str, Any],
+    check: VersionCheck | None,
+) -> None:
+    """After a failed attempt: return when the write should be re-planned (the item changed
+    since it was read, or an old value's guard belongs to another item: not ours to free, and
+    recorded in ``foreign``); otherwise raise the error the failure means."""
+    from . import requests
+    from .model import check_entity
+
+    if outcome == "item":
+        if _stale(model, data, stored, fields, forced):
+            return
+        if data.item:  # another entity's item: say so, naming both types
+            check_entity(model, model._spec(), data.item)
+        raise requests.condition_error(data, model, described, check) from data.__cause__
+    guard, held = data
+    if outcome == "release":
+        foreign.add((guard.field, guard.text))
+        return
+    raise _violation(model, guard, held)
+
+
 def _gave_up(model: type[Model], described: Mapping[str, Any]) -> ConditionFailed:
     return ConditionFailed(
         f"{model.__name__} {dict(described)}: gave up after {MAX_ATTEMPTS} attempts: concurrent "
@@ -489,15 +519,9 @@ def save_flow(instance: Model, condition: Condition | None, force: bool) -> Flow
                 requests.set_version(instance, check.new)
             instance._dm_stored(request.params["Item"], whole=True)
             return
-        if outcome == "item":
-            if _stale(model, data, stored, spec.unique, forced):
-                continue
-            raise requests.condition_error(data, model, described, check) from data.__cause__
-        guard, held = data
-        if outcome == "release":  # another item owns the old value's guard: not ours to free
-            foreign.add((guard.field, guard.text))
-            continue
-        raise _violation(model, guard, held)
+        _replan_or_raise(
+            model, outcome, data, stored, spec.unique, forced, foreign, described, check
+        )
     raise _gave_up(model, described)
 
 
@@ -549,7 +573,7 @@ def update_flow(
     updated item is read back (a transaction returns no values). Other updates: plain."""
     from . import requests
     from .expressions import all_of
-    from .model import check_entity, key_attributes
+    from .model import key_attributes
 
     changes = touched(model, actions)
     spec = model._spec()
@@ -580,17 +604,7 @@ def update_flow(
                     key=described,
                 )
             return model.from_item(after)
-        if outcome == "item":
-            if _stale(model, data, stored, fields, False):
-                continue
-            if data.item:
-                check_entity(model, spec, data.item)
-            raise requests.condition_error(data, model, described, check) from data.__cause__
-        guard, held = data
-        if outcome == "release":
-            foreign.add((guard.field, guard.text))
-            continue
-        raise _violation(model, guard, held)
+        _replan_or_raise(model, outcome, data, stored, fields, False, foreign, described, check)
     raise _gave_up(model, described)
 
 
@@ -608,7 +622,6 @@ def delete_flow(
     deleted item parsed (None: there was none)."""
     from . import requests
     from .expressions import all_of
-    from .model import check_entity
 
     spec = model._spec()
     owner = owner_text(key)
@@ -631,17 +644,7 @@ def delete_flow(
         if outcome == "ok":
             old_item = data.get("Attributes") if data is not None else stored
             return model.from_item(old_item) if old_item else None
-        if outcome == "item":
-            if _stale(model, data, stored, fields, False):
-                continue
-            if data.item:
-                check_entity(model, spec, data.item)
-            raise requests.condition_error(data, model, described, version) from data.__cause__
-        guard, held = data
-        if outcome == "release":
-            foreign.add((guard.field, guard.text))
-            continue
-        raise _violation(model, guard, held)  # pragma: no cover - a delete claims nothing
+        _replan_or_raise(model, outcome, data, stored, fields, False, foreign, described, version)
     raise _gave_up(model, described)
 
 

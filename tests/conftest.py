@@ -138,6 +138,42 @@ def table(fresh_db: Backend) -> Iterator[Table]:
     APP.unbind()
 
 
+class SentLog(list[str]):
+    """The operations the executors sent, in order; ``params[i]`` holds the parameters of the
+    i-th (clear both with ``clear()``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.params: list[dict[str, Any]] = []
+
+    def clear(self) -> None:
+        super().clear()
+        self.params.clear()
+
+
+@pytest.fixture
+def sent(monkeypatch: pytest.MonkeyPatch) -> SentLog:
+    """Every request the executors send (sync and async), by operation."""
+    import dynamodel.executors as executors
+
+    log = SentLog()
+    sync_send, async_send = executors._send_sync, executors._send_async
+
+    def record_sync(connection: Any, request: Any) -> Any:
+        log.append(request.op)
+        log.params.append(request.params)
+        return sync_send(connection, request)
+
+    async def record_async(connection: Any, request: Any) -> Any:
+        log.append(request.op)
+        log.params.append(request.params)
+        return await async_send(connection, request)
+
+    monkeypatch.setattr(executors, "_send_sync", record_sync)
+    monkeypatch.setattr(executors, "_send_async", record_async)
+    return log
+
+
 def user_items(items: list[dict[str, Any]], pk: str = "pk") -> list[dict[str, Any]]:
     """A raw scan's items without dynamodel's own records (the shard-layout records every
     model writes once per key: docs/sharding.md)."""

@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 from conftest import SyncIO
 
-import dynamodel.executors as executors
 from dynamodel import (
     Attr,
     Collection,
@@ -111,25 +110,6 @@ def sec(fresh_db: Any) -> Iterator[Table]:
     SEC.create(poll=0.01)
     yield SEC
     forget_shard_checks()
-
-
-@pytest.fixture
-def sent(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Every request the executors send (sync and async), by operation."""
-    ops: list[str] = []
-    sync_send, async_send = executors._send_sync, executors._send_async
-
-    def record_sync(connection: Any, request: Any) -> Any:
-        ops.append(request.op)
-        return sync_send(connection, request)
-
-    async def record_async(connection: Any, request: Any) -> Any:
-        ops.append(request.op)
-        return await async_send(connection, request)
-
-    monkeypatch.setattr(executors, "_send_sync", record_sync)
-    monkeypatch.setattr(executors, "_send_async", record_async)
-    return ops
 
 
 # -- forged keys are refused, and nothing is sent -------------------------------------------------
@@ -375,12 +355,12 @@ async def test_the_layout_check_costs_one_request_per_process_per_key(
 ) -> None:
     await io.save(Reading(sensor="s", n=1))
     forget_shard_checks()
-    del sent[:]
+    sent.clear()
     await io.get(Reading, sensor="s", n=1)
     await io.get(Reading, sensor="s", n=1)
     assert sent == ["get_item", "get_item", "get_item"]  # the record once, then the item twice
     forget_shard_checks()
-    del sent[:]
+    sent.clear()
     await io.save(Reading(sensor="s", n=2))
     await io.save(Reading(sensor="s", n=3))
     assert sent == ["put_item", "put_item", "put_item"]  # the conditional record write once

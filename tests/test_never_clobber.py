@@ -12,10 +12,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import SyncIO
+from conftest import SentLog, SyncIO
 from pydantic import BaseModel, Field
 
-import dynamodel.executors as executors
 import dynamodel.stamps as stamps
 from dynamodel import GSI, Attr, Model, Table, ValidationError, VersionConflict
 from dynamodel.batch import BatchWriter
@@ -100,25 +99,6 @@ def nc(fresh_db: Any) -> Iterator[Table]:
     NC.create(poll=0.01)
     yield NC
     forget_shard_checks()
-
-
-@pytest.fixture
-def sent(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, dict[str, Any]]]:
-    """Every request the executors send (sync and async): (operation, parameters)."""
-    requests: list[tuple[str, dict[str, Any]]] = []
-    sync_send, async_send = executors._send_sync, executors._send_async
-
-    def record_sync(connection: Any, request: Any) -> Any:
-        requests.append((request.op, request.params))
-        return sync_send(connection, request)
-
-    async def record_async(connection: Any, request: Any) -> Any:
-        requests.append((request.op, request.params))
-        return await async_send(connection, request)
-
-    monkeypatch.setattr(executors, "_send_sync", record_sync)
-    monkeypatch.setattr(executors, "_send_async", record_async)
-    return requests
 
 
 def raw(ddb: Any, model: type[Model], **key: Any) -> dict[str, Any]:
@@ -226,7 +206,7 @@ def test_a_read_instance_equals_a_built_one(nc: Table) -> None:
 
 
 async def test_save_changes_writes_only_what_changed(
-    nc: Table, ddb: Any, io: SyncIO, sent: list[tuple[str, dict[str, Any]]]
+    nc: Table, ddb: Any, io: SyncIO, sent: SentLog
 ) -> None:
     await io.save(Profile(pid="1", name="a", lines=[Line(sku="x")]))
     profile = await io.get(Profile, pid="1")
@@ -240,8 +220,8 @@ async def test_save_changes_writes_only_what_changed(
     profile.lines[0].qty = 3  # changed in place, nested
     assert profile.changed_fields() == ["tags", "lines", "nick"]
     assert await io.save_changes(profile) == ["tags", "lines", "nick"]
-    (op, params), *rest = sent[before:]
-    assert op == "update_item" and rest == []
+    assert sent[before:] == ["update_item"]
+    params = sent.params[before]
     written = set(params["ExpressionAttributeNames"].values())
     assert written == {"pk", "_type", "tags", "lines", "nk"}  # pk: the exists check
     assert "name" not in written and "city" not in written
@@ -296,7 +276,7 @@ async def test_versioned_save_changes_conflicts_instead_of_overwriting(
 
 
 async def test_save_changes_needs_to_know_what_is_stored(
-    nc: Table, io: SyncIO, sent: list[tuple[str, dict[str, Any]]]
+    nc: Table, io: SyncIO, sent: SentLog
 ) -> None:
     profile = Profile(pid="1", name="a")
     with pytest.raises(ValidationError, match="was not read from the table"):
@@ -311,9 +291,7 @@ async def test_save_changes_needs_to_know_what_is_stored(
         await io.save_changes(profile)
 
 
-async def test_save_changes_refuses_a_changed_key(
-    nc: Table, io: SyncIO, sent: list[tuple[str, dict[str, Any]]]
-) -> None:
+async def test_save_changes_refuses_a_changed_key(nc: Table, io: SyncIO, sent: SentLog) -> None:
     await io.save(Profile(pid="1", name="a"))
     profile = await io.get(Profile, pid="1")
     profile.pid = "2"
@@ -466,9 +444,7 @@ class Audited(Model):
         calls.append(("after", operation, self.aid))
 
 
-async def test_hooks_run_around_every_write(
-    nc: Table, io: SyncIO, sent: list[tuple[str, dict[str, Any]]]
-) -> None:
+async def test_hooks_run_around_every_write(nc: Table, io: SyncIO, sent: SentLog) -> None:
     calls.clear()
     item = Audited(aid="1", text="  hi  ")
     await io.create(item)

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import Annotated, Any
 
 import pytest
-from conftest import SyncIO
+from conftest import SentLog, SyncIO
 from pydantic import AfterValidator
 
 from dynamodel import (
@@ -216,23 +216,8 @@ async def test_save_without_a_change_is_a_plain_put(io: SyncIO, ddb: Any) -> Non
 
 
 async def test_save_of_a_read_instance_trusts_what_it_read(
-    io: SyncIO, ddb: Any, monkeypatch: pytest.MonkeyPatch
+    io: SyncIO, ddb: Any, sent: SentLog
 ) -> None:
-    import dynamodel.executors as executors
-
-    sent: list[str] = []
-    sync_send, async_send = executors._send_sync, executors._send_async
-
-    def record_sync(connection: Any, request: Any) -> Any:
-        sent.append(request.op)
-        return sync_send(connection, request)
-
-    async def record_async(connection: Any, request: Any) -> Any:
-        sent.append(request.op)
-        return await async_send(connection, request)
-
-    monkeypatch.setattr(executors, "_send_sync", record_sync)
-    monkeypatch.setattr(executors, "_send_async", record_async)
     await io.create(member())
     ann = await io.get(Member, org="o", member_id="m1")
     ann.email = "ann@two.io"
