@@ -535,12 +535,25 @@ def render_condition(condition: Condition, ph: Placeholders, kind: str) -> str:
 # -- updates -------------------------------------------------------------------------------
 
 
+UpdateKind = Literal["SET", "REMOVE", "ADD", "DELETE"]
+UPDATE_KINDS: tuple[UpdateKind, ...] = ("SET", "REMOVE", "ADD", "DELETE")
+
+
 class UpdateAction:
     """One clause of an UpdateExpression: SET, REMOVE, ADD or DELETE."""
 
     __slots__ = ("attr", "kind", "operand")
 
-    def __init__(self, kind: str, attr: Attr, operand: Operand | None) -> None:
+    def __init__(self, kind: UpdateKind, attr: Attr, operand: Operand | None) -> None:
+        if kind not in UPDATE_KINDS:
+            raise ValidationError(
+                f"update action kind {kind!r} is not one of {', '.join(UPDATE_KINDS)}"
+            )
+        if not isinstance(attr, Attr):
+            raise ValidationError(f"update action {kind}: {attr!r} is not an Attr")
+        if (operand is None) != (kind == "REMOVE"):
+            wanted = "no operand" if kind == "REMOVE" else "an operand"
+            raise ValidationError(f"update action {kind} {attr.segments!r} takes {wanted}")
         self.kind, self.attr, self.operand = kind, attr, operand
 
     def __repr__(self) -> str:
@@ -574,7 +587,7 @@ def render_update(actions: Sequence[UpdateAction], ph: Placeholders) -> str:
                     f"update paths overlap: {other.attr.segments!r} and {action.attr.segments!r}"
                 )
     clauses: list[str] = []
-    for kind in ("SET", "REMOVE", "ADD", "DELETE"):
+    for kind in UPDATE_KINDS:
         parts = [a.render(ph) for a in actions if a.kind == kind]
         if parts:
             clauses.append(f"{kind} {', '.join(parts)}")

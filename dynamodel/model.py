@@ -1252,6 +1252,7 @@ def _check_spec(cls: type[Model], spec: ModelSpec) -> None:
                     f"which is not a field (fields: {sorted(fields)})"
                 )
     _check_shards(cls, spec, fields)
+    _check_option_names(cls, spec, templates)
     if spec.version_field is not None:
         for where, template in templates:
             if template is not None and spec.version_field in template.fields:
@@ -1278,6 +1279,37 @@ def _check_spec(cls: type[Model], spec: ModelSpec) -> None:
             f"{cls.__name__}: fields stored as {sorted(clash)} clash with the table's key or type "
             "attributes; rename them or give them an alias"
         )
+
+
+#: Keyword options of the methods that take key fields as keywords (``get(consistent=...,
+#: projection=..., **key)``, ``query(index=..., **key)``): no key field may be named like one.
+KEY_OPTIONS = frozenset({"consistent", "projection", "index"})
+
+
+def _check_option_names(
+    cls: type[Model], spec: ModelSpec, templates: list[tuple[str, KeyTemplate | None]]
+) -> None:
+    """Refuse key fields named like a keyword option: ``get(consistent=True)`` could never
+    pass such a field's value."""
+    for where, template in templates:
+        if template is None:
+            continue
+        clash = sorted(KEY_OPTIONS.intersection(template.fields))
+        if clash:
+            raise ValidationError(
+                f"{cls.__name__}: the {where} template {template.text!r} uses field "
+                f"{clash[0]!r}, named like an option of get()/query() "
+                f"({', '.join(sorted(KEY_OPTIONS))}); rename the field (an alias keeps the stored "
+                "attribute name)"
+            )
+    for index in spec.multi_indexes.values():
+        clash = sorted(KEY_OPTIONS.intersection(index.pk_fields + index.sk_fields))
+        if clash:
+            raise ValidationError(
+                f"{cls.__name__}: multi-attribute index {index.name!r} uses field {clash[0]!r}, "
+                f"named like an option of get()/query() ({', '.join(sorted(KEY_OPTIONS))}); "
+                "rename the field (an alias keeps the stored attribute name)"
+            )
 
 
 def _check_shards(cls: type[Model], spec: ModelSpec, fields: set[str]) -> None:

@@ -296,3 +296,16 @@ def test_projection() -> None:
     assert ph.names == {"#n0": "name", "#n1": "dn", "#n2": "a", "#n3": "b", "#n4": "x.y"}
     with pytest.raises(ValidationError):
         render_projection([], Placeholders())
+
+
+def test_update_action_kinds_are_a_closed_set_checked_when_built() -> None:
+    from dynamodel.expressions import UpdateAction, Value
+
+    with pytest.raises(ValidationError, match="'APPEND' is not one of SET, REMOVE, ADD, DELETE"):
+        UpdateAction("APPEND", Attr("a"), Value(1))  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match=r"REMOVE .* takes no operand"):
+        UpdateAction("REMOVE", Attr("a"), Value(1))
+    with pytest.raises(ValidationError, match=r"SET .* takes an operand"):
+        UpdateAction("SET", Attr("a"), None)
+    with pytest.raises(ValidationError, match="is not an Attr"):
+        UpdateAction("SET", "a", Value(1))  # type: ignore[arg-type]

@@ -381,3 +381,40 @@ def test_sort_key_ints_of_20_digits_or_more_are_refused() -> None:
     with pytest.raises(ValidationError, match=r"10\*\*20 or more"):
         n.render({"n": 10**20})
     assert KeyTemplate("N#{n}").render({"n": 10**20}) == "N#" + str(10**20)  # partition key
+
+
+def _define(source: str, table: Table) -> None:
+    exec(source, {"Model": Model, "table": table})
+
+
+@pytest.mark.parametrize("name", ["index", "consistent", "projection"])
+def test_key_fields_cannot_be_named_like_an_option(name: str) -> None:
+    from dynamodel import GSI
+
+    table = Table(f"options-{name}", indexes=[GSI("gsi1", pk="gsi1pk", sk="gsi1sk")])
+    in_key = f"""
+class InKey(Model):
+    class Meta:
+        table = table
+        pk = "K#{{{name}}}"
+        sk = "K"
+
+    {name}: str
+"""
+    with pytest.raises(ValidationError, match=f"uses field '{name}', named like an option"):
+        _define(in_key, table)
+    in_index = f"""
+class InIndex(Model):
+    class Meta:
+        table = table
+        pk = "K#{{k}}"
+        sk = "K"
+        indexes = {{"gsi1": ("I#{{{name}}}", "I")}}
+
+    k: str
+    {name}: str
+"""
+    with pytest.raises(ValidationError, match=r"index gsi1 pk template .* named like an option"):
+        _define(in_index, table)
+    # a field outside every key may have the name: it is never passed as a key keyword
+    _define(in_index.replace("I#{" + name + "}", "I#{k}").replace("InIndex", "Elsewhere"), table)
