@@ -159,16 +159,17 @@ class Connection:
         data = self._data
         if data is not None and data[0] is base:
             return data[1]
-        dax = self.dax_client()
         with self._lock:  # one wrapper per client, so its statistics are not split
             data = self._data
             if data is not None and data[0] is base:
                 return data[1]
             wrapped = base
-            if dax is not None:
+            if self.uses_dax:
                 from .dax import DaxRouter
 
-                wrapped = DaxRouter(dax, wrapped)
+                # the DAX client is created by the first call DAX serves: an unreachable
+                # cluster never fails the calls DynamoDB serves (consistent reads, tables...)
+                wrapped = DaxRouter(self._dax or self.dax_client, wrapped)
             if self.cache is not None:
                 from .cache import CachingClient
 
@@ -222,13 +223,10 @@ class Connection:
             return data[1]
         wrapped = base
         if self.uses_dax:
-            import asyncio
-
             from .dax import AsyncDaxRouter
 
-            # creating a DAX client contacts the cluster: not on the event loop
-            dax = self._dax if self._dax is not None else await asyncio.to_thread(self.dax_client)
-            wrapped = AsyncDaxRouter(dax, wrapped)
+            # the DAX client is created (in a worker thread) by the first call DAX serves
+            wrapped = AsyncDaxRouter(self._dax or self.dax_client, wrapped)
         if self.cache is not None:
             from .cache import AsyncCachingClient
 

@@ -93,8 +93,12 @@ _SINGLE_WRITES = frozenset({"put_item", "update_item", "delete_item"})
 
 
 def uses_dax(op: str, params: Mapping[str, Any]) -> bool:
-    """Whether a call goes to DAX (True) or to DynamoDB (False)."""
-    if op not in DAX_OPERATIONS:
+    """Whether a call goes to DAX (True) or to DynamoDB (False).
+
+    Strongly consistent reads and TransactGetItems go to DynamoDB: DAX would only pass them
+    through, uncached, and sent directly they keep working when the cluster cannot be reached.
+    """
+    if op not in DAX_OPERATIONS or op == "transact_get_items":
         return False
     if params.get("ConsistentRead"):
         return False
@@ -166,14 +170,33 @@ def _key_names(description: Mapping[str, Any]) -> tuple[str, ...]:
 
 class _RouterBase:
     def __init__(self, dax: Any, dynamodb: Any, retries: int | None) -> None:
-        self.dax = dax
+        # a DAX client, or a function that creates one: called at the first call routed to
+        # DAX, so an unreachable cluster fails only those calls, never the ones DynamoDB serves
+        self._dax = None if callable(dax) and not hasattr(dax, "get_item") else dax
+        self._dax_factory: Callable[[], Any] | None = dax if self._dax is None else None
         self.dynamodb = dynamodb
-        self.retries = internal_retries(dax) if retries is None else retries
+        self._retries = retries
         self.stats = RouteStats()
         self._key_schema: dict[str, tuple[str, ...]] = {}
 
+    @property
+    def dax(self) -> Any:
+        """The DAX client (created now if it was given as a function; its errors propagate)."""
+        dax = self._dax
+        if dax is None:
+            assert self._dax_factory is not None
+            dax = self._dax = self._dax_factory()
+        return dax
+
+    @property
+    def retries(self) -> int:
+        """DAX's internal retries per call."""
+        if self._retries is None:
+            self._retries = internal_retries(self.dax)
+        return self._retries
+
     def __getattr__(self, name: str) -> Any:
-        if name in ("dax", "dynamodb") or name.startswith("__"):
+        if name in ("dax", "dynamodb", "_dax", "_dax_factory") or name.startswith("__"):
             raise AttributeError(name)
         return getattr(self.dynamodb, name)
 
@@ -191,7 +214,9 @@ class DaxRouter(_RouterBase):
     """A sync client (boto3's interface) sending each call to DAX or DynamoDB (`uses_dax`).
 
     Args:
-        dax: an ``amazondax.AmazonDaxClient`` (or a client with its interface).
+        dax: an ``amazondax.AmazonDaxClient`` (or a client with its interface), or a function
+            that creates one: it is called by the first call routed to DAX, so a cluster that
+            cannot be reached fails only those calls.
         dynamodb: the boto3 DynamoDB client for everything DAX does not serve.
         retries: DAX's internal retries per call (default: read from the DAX client).
     """
@@ -207,8 +232,9 @@ class DaxRouter(_RouterBase):
             self.stats.count("dynamodb", op)
             return getattr(self.dynamodb, op)(**params)
         self.stats.count("dax", op)
+        dax = self.dax  # created on the first call DAX serves (an unreachable cluster: raises)
         try:
-            return getattr(self.dax, op)(**params)
+            return getattr(dax, op)(**params)
         except Exception as exc:
             _note_retries(exc, self.retries)
             if _wants_stored_item(op, params, exc):
@@ -247,8 +273,11 @@ class AsyncDaxRouter(_RouterBase):
             self.stats.count("dynamodb", op)
             return await getattr(self.dynamodb, op)(**params)
         self.stats.count("dax", op)
+        dax = self._dax
+        if dax is None:  # creating the DAX client contacts the cluster: not on the event loop
+            dax = await asyncio.to_thread(lambda: self.dax)
         try:
-            return await asyncio.to_thread(_invoke, getattr(self.dax, op), params)
+            return await asyncio.to_thread(_invoke, getattr(dax, op), params)
         except Exception as exc:
             _note_retries(exc, self.retries)
             if _wants_stored_item(op, params, exc):

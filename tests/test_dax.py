@@ -168,7 +168,7 @@ async def test_reads_and_writes_go_to_dax_consistent_reads_to_dynamodb(
 
 def test_uses_dax() -> None:
     assert uses_dax("get_item", {"TableName": "t"})
-    assert uses_dax("transact_get_items", {})
+    assert not uses_dax("transact_get_items", {})  # DAX would only pass it through
     assert uses_dax("transact_write_items", {})
     assert not uses_dax("get_item", {"ConsistentRead": True})
     assert not uses_dax("query", {"ConsistentRead": True})
@@ -329,6 +329,43 @@ async def test_local_dax_stands_in_for_a_cluster(fresh_db: Any, ddb: Any, io: An
     assert (local.stats.item_misses, local.stats.item_hits) == (1, 1)
     with pytest.raises(NotImplementedError, match="not supported on DAX"):
         local.create_table(TableName="x")
+
+
+async def test_an_unreachable_cluster_fails_only_the_calls_dax_serves(
+    fresh_db: Any, ddb: Any, io: Any
+) -> None:
+    """A real DAX client for an endpoint where nothing listens: the calls DynamoDB serves
+    (consistent reads, transaction gets, writes' stored-item reads, table operations) still
+    work; only the calls DAX serves fail, with the DAX client's error."""
+    from dynamodel.transactions import TransactGet
+
+    APP.create(poll=0.01)
+    await io.save(customer())
+    outage = Connection(
+        endpoint_url=fresh_db.endpoint_url,
+        region="us-east-1",
+        dax_endpoints="dax://127.0.0.1:9",  # the discard port: nothing answers
+        retry=RetryPolicy(base=0, cap=0, max_attempts=1),
+    )
+    APP.bind(connection=outage)
+    try:
+        assert (await io.get(Customer, customer_id="c1", consistent=True)).name == "Ann"
+        assert (await io.describe_table(APP))["TableName"] == "app"
+        consistent = Customer.query(customer_id="c1").consistent()
+        assert [c.name for c in await io.all(consistent)] == ["Ann"]
+        get = TransactGet(connection=outage)
+        ref = get.get(Customer, customer_id="c1")
+        if io.name == "sync":
+            get.execute()
+        else:
+            await get.aexecute()
+        assert ref.require().name == "Ann"
+        with pytest.raises(ServiceError, match="NoRouteException"):
+            await io.get(Customer, customer_id="c1")  # eventually consistent: DAX's
+    finally:
+        await outage.aclose()
+        outage.close()
+        APP.unbind()
 
 
 def test_connection_settings_are_checked() -> None:
