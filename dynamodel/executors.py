@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from .capacity import tracker
 from .errors import map_client_error
-from .flows import Emit, Flow, Gather, Request, Sleep, Step, call
+from .flows import CONNECTION_POLICY, Emit, Flow, Gather, Request, Sleep, Step, call
 
 if TYPE_CHECKING:
     from .clients import Connection
@@ -55,6 +55,8 @@ async def _gather_async(step: Gather, connection: Connection) -> list[Any]:
 
 def _advance_sync(flow: Flow[Any], step: Step, connection: Connection) -> Step:
     """Perform one non-Emit step and return the flow's next step."""
+    if step is CONNECTION_POLICY:
+        return flow.send(connection.retry)
     if isinstance(step, Gather):
         return flow.send(_gather_sync(step, connection))
     if isinstance(step, Sleep):
@@ -90,6 +92,8 @@ class _Finished:
 async def _advance_async(flow: Flow[Any], step: Step, connection: Connection) -> Step | _Finished:
     """Async twin of `_advance_sync`; returns `_Finished` when the flow ends."""
     try:
+        if step is CONNECTION_POLICY:
+            return flow.send(connection.retry)
         if isinstance(step, Gather):
             return flow.send(await _gather_async(step, connection))
         if isinstance(step, Sleep):

@@ -13,7 +13,7 @@ from collections.abc import Callable, Generator
 from typing import Any, Generic, TypeVar
 
 from .errors import DynamodelError
-from .retry import RetryPolicy, default_policy
+from .retry import RetryPolicy
 
 T = TypeVar("T")
 
@@ -120,22 +120,45 @@ class Gather:
         )
 
 
-Step = Request | Sleep | Emit[Any] | Gather
+class UsePolicy:
+    """Ask the executor for the retry policy of the connection running the flow (it sends it
+    back). Flows never read a connection: the one that sends their requests decides."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "CONNECTION_POLICY"
+
+
+#: The step that asks for the running connection's retry policy.
+CONNECTION_POLICY = UsePolicy()
+
+Step = Request | Sleep | Emit[Any] | Gather | UsePolicy
 Flow = Generator[Step, Any, T]
+
+
+def connection_policy(policy: RetryPolicy | None = None) -> Flow[RetryPolicy]:
+    """``policy``, or the retry policy of the connection running the flow:
+    ``policy = yield from connection_policy(policy)``."""
+    if policy is not None:
+        return policy
+    answer: RetryPolicy = yield CONNECTION_POLICY
+    return answer
 
 
 def call(
     request: Request,
     policy: RetryPolicy | None = None,
-    classify: Callable[[DynamodelError], BaseException] | None = None,
+    classify: Callable[[DynamodelError, RetryPolicy], BaseException] | None = None,
 ) -> Flow[dict[str, Any]]:
     """Send one request, retrying retryable errors per the policy with backoff sleeps.
 
-    Use as ``response = yield from call(request)``. ``classify`` may map an error to the one the
-    policy should judge (a transaction cancelled only by conflicts counts as a conflict); the
-    original error is what is raised when the policy gives up.
+    Use as ``response = yield from call(request)``. Without ``policy``, the retry policy of the
+    connection running the flow decides (asked only when a request fails: a success costs no
+    extra step). ``classify`` may map an error to the one the policy should judge (a
+    transaction cancelled only by conflicts counts as a conflict); the original error is what
+    is raised when the policy gives up.
     """
-    policy = policy or default_policy()
     retries = 0
     sends = 0
     started: float | None = None
@@ -146,9 +169,11 @@ def call(
         except DynamodelError as error:
             retries += 1
             sends += 1 + error.retry_attempts
+            if policy is None:
+                policy = yield from connection_policy()
             if started is None:
                 started = policy.clock()
-            judged = classify(error) if classify is not None else error
+            judged = classify(error, policy) if classify is not None else error
             delay = policy.next_delay(judged, retries, sends, policy.clock() - started)
             if delay is None:
                 raise

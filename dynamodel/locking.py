@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from .errors import ValidationError, VersionConflict
 from .expressions import Condition
-from .flows import Flow, Sleep
+from .flows import Flow, Sleep, connection_policy
 from .model import Model, coerce_fields
 from .requests import get_flow, instance_version, put_flow, put_version
 from .retry import RetryPolicy
@@ -66,7 +66,6 @@ def retry_flow(
         key_fields = coerce_fields(model, target, spec.key_fields, "key")
         model.build_key(**key_fields)  # a missing or unrenderable key fails before any request
         current = None
-    policy = policy or spec.table.connection.retry
     for attempt in range(1, attempts + 1):
         if current is None:
             current = yield from get_flow(model, key_fields, True, None, True)
@@ -103,6 +102,7 @@ def retry_flow(
             else:
                 # contended: back off, then read again (an item held across a sleep is stale)
                 current = None
+                policy = yield from connection_policy(policy)  # the running connection's
                 yield Sleep(policy.backoff(attempt - 1))
             continue
         return updated
@@ -124,7 +124,7 @@ def retry_on_conflict(
     None, or returns a new instance of the same model and key (``model_copy(update=...)``); it
     may run several times, so it must not have side effects. After the first `VersionConflict`
     it is called again at once with the item DynamoDB returned with the conflict; after later
-    ones, after a full-jitter backoff from ``policy`` (default: the table connection's policy),
+    ones, after a full-jitter backoff from ``policy`` (default: the running connection's),
     with the item read again. At most ``attempts`` saves are tried; then the last conflict is
     raised. ``target`` may also be an instance already read: the first attempt uses a copy of
     it instead of reading.
@@ -165,7 +165,6 @@ def force_put_flow(
     user ``condition`` raises `ConditionFailed` as usual.
     """
     _check_attempts(attempts)
-    policy = policy or instance._spec().table.connection.retry
     version = put_version(instance)
     for attempt in range(1, attempts + 1):
         try:
@@ -177,4 +176,5 @@ def force_put_flow(
                 raise
             version = put_version(instance, expected=conflict.actual)
             if attempt > 1:  # the first retry uses a version just read: no need to wait
+                policy = yield from connection_policy(policy)  # the running connection's
                 yield Sleep(policy.backoff(attempt - 1))

@@ -352,7 +352,7 @@ class _Read(Generic[M]):
             page_size=self.page_size_count,
             start_key=self.start_key,
             key_attributes=self._key_attributes(),
-            retry=self.table.connection.retry,
+            retry=None,  # the running connection's policy
         )
 
     # running: sync
@@ -393,7 +393,7 @@ class _Read(Generic[M]):
             self._op(),
             self._counting()._params(),
             self.start_key,
-            self.table.connection.retry,
+            None,  # the running connection's policy
             self.limit_count,
         )
 
@@ -575,7 +575,7 @@ class Query(_Read[M]):
             page_size=self.page_size_count,
             cursor=self.start_cursor,
             parse=self._parser(),
-            retry=self.table.connection.retry,
+            retry=None,  # the running connection's policy
             max_concurrency=self.max_concurrency,
         )
 
@@ -594,7 +594,7 @@ class Query(_Read[M]):
                 counting._shard_params,
                 shards,
                 self.pk_value,
-                self.table.connection.retry,
+                None,  # the running connection's policy
                 self.max_concurrency,
                 self.limit_count,
             )

@@ -85,7 +85,7 @@ def guard_shards(
                 model.__name__,
                 slots,
                 write=write,
-                retry=spec.table.connection.retry,
+                retry=None,  # the running connection's policy
             )
             if complete and len(slots) == len(spec.guard_slots()):
                 spec.layout_checked = (generation, spec.table.physical_name)
@@ -126,7 +126,7 @@ def get_flow(
     spec = model._spec()
     request = get_request(model, key, consistent, projection)  # refusals before any request
     yield from guard_shards([model], write=False, index=None)
-    response = yield from call(request, spec.table.connection.retry)
+    response = yield from call(request)
     item = response.get("Item")
     if item is not None and expired(spec.table, item):
         item = None  # DynamoDB has not deleted it yet; treat it as gone
@@ -383,7 +383,7 @@ def put_flow(
     request, check = build_put(instance, condition, version)
     yield from guard_shards([type(instance)], write=True)
     try:
-        yield from call(request, instance._spec().table.connection.retry)
+        yield from call(request)
     except ConditionFailed as error:
         key = key_fields(instance._spec(), instance.__dict__)
         raise condition_error(error, type(instance), key, check) from error.__cause__
@@ -435,7 +435,7 @@ def delete_flow(
     request = delete_request(model, key, condition, version)
     yield from guard_shards([model], write=True)
     try:
-        response = yield from call(request, model._spec().table.connection.retry)
+        response = yield from call(request)
     except ConditionFailed as error:
         if error.item:  # another entity's item: say so, naming both types
             check_entity(model, model._spec(), error.item)
@@ -629,7 +629,7 @@ def update_flow(
     request, check = build_update(model, known, actions, condition, upsert, version)
     yield from guard_shards([model], write=True)
     try:
-        response = yield from call(request, model._spec().table.connection.retry)
+        response = yield from call(request)
     except ConditionFailed as error:
         if error.item:  # another entity's item: say so, naming both types
             check_entity(model, model._spec(), error.item)

@@ -715,7 +715,7 @@ def describe_flow(table: Table) -> Flow[LiveTable]:
     Raises `dynamodel.errors.TableNotFound` when the table does not exist.
     """
     name = table.physical_name
-    policy = table.connection.retry
+    policy = None  # the running connection's
     response = yield from call(Request("describe_table", {"TableName": name}, control=True), policy)
     description: dict[str, Any] = response["Table"]
     ttl = yield from _optional(
@@ -801,7 +801,7 @@ def apply_flow(
         if on_step is not None:
             on_step(step)
         try:
-            yield from call(step.request, table.connection.retry)
+            yield from call(step.request)
         except DynamodelError as error:
             if error.code != UNSUPPORTED:
                 raise

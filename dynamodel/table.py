@@ -590,7 +590,7 @@ class Table:
         description = yield from self._wait_active_flow(timeout, poll)
         for request in self.follow_up_requests():
             try:
-                yield from call(request, self.connection.retry)
+                yield from call(request)
             except DynamodelError as error:
                 if error.code != "UnknownOperationException":
                     raise

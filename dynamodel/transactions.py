@@ -150,16 +150,15 @@ def _retry_view(error: DynamodelError, policy: RetryPolicy) -> DynamodelError:
     return view
 
 
-def send_flow(request: Request, policy: RetryPolicy) -> Flow[dict[str, Any]]:
-    """Send a transaction request, retrying per ``policy`` with backoff sleeps.
+def send_flow(request: Request, policy: RetryPolicy | None = None) -> Flow[dict[str, Any]]:
+    """Send a transaction request, retrying per ``policy`` (default: the running connection's)
+    with backoff sleeps.
 
     Through `dynamodel.flows.call`: a `TransactionCanceled` whose failed actions all have
     transient reasons (``TransactionConflict``, throttling) counts as that transient error. The
     request, and so its ``ClientRequestToken``, is the same object on every send.
     """
-    response: dict[str, Any] = yield from call(
-        request, policy, classify=lambda error: _retry_view(error, policy)
-    )
+    response: dict[str, Any] = yield from call(request, policy, classify=_retry_view)
     return response
 
 

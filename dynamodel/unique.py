@@ -258,7 +258,7 @@ def _read_flow(model: type[Model], key: Item, whole: bool) -> Flow[Item | None]:
         names = list(dict.fromkeys(names))
         params["ProjectionExpression"] = ", ".join(f"#u{i}" for i in range(len(names)))
         params["ExpressionAttributeNames"] = {f"#u{i}": n for i, n in enumerate(names)}
-    response = yield from call(Request("get_item", params), table.connection.retry)
+    response = yield from call(Request("get_item", params))
     item: Item | None = response.get("Item")
     if item is not None:
         check_entity(model, spec, item)  # another entity's item: never overwritten silently
@@ -356,7 +356,7 @@ def _send(
     from .flows import Request, call
     from .transactions import send_flow
 
-    policy = model._spec().table.connection.retry
+    policy = None  # the running connection's
     if not guards:
         try:
             response = yield from call(Request(_SINGLE[kind], params), policy)

@@ -138,6 +138,19 @@ def table(fresh_db: Backend) -> Iterator[Table]:
     APP.unbind()
 
 
+def throw_into(flow: Any, error: BaseException, policy: Any = None) -> Any:
+    """Throw ``error`` into a flow driven by hand and return its next step, answering the
+    flow's requests for the running connection's retry policy (``CONNECTION_POLICY``) with
+    ``policy`` (default: a default `RetryPolicy`), as an executor does."""
+    from dynamodel.flows import CONNECTION_POLICY
+    from dynamodel.retry import RetryPolicy
+
+    step = flow.throw(error)
+    while step is CONNECTION_POLICY:
+        step = flow.send(policy or RetryPolicy())
+    return step
+
+
 class SentLog(list[str]):
     """The operations the executors sent, in order; ``params[i]`` holds the parameters of the
     i-th (clear both with ``clear()``)."""

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from conftest import throw_into
 from pydantic import ConfigDict
 
 from dynamodel import Attr, ConditionFailed, Connection, ItemNotFound, Model, RetryPolicy, Table
@@ -448,11 +449,15 @@ def test_retry_flow_retries_at_once_then_backs_off_and_rereads() -> None:
     step = flow.send({"Item": stored(1)})
     assert isinstance(step, Request) and step.op == "put_item"
     # first conflict: the returned item is fresh, so fn is reapplied to it at once
-    step = flow.throw(VersionConflict("lost", item=stored(2), current=Doc.from_item(stored(2))))
+    step = throw_into(
+        flow, VersionConflict("lost", item=stored(2), current=Doc.from_item(stored(2))), policy
+    )
     assert isinstance(step, Request) and step.op == "put_item"
     assert step.params["ExpressionAttributeValues"] == {":v0": {"N": "2"}}
     # later conflicts: back off, then read again (the returned item is stale after a sleep)
-    step = flow.throw(VersionConflict("lost", item=stored(3), current=Doc.from_item(stored(3))))
+    step = throw_into(
+        flow, VersionConflict("lost", item=stored(3), current=Doc.from_item(stored(3))), policy
+    )
     assert isinstance(step, Sleep) and 0 <= step.seconds <= 1.0
     step = flow.send(None)
     assert isinstance(step, Request) and step.op == "get_item"

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from conftest import throw_into
 from test_unique import UNIQ, Account, Member, member
 
 from dynamodel import UniqueConstraintViolation, VersionConflict
@@ -72,7 +73,9 @@ def test_a_failed_guard_is_a_violation_naming_the_owner() -> None:
     first_request(flow)
     owner = {"unique_owner": {"S": '{"pk":"ORG#o","sk":"MEMBER#m0"}'}}
     with pytest.raises(UniqueConstraintViolation) as caught:
-        flow.throw(cancel({"Code": "None"}, {"Code": "ConditionalCheckFailed", "Item": owner}))
+        throw_into(
+            flow, cancel({"Code": "None"}, {"Code": "ConditionalCheckFailed", "Item": owner})
+        )
     error = caught.value
     assert (error.model, error.field, error.value) == ("Member", "email", "ann@example.com")
     assert error.owner == {"pk": "ORG#o", "sk": "MEMBER#m0"}
@@ -112,4 +115,6 @@ def test_a_version_conflict_stays_a_version_conflict() -> None:
     first_request(flow)
     flow.send({"Item": {**stored}})
     with pytest.raises(VersionConflict):
-        flow.throw(cancel({"Code": "ConditionalCheckFailed", "Item": stored}, {"Code": "None"}, {}))
+        throw_into(
+            flow, cancel({"Code": "ConditionalCheckFailed", "Item": stored}, {"Code": "None"}, {})
+        )

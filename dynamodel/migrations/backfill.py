@@ -30,7 +30,7 @@ from ..batch_flows import (
 )
 from ..codec import Item, decode_item
 from ..errors import ValidationError
-from ..flows import Flow, Request, Sleep, call
+from ..flows import Flow, Request, Sleep, call, connection_policy
 from ..model import Model
 from ..query import decode_cursor, encode_cursor
 from .errors import BackfillFailed
@@ -402,7 +402,7 @@ class _Job:
     def write_flow(self, writes: list[WriteRequest]) -> Flow[tuple[int, float]]:
         """Write through the batch layer; returns (requests written, write units consumed)."""
         requests, _ = deduplicate(writes)
-        policy = self.table.connection.retry
+        policy = yield from connection_policy()  # the running connection's
         written = 0
         units = 0.0
         chunks = chunk_writes(requests, f"backfill {self.name!r}")
@@ -425,7 +425,6 @@ class _Job:
 
     def retry_failures_flow(self, checkpoint: Checkpoint) -> Flow[None]:
         """Read the items that failed in an earlier run again and migrate them."""
-        policy = self.table.connection.retry
         still: list[FailedItem] = []
         retried = written = 0
         for failure in checkpoint.failures:
@@ -437,7 +436,7 @@ class _Job:
                     "ConsistentRead": True,
                 },
             )
-            raw = (yield from call(request, policy)).get("Item")
+            raw = (yield from call(request)).get("Item")
             retried += 1
             if raw is None:
                 continue  # deleted since: nothing to migrate
@@ -452,7 +451,6 @@ class _Job:
 
     def segment_flow(self, checkpoint: Checkpoint) -> Flow[Checkpoint]:
         """Scan one segment from its checkpoint to the end (or until told to stop)."""
-        policy = self.table.connection.retry
         try:
             if checkpoint.failures:
                 yield from self.retry_failures_flow(checkpoint)
@@ -465,7 +463,7 @@ class _Job:
                     params["TotalSegments"] = checkpoint.total
                 if checkpoint.cursor:
                     params["ExclusiveStartKey"] = decode_cursor(checkpoint.cursor)
-                response = yield from call(Request("scan", params), policy)
+                response = yield from call(Request("scan", params))
                 raws: list[Item] = response.get("Items", [])
                 scanned = int(response.get("ScannedCount", len(raws)))
                 read_units = float((response.get("ConsumedCapacity") or {}).get("CapacityUnits", 0))

@@ -107,7 +107,7 @@ def force_unlock_flow(store: Store) -> Flow[LockInfo | None]:
     request = Request(
         "delete_item", {"TableName": store.name, "Key": store.key(LOCK), "ReturnValues": "ALL_OLD"}
     )
-    response = yield from call(request, store.table.connection.retry)
+    response = yield from call(request)
     old = response.get("Attributes")
     return LockInfo.from_item(old) if old else None
 
@@ -182,7 +182,7 @@ class MigrationLock:
             },
         )
         try:
-            yield from call(request, self.store.table.connection.retry)
+            yield from call(request)
         except ConditionFailed as error:
             holder = LockInfo.from_item(error.item) if error.item else None
             where = holder.describe(self.clock()) if holder else "held by another run"
@@ -208,7 +208,7 @@ class MigrationLock:
             },
         )
         try:
-            yield from call(request, self.store.table.connection.retry)
+            yield from call(request)
         except ConditionFailed:
             raise LockLost(
                 f"table {self.store.name!r}: the migration lock of run {self.owner} was taken "
@@ -228,7 +228,7 @@ class MigrationLock:
             },
         )
         try:
-            yield from call(request, self.store.table.connection.retry)
+            yield from call(request)
         except ConditionFailed:
             return False
         return True

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..codec import Item
 from ..errors import ConditionFailed
-from ..flows import Flow, Request, Sleep, call
+from ..flows import Flow, Request, Sleep, call, connection_policy
 from .errors import LockLost
 
 if TYPE_CHECKING:
@@ -71,7 +71,7 @@ class Store:
         request = Request(
             "get_item", {"TableName": self.name, "Key": self.key(name), "ConsistentRead": True}
         )
-        response = yield from call(request, self.table.connection.retry)
+        response = yield from call(request)
         item: Item | None = response.get("Item")
         return item
 
@@ -113,7 +113,7 @@ class Store:
             params["ExpressionAttributeNames"] = {"#rev": "rev"}
             params["ExpressionAttributeValues"] = {":rev": {"N": str(revision)}}
         try:
-            yield from call(Request("put_item", params), self.table.connection.retry)
+            yield from call(Request("put_item", params))
         except ConditionFailed as error:
             writer = (error.item or {}).get("owner", {}).get("S", "another run")
             raise LockLost(
@@ -124,7 +124,7 @@ class Store:
 
     def delete_flow(self, names: list[str]) -> Flow[None]:
         """Delete some of the runner's items (best effort clean-up; batches of 25)."""
-        policy = self.table.connection.retry
+        policy = yield from connection_policy()
         for start in range(0, len(names), 25):
             requests = [{"DeleteRequest": {"Key": self.key(n)}} for n in names[start : start + 25]]
             pending: dict[str, Any] = {self.name: requests}
