@@ -339,7 +339,7 @@ def build_put(
             f"{type(instance).__name__} was read with a projection; saving it would drop the "
             "attributes that were not read. Read it whole, or use update()."
         )
-    spec = instance._spec()
+    spec = type(instance).__dict__.get("__dynamodel__") or instance._spec()  # the hot path
     if version == "auto":
         version = put_version(instance) if spec.version_field is not None else None
     if spec.created_field is not None or spec.updated_field is not None:
