@@ -404,7 +404,7 @@ class BatchWriter:
             instance = written.item
             if isinstance(instance, Model):
                 if written.action == "put":
-                    instance._dm_stored(written.request["PutRequest"]["Item"], whole=True)
+                    instance._dm_stored(written.request["PutRequest"]["Item"])
                 instance.after_write("batch_put" if written.action == "put" else "batch_delete")
         unprocessed = [w for w in plan.requests if id(w) not in done]
         if interrupted:

@@ -459,13 +459,12 @@ class Model(BaseModel):
         state = _instance_state(self, create=False)
         return None if state is None else state["loaded"]
 
-    def _dm_stored(self, item: Mapping[str, AttributeValue], *, whole: bool) -> None:
-        """Record what is stored now (after a write): the baseline of `changed_fields`.
-        ``whole``: the item is the complete stored item (a put, or an update's ALL_NEW)."""
+    def _dm_stored(self, item: Mapping[str, AttributeValue]) -> None:
+        """Record the whole item as stored now (after a put, or an update's ALL_NEW): the
+        baseline of `changed_fields`; the instance is no longer partial."""
         state = _instance_state(self, create=True)
         state["loaded"] = item
-        if whole:
-            state["partial"] = False
+        state["partial"] = False
 
     @property
     def _dm_shards(self) -> dict[str | None, int]:
@@ -688,7 +687,7 @@ class Model(BaseModel):
             _refuse_unknown(cls, spec, item)
         # the item as read: what changed_fields() compares with, and where the attributes
         # the model does not declare are kept (written back by whole-item writes)
-        state = {"partial": False, "shards": {}, "loaded": item}
+        state = _new_state(item)
         private = instance.__pydantic_private__
         if private is None:
             object.__setattr__(instance, "__pydantic_private__", {_STATE: state})
@@ -766,6 +765,10 @@ class Model(BaseModel):
         Changes made in place (``user.tags.add("x")``) count. The version field never does.
         An instance that was neither read from the table nor written returns every field.
         """
+        return self._changed_fields(self._field_attributes())
+
+    def _changed_fields(self, attributes: Item) -> list[str]:
+        """`changed_fields`, given the fields encoded as stored (`_field_attributes`)."""
         from .changes import changed_fields
 
         spec = self._spec()
@@ -775,7 +778,7 @@ class Model(BaseModel):
             return names
         if self._dm_partial:  # read with a projection: the fields read, or assigned since
             names = [n for n in names if n in self.model_fields_set]
-        return changed_fields(names, spec.stored_names, self._field_attributes(), stored)
+        return changed_fields(names, spec.stored_names, attributes, stored)
 
     def unknown_attributes(self) -> dict[str, AttributeValue]:
         """The stored attributes this instance's model does not declare (as AttributeValues),
@@ -1128,10 +1131,10 @@ class Model(BaseModel):
                 f"{type(self).__name__} was not read from the table (nor written by this "
                 "instance), so what changed is unknown; use save() or create()"
             )
-        changed = self.changed_fields()
         spec = self._spec()
         known = self._known()
         attributes = self._field_attributes()
+        changed = self._changed_fields(attributes)
         actions = [
             Attr(name).set(known[name])
             if spec.stored_names[name] in attributes
@@ -1159,7 +1162,7 @@ class Model(BaseModel):
         self.__dict__.update(stored.__dict__)
         self.__pydantic_fields_set__.update(stored.__pydantic_fields_set__)
         if stored._dm_loaded is not None:
-            self._dm_stored(stored._dm_loaded, whole=True)
+            self._dm_stored(stored._dm_loaded)
 
 
 _STATE = "_dynamodel_state"
@@ -1195,7 +1198,7 @@ def _user_private(private: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def _instance_state(instance: Model, *, create: bool) -> Any:
-    """dynamodel's state of one instance (a dict: ``partial``, ``shards``), kept in
+    """dynamodel's state of one instance (see `_new_state`), kept in
     ``__pydantic_private__``; None when it has none and ``create`` is False."""
     private = instance.__pydantic_private__
     if private is None:
@@ -1205,8 +1208,14 @@ def _instance_state(instance: Model, *, create: bool) -> Any:
         object.__setattr__(instance, "__pydantic_private__", private)
     state = private.get(_STATE)
     if state is None and create:
-        state = private[_STATE] = {"partial": False, "shards": {}, "loaded": None}
+        state = private[_STATE] = _new_state(None)
     return state
+
+
+def _new_state(loaded: Mapping[str, AttributeValue] | None) -> dict[str, Any]:
+    """dynamodel's state of one instance: read with a projection, the shard of each sharded
+    key, the item as last read or written."""
+    return {"partial": False, "shards": {}, "loaded": loaded}
 
 
 def _refuse_unknown(cls: type[Model], spec: ModelSpec, item: Mapping[str, Any]) -> None:
@@ -1291,24 +1300,18 @@ def _check_option_names(
 ) -> None:
     """Refuse key fields named like a keyword option: ``get(consistent=True)`` could never
     pass such a field's value."""
-    for where, template in templates:
-        if template is None:
-            continue
-        clash = sorted(KEY_OPTIONS.intersection(template.fields))
+    keys = [(f"the {w} template {t.text!r}", t.fields) for w, t in templates if t is not None]
+    keys += [
+        (f"multi-attribute index {i.name!r}", i.pk_fields + i.sk_fields)
+        for i in spec.multi_indexes.values()
+    ]
+    for where, fields in keys:
+        clash = sorted(KEY_OPTIONS.intersection(fields))
         if clash:
             raise ValidationError(
-                f"{cls.__name__}: the {where} template {template.text!r} uses field "
-                f"{clash[0]!r}, named like an option of get()/query() "
-                f"({', '.join(sorted(KEY_OPTIONS))}); rename the field (an alias keeps the stored "
-                "attribute name)"
-            )
-    for index in spec.multi_indexes.values():
-        clash = sorted(KEY_OPTIONS.intersection(index.pk_fields + index.sk_fields))
-        if clash:
-            raise ValidationError(
-                f"{cls.__name__}: multi-attribute index {index.name!r} uses field {clash[0]!r}, "
-                f"named like an option of get()/query() ({', '.join(sorted(KEY_OPTIONS))}); "
-                "rename the field (an alias keeps the stored attribute name)"
+                f"{cls.__name__}: {where} uses field {clash[0]!r}, named like an option of "
+                f"get()/query() ({', '.join(sorted(KEY_OPTIONS))}); rename the field (an alias "
+                "keeps the stored attribute name)"
             )
 
 

@@ -265,12 +265,15 @@ def update_version(
     return VersionCheck(stored, expected, new=(expected or 0) + 1)
 
 
-def set_version(instance: Model, value: int) -> None:
-    """Record a written version on the instance (works on frozen models too)."""
-    name = instance._spec().version_field
-    assert name is not None
-    instance.__dict__[name] = value
-    instance.__pydantic_fields_set__.add(name)
+def record_put(instance: Model, item: Item, check: VersionCheck | None) -> None:
+    """After a whole-item write of ``instance`` succeeded: record the version it wrote (works
+    on frozen models too) and the item, the baseline of `Model.changed_fields`."""
+    if check is not None and check.new is not None:
+        name = instance._spec().version_field
+        assert name is not None
+        instance.__dict__[name] = check.new
+        instance.__pydantic_fields_set__.add(name)
+    instance._dm_stored(item)
 
 
 def condition_error(
@@ -387,9 +390,7 @@ def put_flow(
     except ConditionFailed as error:
         key = key_fields(instance._spec(), instance.__dict__)
         raise condition_error(error, type(instance), key, check) from error.__cause__
-    if check is not None and check.new is not None:
-        set_version(instance, check.new)
-    instance._dm_stored(request.params["Item"], whole=True)
+    record_put(instance, request.params["Item"], check)
 
 
 def same_entity_condition(spec: ModelSpec) -> Condition:

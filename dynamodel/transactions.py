@@ -54,7 +54,7 @@ from .requests import (
     not_exists_condition,
     placeholders,
     put_version,
-    set_version,
+    record_put,
     update_version,
 )
 from .retry import RetryPolicy
@@ -497,9 +497,7 @@ class TransactWrite(_Builder):
             if instance is None:
                 continue
             if action.kind in ("put", "create"):  # an updated instance is not modified
-                if action.version is not None and action.version.new is not None:
-                    set_version(instance, action.version.new)
-                instance._dm_stored(action.body["Put"]["Item"], whole=True)
+                record_put(instance, action.body["Put"]["Item"], action.version)
         for action in self._actions:
             if action.instance is not None:
                 action.instance.after_write(_HOOK_OPERATIONS[action.kind])

@@ -474,9 +474,7 @@ def create_flow(instance: Model, condition: Condition | None) -> Flow[None]:
         raise requests.condition_error(data, model, described, check) from data.__cause__
     if outcome != "ok":
         raise _violation(model, *data)
-    if check is not None and check.new is not None:
-        requests.set_version(instance, check.new)
-    instance._dm_stored(request.params["Item"], whole=True)  # the baseline of changed_fields
+    requests.record_put(instance, request.params["Item"], check)
 
 
 def save_flow(instance: Model, condition: Condition | None, force: bool) -> Flow[None]:
@@ -515,9 +513,7 @@ def save_flow(instance: Model, condition: Condition | None, force: bool) -> Flow
         guards = _guards(model, old, new, owner, foreign)
         outcome, data = yield from _send(model, "Put", request.params, guards)
         if outcome == "ok":
-            if check is not None and check.new is not None:
-                requests.set_version(instance, check.new)
-            instance._dm_stored(request.params["Item"], whole=True)
+            requests.record_put(instance, request.params["Item"], check)
             return
         _replan_or_raise(
             model, outcome, data, stored, spec.unique, forced, foreign, described, check
