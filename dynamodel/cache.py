@@ -20,8 +20,9 @@ it::
 
     table.bind(connection=Connection(cache=LocalCache(item_ttl=60, query_ttl=5)))
 
-`CachingClient` and `AsyncCachingClient` wrap a boto3-style client (sync or async) with a
-cache; `dynamodel.dax.LocalDax` uses the same logic as a stand-in for a DAX cluster.
+The cache is a `dynamodel.middleware` step (`LocalCache.around`), the same object for sync and
+async calls. `CachingClient` and `AsyncCachingClient` put it in front of a boto3-style client
+(sync or async); `dynamodel.dax.LocalDax` uses it as a stand-in for a DAX cluster.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from .errors import ValidationError
-from .flows import DATA_OPERATIONS
+from .middleware import Around, AsyncClient, Client, Send
 
 __all__ = ["AsyncCachingClient", "CacheStats", "CachingClient", "LocalCache"]
 
@@ -287,6 +288,18 @@ class LocalCache:
         elif op in _WRITES:
             self._after_write(plan, response)
         return response
+
+    def around(self, op: str, params: dict[str, Any]) -> Around:
+        """The cache as a `dynamodel.middleware` step: `before`, then `after` or `failed`."""
+        plan = self.before(op, params)
+        if plan.send is None:
+            return plan.response
+        try:
+            response = yield Send(op, plan.send)
+        except BaseException:
+            self.failed(plan)
+            raise
+        return self.after(plan, response)
 
     def failed(self, plan: Plan) -> None:
         """A call failed: a write may or may not have been applied, so drop its keys."""
@@ -571,7 +584,7 @@ class LocalCache:
 # -- the client wrappers ---------------------------------------------------------------------
 
 
-class CachingClient:
+class CachingClient(Client):
     """A sync DynamoDB client (boto3's interface) that reads through a `LocalCache`.
 
     The ten data-plane operations go through the cache; everything else (table management,
@@ -579,73 +592,11 @@ class CachingClient:
     """
 
     def __init__(self, client: Any, cache: LocalCache) -> None:
-        self.client = client
-        self.cache = cache
-
-    def __repr__(self) -> str:
-        return f"CachingClient({self.client!r}, {self.cache!r})"
-
-    def __getattr__(self, name: str) -> Any:
-        if name == "client" or name.startswith("__"):
-            raise AttributeError(name)
-        return getattr(self.client, name)
-
-    def _call(self, op: str, params: dict[str, Any]) -> Any:
-        plan = self.cache.before(op, params)
-        if plan.send is None:
-            return plan.response
-        try:
-            response = getattr(self.client, op)(**plan.send)
-        except BaseException:
-            self.cache.failed(plan)
-            raise
-        return self.cache.after(plan, response)
+        super().__init__(client, (cache,))
 
 
-class AsyncCachingClient:
-    """The async twin of `CachingClient` (wraps an aioboto3-style client)."""
+class AsyncCachingClient(AsyncClient):
+    """`CachingClient` for an aioboto3-style client (the same cache middleware, awaited)."""
 
     def __init__(self, client: Any, cache: LocalCache) -> None:
-        self.client = client
-        self.cache = cache
-
-    def __repr__(self) -> str:
-        return f"AsyncCachingClient({self.client!r}, {self.cache!r})"
-
-    def __getattr__(self, name: str) -> Any:
-        if name == "client" or name.startswith("__"):
-            raise AttributeError(name)
-        return getattr(self.client, name)
-
-    async def _call(self, op: str, params: dict[str, Any]) -> Any:
-        plan = self.cache.before(op, params)
-        if plan.send is None:
-            return plan.response
-        try:
-            response = await getattr(self.client, op)(**plan.send)
-        except BaseException:
-            self.cache.failed(plan)
-            raise
-        return self.cache.after(plan, response)
-
-
-def _sync_method(op: str) -> Callable[..., Any]:
-    def method(self: CachingClient, **params: Any) -> Any:
-        return self._call(op, params)
-
-    method.__name__ = op
-    return method
-
-
-def _async_method(op: str) -> Callable[..., Any]:
-    async def method(self: AsyncCachingClient, **params: Any) -> Any:
-        return await self._call(op, params)
-
-    method.__name__ = op
-    return method
-
-
-for _op in sorted(DATA_OPERATIONS):
-    setattr(CachingClient, _op, _sync_method(_op))
-    setattr(AsyncCachingClient, _op, _async_method(_op))
-del _op
+        super().__init__(client, (cache,))

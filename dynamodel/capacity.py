@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from .codec import AttributeValue, item_size
 from .errors import ValidationError
 from .flows import DATA_OPERATIONS, READ_OPERATIONS, Request
+from .middleware import Around, Send
 
 if TYPE_CHECKING:
     from .clients import Connection
@@ -174,7 +175,8 @@ def capacity(mode: CapacityMode = "TOTAL") -> Iterator[CapacityUsage]:
 
 
 class Tracker:
-    """Adds ``ReturnConsumedCapacity`` to one request and reports its response."""
+    """Adds ``ReturnConsumedCapacity`` to one request and reports its response: a
+    `dynamodel.middleware` step the executors put in front of the connection's chain."""
 
     __slots__ = ("hook", "mode", "operation", "sinks")
 
@@ -196,6 +198,12 @@ class Tracker:
         if _STRENGTH.get(asked, 0) >= _STRENGTH[self.mode]:
             return params
         return {**params, "ReturnConsumedCapacity": self.mode}
+
+    def around(self, op: str, params: dict[str, Any]) -> Around:
+        """Send the request asking for capacity, then record what its response reports."""
+        response = yield Send(op, self.params(params))
+        self.record(response)
+        return response
 
     def record(self, response: Mapping[str, Any]) -> None:
         """Hand the response's consumed capacity to the collectors and the hook."""

@@ -7,8 +7,9 @@ instance roles), so the same code runs on AWS, dynoxide or ``dynamodel local``.
 
 Routing lives here too: ``client(control=...)`` / ``aclient(control=...)`` return the client
 for one request. Table management (``control=True``) always gets the DynamoDB client; data
-calls get it wrapped, when configured, in a DAX router (`dynamodel.dax`) and/or a local read
-cache (`dynamodel.cache`), in that order: the cache in front, DAX behind it, DynamoDB last.
+calls get it behind the connection's middleware chain (`dynamodel.middleware`) when one is
+configured: a local read cache (`dynamodel.cache`) in front, DAX routing (`dynamodel.dax`)
+behind it, DynamoDB last. The sync and async clients share the one chain.
 
 boto3, aioboto3 and amazondax are imported only when a client is first needed.
 """
@@ -120,7 +121,8 @@ class Connection:
             raise ValidationError(f"Connection on_capacity must be callable, got {on_capacity!r}")
         self.on_capacity = on_capacity
         self._routed = bool(self.dax_endpoints) or dax_client is not None or cache is not None
-        self._data: tuple[Any, Any] | None = None  # (DynamoDB client, wrapped data client)
+        self._chain: tuple[Any, ...] | None = None  # built on first use: see `middleware`
+        self._data: tuple[Any, Any] | None = None  # (DynamoDB client, its data client)
         self._adata: tuple[Any, Any] | None = None  # the same for the async client
         self._lock = threading.Lock()
 
@@ -150,32 +152,39 @@ class Connection:
                     self._dax_owned = True
         return self._dax
 
+    def middleware(self) -> tuple[Any, ...]:
+        """This connection's middleware chain (`dynamodel.middleware`): the local cache in
+        front, DAX routing behind it; empty when neither is configured. One chain (one set of
+        statistics) serves the sync and the async clients."""
+        chain = self._chain
+        if chain is None:
+            steps: list[Any] = []
+            if self.cache is not None:
+                steps.append(self.cache)
+            if self.uses_dax:
+                from .dax import DaxRouting
+
+                # the DAX client is created by the first call DAX serves: an unreachable
+                # cluster never fails the calls DynamoDB serves (consistent reads, tables...)
+                steps.append(DaxRouting(self._dax or self.dax_client))
+            with self._lock:
+                if self._chain is None:
+                    self._chain = tuple(steps)
+                chain = self._chain
+        return chain
+
     def client(self, control: bool = False) -> Any:
         """The sync client for one request: DynamoDB's for ``control`` (table management)
-        calls, else the data client (DynamoDB's, or its DAX/cache wrapper when configured)."""
+        calls, else the data client (DynamoDB's, or it behind the `middleware` chain)."""
         base = self._dynamodb_client()
         if control or not self._routed:
             return base
         data = self._data
-        if data is not None and data[0] is base:
-            return data[1]
-        with self._lock:  # one wrapper per client, so its statistics are not split
-            data = self._data
-            if data is not None and data[0] is base:
-                return data[1]
-            wrapped = base
-            if self.uses_dax:
-                from .dax import DaxRouter
+        if data is None or data[0] is not base:
+            from .middleware import Client
 
-                # the DAX client is created by the first call DAX serves: an unreachable
-                # cluster never fails the calls DynamoDB serves (consistent reads, tables...)
-                wrapped = DaxRouter(self._dax or self.dax_client, wrapped)
-            if self.cache is not None:
-                from .cache import CachingClient
-
-                wrapped = CachingClient(wrapped, self.cache)
-            self._data = (base, wrapped)
-        return wrapped
+            data = self._data = (base, Client(base, self.middleware()))
+        return data[1]
 
     @property
     def transport(self) -> str:
@@ -219,20 +228,11 @@ class Connection:
         if control or not self._routed:
             return base
         data = self._adata
-        if data is not None and data[0] is base:
-            return data[1]
-        wrapped = base
-        if self.uses_dax:
-            from .dax import AsyncDaxRouter
+        if data is None or data[0] is not base:
+            from .middleware import AsyncClient
 
-            # the DAX client is created (in a worker thread) by the first call DAX serves
-            wrapped = AsyncDaxRouter(self._dax or self.dax_client, wrapped)
-        if self.cache is not None:
-            from .cache import AsyncCachingClient
-
-            wrapped = AsyncCachingClient(wrapped, self.cache)
-        self._adata = (base, wrapped)
-        return wrapped
+            data = self._adata = (base, AsyncClient(base, self.middleware()))
+        return data[1]
 
     async def _async_dynamodb_client(self) -> Any:
         if self._aclient is not None:
@@ -291,6 +291,8 @@ class Connection:
             self._dax = None
             self._dax_owned = False
         self._data = None
+        self._adata = None
+        self._chain = None  # a new DAX client, if one is needed again
 
 
 def _endpoints(value: str | Sequence[str] | None) -> list[str]:

@@ -1,8 +1,9 @@
 """DAX: route data-plane calls through a DAX cluster, keep everything else on DynamoDB.
 
-A `Connection` configured with ``dax_endpoints=[...]`` (or ``dax_client=...``) wraps its
-DynamoDB client in a `DaxRouter` (sync) or `AsyncDaxRouter` (async). For every call it
-decides, from the operation and its parameters, where the call goes (`uses_dax`):
+A `Connection` configured with ``dax_endpoints=[...]`` (or ``dax_client=...``) puts a
+`DaxRouting` step in its middleware chain (`dynamodel.middleware`), one object shared by its
+sync and async clients. For every call it decides, from the operation and its parameters,
+where the call goes (`uses_dax`):
 
 * to DAX: GetItem, PutItem, UpdateItem, DeleteItem, BatchGetItem, BatchWriteItem, Query,
   Scan, TransactGetItems and TransactWriteItems;
@@ -26,8 +27,11 @@ Details the router takes care of:
 * **Errors.** DAX errors are botocore ``ClientError`` subclasses with DynamoDB's codes;
   `dynamodel.errors.map_client_error` maps them like DynamoDB's, and takes transaction
   cancellation reasons from ``e.cancellation_reasons``.
-* **Async.** The DAX client is synchronous: `AsyncDaxRouter` runs each DAX call in a worker
-  thread (``asyncio.to_thread``); DynamoDB calls use the aioboto3 client as usual.
+* **Async.** The DAX client is synchronous: the async driver creates it and runs each DAX
+  call in a worker thread (``asyncio.to_thread``); DynamoDB calls use the aioboto3 client.
+
+`DaxRouter` (sync) and `AsyncDaxRouter` (async) put the routing step in front of a DynamoDB
+client by hand.
 
 `LocalDax` is a stand-in for a DAX cluster with the DAX client's interface and DAX's cache
 semantics (a `dynamodel.cache.LocalCache` in front of a DynamoDB client), to exercise a DAX
@@ -36,22 +40,23 @@ configuration without a cluster.
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .cache import CachingClient, LocalCache
+from .cache import LocalCache
 from .errors import error_code, is_dax_error
 from .flows import DATA_OPERATIONS
+from .middleware import Around, AsyncClient, Blocking, Client, Send
 
 __all__ = [
     "DAX_OPERATIONS",
     "TABLE_OPERATIONS",
     "AsyncDaxRouter",
     "DaxRouter",
+    "DaxRouting",
     "LocalDax",
     "RouteStats",
     "create_dax_client",
@@ -168,37 +173,67 @@ def _key_names(description: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(k["AttributeName"] for k in description["Table"]["KeySchema"])
 
 
-class _RouterBase:
-    def __init__(self, dax: Any, dynamodb: Any, retries: int | None) -> None:
-        # a DAX client, or a function that creates one: called at the first call routed to
-        # DAX, so an unreachable cluster fails only those calls, never the ones DynamoDB serves
-        self._dax = None if callable(dax) and not hasattr(dax, "get_item") else dax
-        self._dax_factory: Callable[[], Any] | None = dax if self._dax is None else None
-        self.dynamodb = dynamodb
+class DaxRouting:
+    """DAX routing as a `dynamodel.middleware` step (one object for sync and async calls).
+
+    Each data-plane call goes to DAX or to the rest of the chain (DynamoDB), as `uses_dax`
+    says. The DAX client is a `dynamodel.middleware.Blocking` client: created by the first
+    call routed to DAX and, in async code, created and called in a worker thread.
+
+    Args:
+        dax: a DAX client, or a function that creates one.
+        retries: DAX's internal retries per call (default: read from the DAX client).
+    """
+
+    def __init__(self, dax: Any, *, retries: int | None = None) -> None:
+        self.target = Blocking(dax)
         self._retries = retries
         self.stats = RouteStats()
         self._key_schema: dict[str, tuple[str, ...]] = {}
 
-    @property
-    def dax(self) -> Any:
-        """The DAX client (created now if it was given as a function; its errors propagate)."""
-        dax = self._dax
-        if dax is None:
-            assert self._dax_factory is not None
-            dax = self._dax = self._dax_factory()
-        return dax
+    def __repr__(self) -> str:
+        return f"DaxRouting({self.target!r})"
 
     @property
     def retries(self) -> int:
-        """DAX's internal retries per call."""
+        """DAX's internal retries per call (creates the DAX client if it does not exist)."""
         if self._retries is None:
-            self._retries = internal_retries(self.dax)
+            self._retries = internal_retries(self.target.get())
         return self._retries
 
-    def __getattr__(self, name: str) -> Any:
-        if name in ("dax", "dynamodb", "_dax", "_dax_factory") or name.startswith("__"):
-            raise AttributeError(name)
-        return getattr(self.dynamodb, name)
+    def around(self, op: str, params: dict[str, Any]) -> Around:
+        """Send the call to DAX or down the chain; after a DAX failure, note DAX's retries and
+        read the stored item a failed conditional write would have returned."""
+        if not uses_dax(op, params):
+            self.stats.count("dynamodb", op)
+            return (yield Send(op, params))
+        self.stats.count("dax", op)
+        try:
+            return (yield Send(op, params, to=self.target))
+        except Exception as exc:
+            if self.target.current is None:
+                raise  # the DAX client could not be created: nothing was sent
+            _note_retries(exc, self.retries)
+            if _wants_stored_item(op, params, exc):
+                yield from self._attach_stored_item(op, params, exc)
+            raise
+
+    def _attach_stored_item(self, op: str, params: Mapping[str, Any], exc: Exception) -> Around:
+        try:
+            table = params["TableName"]
+            if op == "put_item" and table not in self._key_schema:
+                description = yield Send("describe_table", {"TableName": table})
+                self._key_schema[table] = _key_names(description)
+            key = self._key_of(op, params)
+            if key is None:
+                return
+            read = {"TableName": table, "Key": key, "ConsistentRead": True}
+            stored = yield Send("get_item", read)
+        except Exception as read_error:
+            exc.add_note(f"dynamodel: could not read the stored item from DynamoDB: {read_error}")
+            return
+        if "Item" in stored:
+            exc.response["Item"] = stored["Item"]  # type: ignore[attr-defined]
 
     def _key_of(self, op: str, params: Mapping[str, Any]) -> dict[str, Any] | None:
         if op != "put_item":
@@ -210,7 +245,42 @@ class _RouterBase:
         return {n: item[n] for n in names if n in item}
 
 
-class DaxRouter(_RouterBase):
+class _Router:
+    """What `DaxRouter` and `AsyncDaxRouter` add to their client: a `DaxRouting` chain."""
+
+    middleware: tuple[Any, ...]
+    client: Any
+
+    def __init__(self, dax: Any, dynamodb: Any, *, retries: int | None = None) -> None:
+        super().__init__(dynamodb, (DaxRouting(dax, retries=retries),))  # type: ignore[call-arg]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.routing.target!r}, {self.client!r})"
+
+    @property
+    def routing(self) -> DaxRouting:
+        """The `DaxRouting` step."""
+        routing = self.middleware[0]
+        assert isinstance(routing, DaxRouting)
+        return routing
+
+    @property
+    def dax(self) -> Any:
+        """The DAX client (created now if it was given as a function; its errors propagate)."""
+        return self.routing.target.get()
+
+    @property
+    def dynamodb(self) -> Any:
+        """The DynamoDB client."""
+        return self.client
+
+    @property
+    def retries(self) -> int:
+        """DAX's internal retries per call."""
+        return self.routing.retries
+
+
+class DaxRouter(_Router, Client):
     """A sync client (boto3's interface) sending each call to DAX or DynamoDB (`uses_dax`).
 
     Args:
@@ -219,112 +289,14 @@ class DaxRouter(_RouterBase):
             cannot be reached fails only those calls.
         dynamodb: the boto3 DynamoDB client for everything DAX does not serve.
         retries: DAX's internal retries per call (default: read from the DAX client).
+
+    ``stats`` (`RouteStats`) counts the calls sent each way.
     """
 
-    def __init__(self, dax: Any, dynamodb: Any, *, retries: int | None = None) -> None:
-        super().__init__(dax, dynamodb, retries)
 
-    def __repr__(self) -> str:
-        return f"DaxRouter({self.dax!r}, {self.dynamodb!r})"
-
-    def _call(self, op: str, params: dict[str, Any]) -> Any:
-        if not uses_dax(op, params):
-            self.stats.count("dynamodb", op)
-            return getattr(self.dynamodb, op)(**params)
-        self.stats.count("dax", op)
-        dax = self.dax  # created on the first call DAX serves (an unreachable cluster: raises)
-        try:
-            return getattr(dax, op)(**params)
-        except Exception as exc:
-            _note_retries(exc, self.retries)
-            if _wants_stored_item(op, params, exc):
-                self._attach_stored_item(op, params, exc)
-            raise
-
-    def _attach_stored_item(self, op: str, params: Mapping[str, Any], exc: Exception) -> None:
-        try:
-            table = params["TableName"]
-            if op == "put_item" and table not in self._key_schema:
-                description = self.dynamodb.describe_table(TableName=table)
-                self._key_schema[table] = _key_names(description)
-            key = self._key_of(op, params)
-            if key is None:
-                return
-            stored = self.dynamodb.get_item(TableName=table, Key=key, ConsistentRead=True)
-        except Exception as read_error:
-            exc.add_note(f"dynamodel: could not read the stored item from DynamoDB: {read_error}")
-            return
-        if "Item" in stored:
-            exc.response["Item"] = stored["Item"]  # type: ignore[attr-defined]
-
-
-class AsyncDaxRouter(_RouterBase):
-    """The async twin of `DaxRouter`: DAX calls run in a worker thread
-    (``asyncio.to_thread``), DynamoDB calls are awaited on the aioboto3 client."""
-
-    def __init__(self, dax: Any, dynamodb: Any, *, retries: int | None = None) -> None:
-        super().__init__(dax, dynamodb, retries)
-
-    def __repr__(self) -> str:
-        return f"AsyncDaxRouter({self.dax!r}, {self.dynamodb!r})"
-
-    async def _call(self, op: str, params: dict[str, Any]) -> Any:
-        if not uses_dax(op, params):
-            self.stats.count("dynamodb", op)
-            return await getattr(self.dynamodb, op)(**params)
-        self.stats.count("dax", op)
-        dax = self._dax
-        if dax is None:  # creating the DAX client contacts the cluster: not on the event loop
-            dax = await asyncio.to_thread(lambda: self.dax)
-        try:
-            return await asyncio.to_thread(_invoke, getattr(dax, op), params)
-        except Exception as exc:
-            _note_retries(exc, self.retries)
-            if _wants_stored_item(op, params, exc):
-                await self._attach_stored_item(op, params, exc)
-            raise
-
-    async def _attach_stored_item(self, op: str, params: Mapping[str, Any], exc: Exception) -> None:
-        try:
-            table = params["TableName"]
-            if op == "put_item" and table not in self._key_schema:
-                description = await self.dynamodb.describe_table(TableName=table)
-                self._key_schema[table] = _key_names(description)
-            key = self._key_of(op, params)
-            if key is None:
-                return
-            stored = await self.dynamodb.get_item(TableName=table, Key=key, ConsistentRead=True)
-        except Exception as read_error:
-            exc.add_note(f"dynamodel: could not read the stored item from DynamoDB: {read_error}")
-            return
-        if "Item" in stored:
-            exc.response["Item"] = stored["Item"]  # type: ignore[attr-defined]
-
-
-def _invoke(method: Callable[..., Any], params: dict[str, Any]) -> Any:
-    return method(**params)
-
-
-def _sync_method(op: str) -> Callable[..., Any]:
-    def method(self: DaxRouter, **params: Any) -> Any:
-        return self._call(op, params)
-
-    method.__name__ = op
-    return method
-
-
-def _async_method(op: str) -> Callable[..., Any]:
-    async def method(self: AsyncDaxRouter, **params: Any) -> Any:
-        return await self._call(op, params)
-
-    method.__name__ = op
-    return method
-
-
-for _op in sorted(DAX_OPERATIONS):
-    setattr(DaxRouter, _op, _sync_method(_op))
-    setattr(AsyncDaxRouter, _op, _async_method(_op))
-del _op
+class AsyncDaxRouter(_Router, AsyncClient):
+    """`DaxRouter` for an aioboto3 client: the same `DaxRouting` step, driven asynchronously
+    (DAX calls run in a worker thread, DynamoDB calls are awaited on the aioboto3 client)."""
 
 
 def create_dax_client(endpoints: list[str], region: str | None = None, config: Any = None) -> Any:
@@ -336,7 +308,23 @@ def create_dax_client(endpoints: list[str], region: str | None = None, config: A
     return AmazonDaxClient(endpoints=list(endpoints), region_name=region, config=config)
 
 
-class LocalDax(CachingClient):
+class _DaxClientQuirks:
+    """What the DAX client does that DynamoDB's does not: no
+    ``ReturnValuesOnConditionCheckFailure`` on single-item writes (and a call counter)."""
+
+    def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def around(self, op: str, params: dict[str, Any]) -> Around:
+        with self._lock:
+            self.calls[op] += 1
+        if op in _SINGLE_WRITES:
+            params = {k: v for k, v in params.items() if k != "ReturnValuesOnConditionCheckFailure"}
+        return (yield Send(op, params))
+
+
+class LocalDax(Client):
     """A stand-in for a DAX cluster: the DAX client's interface with DAX's cache semantics.
 
     The ten data-plane operations read through a `LocalCache` (item cache, query cache,
@@ -351,12 +339,16 @@ class LocalDax(CachingClient):
     internal_retries = 0  # it does not retry: the wrapped client's botocore does
 
     def __init__(self, dynamodb: Any, cache: LocalCache | None = None) -> None:
-        super().__init__(dynamodb, cache if cache is not None else LocalCache())
-        self.calls: Counter[str] = Counter()
-        self._lock = threading.Lock()
+        self._quirks = _DaxClientQuirks()
+        super().__init__(dynamodb, (self._quirks, cache if cache is not None else LocalCache()))
 
     def __repr__(self) -> str:
         return f"LocalDax({self.cache!r})"
+
+    @property
+    def calls(self) -> Counter[str]:
+        """Calls received, by operation."""
+        return self._quirks.calls
 
     @property
     def stats(self) -> Any:
@@ -372,10 +364,3 @@ class LocalDax(CachingClient):
 
     def close(self) -> None:
         """Nothing to release (the wrapped client belongs to the caller)."""
-
-    def _call(self, op: str, params: dict[str, Any]) -> Any:
-        with self._lock:
-            self.calls[op] += 1
-        if op in _SINGLE_WRITES:
-            params = {k: v for k, v in params.items() if k != "ReturnValuesOnConditionCheckFailure"}
-        return super()._call(op, params)

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from .capacity import tracker
 from .errors import map_client_error
 from .flows import CONNECTION_POLICY, Emit, Flow, Gather, Request, Sleep, Step, call
+from .middleware import acall, prepend
+from .middleware import call as call_through
 
 if TYPE_CHECKING:
     from .clients import Connection
@@ -24,11 +26,10 @@ T = TypeVar("T")
 def _send_sync(connection: Connection, request: Request) -> Any:
     client = connection.client(control=request.control)
     track = tracker(connection, request)
-    if track is None:
+    if track is None:  # the client itself, or the connection's chain (cache, DAX) in front of it
         return getattr(client, request.op)(**request.params)
-    response = getattr(client, request.op)(**track.params(request.params))
-    track.record(response)
-    return response
+    chain, client = prepend(track, client)
+    return call_through(chain, client, request.op, request.params)
 
 
 async def _send_async(connection: Connection, request: Request) -> Any:
@@ -36,9 +37,8 @@ async def _send_async(connection: Connection, request: Request) -> Any:
     track = tracker(connection, request)
     if track is None:
         return await getattr(client, request.op)(**request.params)
-    response = await getattr(client, request.op)(**track.params(request.params))
-    track.record(response)
-    return response
+    chain, client = prepend(track, client)
+    return await acall(chain, client, request.op, request.params)
 
 
 def _gather_sync(step: Gather, connection: Connection) -> list[Any]:

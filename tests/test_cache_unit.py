@@ -10,6 +10,7 @@ import pytest
 
 from dynamodel import Connection, ValidationError
 from dynamodel.cache import AsyncCachingClient, CachingClient, LocalCache
+from dynamodel.middleware import Client
 
 T = "t"
 
@@ -515,7 +516,9 @@ def test_connection_puts_the_cache_in_front_of_data_calls_only(fake: FakeDynamoD
     cache = LocalCache()
     connection = Connection(client=fake, cache=cache)
     data = connection.client()
-    assert isinstance(data, CachingClient) and data.client is fake and data.cache is cache
+    # the connection's one middleware chain (the cache) in front of the plain client
+    assert isinstance(data, Client) and data.client is fake and data.cache is cache
+    assert data.middleware == (cache,)
     assert connection.client() is data  # built once
     assert connection.client(control=True) is fake
     assert Connection(client=fake).client() is fake  # nothing configured: the plain client

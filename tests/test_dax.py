@@ -35,13 +35,14 @@ from dynamodel import (
 )
 from dynamodel.dax import (
     TABLE_OPERATIONS,
-    AsyncDaxRouter,
     DaxRouter,
+    DaxRouting,
     LocalDax,
     internal_retries,
     uses_dax,
 )
 from dynamodel.errors import map_client_error, parse_reasons
+from dynamodel.middleware import AsyncClient, Client
 from dynamodel.transactions import TransactWrite
 
 # DAX's numeric error codes for DynamoDB's errors (amazondax.DaxError.ERROR_MAP)
@@ -138,7 +139,9 @@ async def dax(fresh_db: Any, ddb: Any) -> AsyncIterator[StandInDax]:
 async def router_stats(io: Any) -> Any:
     connection = APP.connection
     router = connection.client() if io.name == "sync" else await connection.aclient()
-    assert isinstance(router, AsyncDaxRouter if io.name == "async" else DaxRouter)
+    assert isinstance(router, AsyncClient if io.name == "async" else Client)
+    (routing,) = router.middleware  # the connection's chain: DAX routing only
+    assert isinstance(routing, DaxRouting) and router.stats is routing.stats
     return router.stats
 
 
