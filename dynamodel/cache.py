@@ -38,7 +38,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from .errors import ValidationError
-from .middleware import Around, AsyncClient, Client, Send
+from .middleware import Around, AsyncClient, Client, Send, Wrapper
 
 __all__ = ["AsyncCachingClient", "CacheStats", "CachingClient", "LocalCache"]
 
@@ -584,19 +584,20 @@ class LocalCache:
 # -- the client wrappers ---------------------------------------------------------------------
 
 
-class CachingClient(Client):
+class _Cached(Wrapper):
+    """What `CachingClient` and `AsyncCachingClient` add to their client: the cache as chain."""
+
+    def __init__(self, client: Any, cache: LocalCache) -> None:
+        super().__init__(client, (cache,))
+
+
+class CachingClient(_Cached, Client):
     """A sync DynamoDB client (boto3's interface) that reads through a `LocalCache`.
 
     The ten data-plane operations go through the cache; everything else (table management,
     ``meta``, ``close``) is the wrapped client's.
     """
 
-    def __init__(self, client: Any, cache: LocalCache) -> None:
-        super().__init__(client, (cache,))
 
-
-class AsyncCachingClient(AsyncClient):
+class AsyncCachingClient(_Cached, AsyncClient):
     """`CachingClient` for an aioboto3-style client (the same cache middleware, awaited)."""
-
-    def __init__(self, client: Any, cache: LocalCache) -> None:
-        super().__init__(client, (cache,))

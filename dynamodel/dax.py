@@ -49,7 +49,7 @@ from typing import Any
 from .cache import LocalCache
 from .errors import error_code, is_dax_error
 from .flows import DATA_OPERATIONS
-from .middleware import Around, AsyncClient, Blocking, Client, Send
+from .middleware import Around, AsyncClient, Blocking, Client, Send, Wrapper
 
 __all__ = [
     "DAX_OPERATIONS",
@@ -245,14 +245,11 @@ class DaxRouting:
         return {n: item[n] for n in names if n in item}
 
 
-class _Router:
+class _Router(Wrapper):
     """What `DaxRouter` and `AsyncDaxRouter` add to their client: a `DaxRouting` chain."""
 
-    middleware: tuple[Any, ...]
-    client: Any
-
     def __init__(self, dax: Any, dynamodb: Any, *, retries: int | None = None) -> None:
-        super().__init__(dynamodb, (DaxRouting(dax, retries=retries),))  # type: ignore[call-arg]
+        super().__init__(dynamodb, (DaxRouting(dax, retries=retries),))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.routing.target!r}, {self.client!r})"

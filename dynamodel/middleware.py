@@ -32,6 +32,7 @@ __all__ = [
     "Client",
     "Middleware",
     "Send",
+    "Wrapper",
     "acall",
     "call",
 ]
@@ -148,7 +149,7 @@ def _blocking_call(step: Send) -> Any:
     return getattr(step.to.get(), step.op)(**step.params)
 
 
-class _Wrapper:
+class Wrapper:
     """A client's interface with a chain in front of its data-plane operations; every other
     attribute (table operations, ``meta``, ``close``) is the wrapped client's."""
 
@@ -177,18 +178,19 @@ class _Wrapper:
 
     @property
     def stats(self) -> Any:
-        """The chain's DAX `dynamodel.dax.RouteStats`, or None."""
+        """The chain's DAX `dynamodel.dax.RouteStats` (without DAX routing: the wrapped
+        client's ``stats``, as any other attribute)."""
         from .dax import DaxRouting
 
         routing = self.find(DaxRouting)
-        return None if routing is None else routing.stats
+        return self.client.stats if routing is None else routing.stats
 
 
-class Client(_Wrapper):
+class Client(Wrapper):
     """A sync client (boto3's interface) whose data-plane calls run through ``middleware``."""
 
 
-class AsyncClient(_Wrapper):
+class AsyncClient(Wrapper):
     """An async client (aioboto3's interface) whose data-plane calls run through ``middleware``."""
 
 
@@ -216,6 +218,6 @@ del _op
 
 def prepend(step: Middleware, client: Any) -> tuple[Chain, Any]:
     """The chain ``step`` followed by the client's own chain, and the client it ends at."""
-    if isinstance(client, _Wrapper):
+    if isinstance(client, Wrapper):
         return (step, *client.middleware), client.client
     return (step,), client

@@ -294,3 +294,29 @@ def test_middleware_can_answer_change_and_send_elsewhere() -> None:
         "after": True,
     }
     assert call((), Echo(), "echo", {"x": 1}) == {"params": {"x": 1}}
+
+
+async def test_a_failed_stored_item_read_leaves_a_note_on_the_dax_error() -> None:
+    for driver in ("sync", "async"):
+        world = World()
+        world.dynamodb.items["K#1"] = item(1, "one")
+
+        def broken(params: dict[str, Any]) -> dict[str, Any]:
+            raise ConnectionError("DynamoDB unreachable")
+
+        world.dynamodb._describe_table = broken  # type: ignore[method-assign]
+        failing = {
+            "TableName": T,
+            "Item": item(1, "two"),
+            "ConditionExpression": "attribute_not_exists(pk)",
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+        with pytest.raises(ClientError) as caught:
+            if driver == "sync":
+                Client(world.dynamodb, world.chain).put_item(**failing)
+            else:
+                await AsyncClient(AsyncFake(world.dynamodb), world.chain).put_item(**failing)
+        assert "Item" not in caught.value.response  # the DAX error itself, without the item
+        assert caught.value.__notes__ == [
+            "dynamodel: could not read the stored item from DynamoDB: DynamoDB unreachable"
+        ]
