@@ -27,10 +27,10 @@ from .expressions import (
     render_projection,
     render_update,
 )
-from .flows import Flow, Request, call
+from .flows import Flow, Inputs, Request, call, connection_inputs
 from .model import Model, ModelSpec, check_entity, index_attributes, key_attributes
 from .paths import resolver
-from .sharding import checks_generation, guard_flow
+from .sharding import checks_generation, guard_flow, trusted
 from .stamps import stamp_instance, update_stamps
 from .table import Table
 from .ttl import expired_condition, is_expired
@@ -64,13 +64,21 @@ _ALL_SLOTS: Any = object()
 def guard_shards(
     models: Iterable[type[Model]], *, write: bool, index: str | None = _ALL_SLOTS
 ) -> Flow[None]:
-    """Check the table's shard records for these models' partition keys (once per process:
+    """Check the table's shard records for these models' partition keys (once per connection:
     see `dynamodel.sharding.guard_flow`); ``index``: only that partition key (None: the
-    table's), default every one."""
+    table's), default every one. The connection running the flow lends its memory of the
+    checks made (one step, no request, once a model is checked)."""
+    inputs: Inputs | None = None
     for model in dict.fromkeys(models):
         spec = model._spec()
-        if spec.layout_checked == (checks_generation(), spec.table.physical_name):
-            continue  # every key of the model was checked in this process: the hot path
+        table_name = spec.table.physical_name
+        if trusted(table_name, spec.entity, spec.guard_slots()):
+            continue  # declared good for every connection (stub clients in tests)
+        if inputs is None:
+            inputs = yield from connection_inputs()
+        checks = inputs.shard_checks
+        if checks.model_checked(spec, table_name):
+            continue  # every key of the model was checked on this connection: the hot path
         slot = index
         if index is not _ALL_SLOTS and index is not None:
             templates = spec.indexes.get(index)
@@ -86,9 +94,11 @@ def guard_shards(
                 slots,
                 write=write,
                 retry=None,  # the running connection's policy
+                checks=checks,
+                clock=inputs.clock,
             )
             if complete and len(slots) == len(spec.guard_slots()):
-                spec.layout_checked = (generation, spec.table.physical_name)
+                checks.mark_model(spec, table_name, generation)
 
 
 def expired(table: Table, item: Item) -> bool:
