@@ -356,6 +356,8 @@ def configure(
     return_consumed_capacity: CapacityMode | None = None,
     on_capacity: Callable[[CapacityRecord], Any] | None = None,
     transport: str | None = None,
+    clock: Callable[[], float] | None = None,
+    random: Any = None,
 ) -> Connection:
     """Replace the default connection (used by every table not bound to its own).
 
@@ -375,5 +377,7 @@ def configure(
         return_consumed_capacity=return_consumed_capacity,
         on_capacity=on_capacity,
         transport=transport,
+        clock=clock,
+        random=random,
     )
     return _default_connection
