@@ -407,8 +407,9 @@ class ShardChecks:
 
     def known(self, key: tuple[str, str, str | None]) -> Any:
         """The layout recorded for ``key`` (None: not sharded), or `_ABSENT` if unknown."""
-        if key in _trusted:
-            return _trusted[key]
+        trusted = _trusted.get(key, _ABSENT)
+        if trusted is not _ABSENT:
+            return trusted
         found = self._checked.get(key)
         return found[1] if found is not None and found[0] == _generation[0] else _ABSENT
 
@@ -451,13 +452,12 @@ def trust_layout(
             _trusted[(table_name, entity, slot)] = shards
 
 
-def trusted(
-    table_name: str, entity: str, slots: Sequence[tuple[str | None, Shards | None]]
-) -> bool:
-    """Whether `trust_layout` vouched for every one of these slots as declared."""
+def trusted(spec: Any) -> bool:
+    """Whether `trust_layout` vouched for every partition key of this model spec as declared."""
     if not _trusted:
         return False  # the production path: one truth test
-    for slot, shards in slots:
+    table_name, entity = spec.table.physical_name, spec.entity
+    for slot, shards in spec.guard_slots():
         known = _trusted.get((table_name, entity, slot), _ABSENT)
         if known is _ABSENT or known != shards:
             return False
