@@ -64,6 +64,10 @@ class Connection:
         transport: for clients created lazily: ``"boto3"`` (boto3/aioboto3) or ``"lean"``
             (`dynamodel.lean`: the same interface with far less CPU per call). Default: the
             ``DYNAMODEL_TRANSPORT`` environment variable, else ``"boto3"``.
+        clock: wall-clock epoch seconds for the flows this connection runs (TTL-aware reads,
+            table waits); default ``time.time``. A fake one makes them deterministic.
+        random: the ``random.Random`` new items' random shards are drawn from (default: a
+            private generator). Retry jitter comes from the retry policy's own ``random``.
     """
 
     def __init__(
@@ -81,7 +85,10 @@ class Connection:
         return_consumed_capacity: CapacityMode | None = None,
         on_capacity: Callable[[CapacityRecord], Any] | None = None,
         transport: str | None = None,
+        clock: Callable[[], float] | None = None,
+        random: Any = None,
     ) -> None:
+        self.inputs = _inputs(clock, random)  # what flows run here may ask for (flows.Inputs)
         if transport is not None:
             from .lean import transport_from_env
 
@@ -295,6 +302,21 @@ class Connection:
         self._chain = None  # a new DAX client, if one is needed again
 
 
+def _inputs(clock: Callable[[], float] | None, rng: Any) -> Any:
+    import random
+    import time
+
+    from .flows import Inputs
+    from .sharding import ShardChecks
+
+    if clock is not None and not callable(clock):
+        raise ValidationError(f"Connection clock must be callable, got {clock!r}")
+    if rng is not None and not isinstance(rng, random.Random):
+        raise ValidationError(f"Connection random must be a random.Random, got {rng!r}")
+    # a connection's own shard-check memory: another endpoint's same-named table is not it
+    return Inputs(clock or time.time, rng or random.Random(), ShardChecks())
+
+
 def _endpoints(value: str | Sequence[str] | None) -> list[str]:
     if value is None:
         return []
@@ -336,6 +358,8 @@ def configure(
     return_consumed_capacity: CapacityMode | None = None,
     on_capacity: Callable[[CapacityRecord], Any] | None = None,
     transport: str | None = None,
+    clock: Callable[[], float] | None = None,
+    random: Any = None,
 ) -> Connection:
     """Replace the default connection (used by every table not bound to its own).
 
@@ -355,5 +379,7 @@ def configure(
         return_consumed_capacity=return_consumed_capacity,
         on_capacity=on_capacity,
         transport=transport,
+        clock=clock,
+        random=random,
     )
     return _default_connection

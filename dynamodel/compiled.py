@@ -105,6 +105,8 @@ def plain_list(values: list[Any]) -> tuple[dict[str, Any], int] | None:
     return {"L": out}, size
 
 
+# Pure memo keyed by model class (no I/O result): shared by every connection, and bounded by
+# the classes the program defines.
 _nested_cache: dict[tuple[type[BaseModel], bool], Encoder | None] = {}
 
 

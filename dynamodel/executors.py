@@ -13,7 +13,17 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from .capacity import tracker
 from .errors import map_client_error
-from .flows import CONNECTION_POLICY, Emit, Flow, Gather, Request, Sleep, Step, call
+from .flows import (
+    CONNECTION_INPUTS,
+    CONNECTION_POLICY,
+    Emit,
+    Flow,
+    Gather,
+    Request,
+    Sleep,
+    Step,
+    call,
+)
 from .middleware import acall, prepend
 from .middleware import call as call_through
 
@@ -57,6 +67,8 @@ def _advance_sync(flow: Flow[Any], step: Step, connection: Connection) -> Step:
     """Perform one non-Emit step and return the flow's next step."""
     if step is CONNECTION_POLICY:
         return flow.send(connection.retry)
+    if step is CONNECTION_INPUTS:
+        return flow.send(connection.inputs)
     if isinstance(step, Gather):
         return flow.send(_gather_sync(step, connection))
     if isinstance(step, Sleep):
@@ -94,6 +106,8 @@ async def _advance_async(flow: Flow[Any], step: Step, connection: Connection) ->
     try:
         if step is CONNECTION_POLICY:
             return flow.send(connection.retry)
+        if step is CONNECTION_INPUTS:
+            return flow.send(connection.inputs)
         if isinstance(step, Gather):
             return flow.send(await _gather_async(step, connection))
         if isinstance(step, Sleep):

@@ -133,7 +133,39 @@ class UsePolicy:
 #: The step that asks for the running connection's retry policy.
 CONNECTION_POLICY = UsePolicy()
 
-Step = Request | Sleep | Emit[Any] | Gather | UsePolicy
+
+class Inputs:
+    """What a flow may take from the connection running it besides the retry policy: the
+    clock (``clock()``: wall-clock epoch seconds; TTL reads and table waits), the random
+    source (``random``: shard choice) and the connection's shard-check memory
+    (``shard_checks``: a `dynamodel.sharding.ShardChecks`). A flow asks with
+    ``inputs = yield from connection_inputs()``, only when it needs one of them, so flows
+    read no clock, random generator or process-wide cache of their own."""
+
+    __slots__ = ("clock", "random", "shard_checks")
+
+    def __init__(self, clock: Callable[[], float], random: Any, shard_checks: Any) -> None:
+        self.clock = clock
+        self.random = random
+        self.shard_checks = shard_checks
+
+    def __repr__(self) -> str:
+        return f"Inputs(clock={self.clock!r}, random={self.random!r})"
+
+
+class UseInputs:
+    """Ask the executor for the `Inputs` of the connection running the flow."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "CONNECTION_INPUTS"
+
+
+#: The step that asks for the running connection's `Inputs`.
+CONNECTION_INPUTS = UseInputs()
+
+Step = Request | Sleep | Emit[Any] | Gather | UsePolicy | UseInputs
 Flow = Generator[Step, Any, T]
 
 
@@ -143,6 +175,13 @@ def connection_policy(policy: RetryPolicy | None = None) -> Flow[RetryPolicy]:
     if policy is not None:
         return policy
     answer: RetryPolicy = yield CONNECTION_POLICY
+    return answer
+
+
+def connection_inputs() -> Flow[Inputs]:
+    """The `Inputs` (clock, random source, shard checks) of the connection running the flow:
+    ``inputs = yield from connection_inputs()``."""
+    answer: Inputs = yield CONNECTION_INPUTS
     return answer
 
 

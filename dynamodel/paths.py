@@ -121,6 +121,8 @@ def _model_fields(model: type[BaseModel]) -> dict[str, tuple[str, Any]]:
     return names
 
 
+# Pure memo keyed by model class (no I/O result): shared by every connection, and bounded by
+# the classes the program defines.
 _NESTED: dict[type[BaseModel], dict[str, tuple[str, Any]]] = {}
 
 
@@ -381,6 +383,8 @@ def resolver(model: type[Model]) -> PathResolver:
     return found
 
 
+# Pure memo keyed by the model classes of a read (no I/O result): shared by every connection,
+# and bounded by the model combinations the program's code reads together.
 _SHARED: dict[tuple[type[Model], ...], PathResolver] = {}
 
 

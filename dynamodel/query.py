@@ -33,7 +33,7 @@ from .expressions import (
     render_condition,
     render_projection,
 )
-from .flows import Emit, Flow, Request, call
+from .flows import Emit, Flow, Request, call, connection_inputs
 from .keys import KeyTemplate
 from .model import SHARD, check_shard, coerce_fields
 from .paths import PathResolver, check_index_projection, resolver, resolver_for, suggest
@@ -317,13 +317,21 @@ class _Read(Generic[M]):
             attrs += [a for a in keys.attributes if a not in attrs]
         return attrs
 
-    def _parser(self) -> Parser:
+    def _now(self) -> Flow[dt.datetime | None]:
+        """The running connection's clock when this read hides expired items (one step, no
+        request), else None: ``now = yield from self._now()``."""
+        if not (self.table.ttl and self.table.hide_expired):
+            return None
+        inputs = yield from connection_inputs()
+        return dt.datetime.fromtimestamp(inputs.clock(), dt.UTC)
+
+    def _parser(self, now: dt.datetime | None) -> Parser:
+        """``now``: what `_now` gave (expired items are those whose TTL is before it)."""
         type_attr = self.table.type_attribute
         models = self.models
         single = self.single
         partial = bool(self.projection_paths)
         ttl = self.table.ttl if self.table.hide_expired else None
-        now = dt.datetime.now(dt.UTC) if ttl is not None else None
 
         def parse(raw: Item) -> tuple[str, Any]:
             if ttl is not None and is_expired(raw, ttl, now):
@@ -344,14 +352,19 @@ class _Read(Generic[M]):
         raise NotImplementedError
 
     def _flow(self) -> Flow[None]:
-        return paginate(
+        params = self._params()  # refusals before any request
+        return self._paginate(params, self._key_attributes())
+
+    def _paginate(self, params: dict[str, Any], key_attributes: list[str]) -> Flow[None]:
+        now = yield from self._now()
+        yield from paginate(
             self._op(),
-            self._params(),
-            self._parser(),
+            params,
+            self._parser(now),
             limit=self.limit_count,
             page_size=self.page_size_count,
             start_key=self.start_key,
-            key_attributes=self._key_attributes(),
+            key_attributes=key_attributes,
             retry=None,  # the running connection's policy
         )
 
@@ -381,20 +394,24 @@ class _Read(Generic[M]):
         """How many items iteration would return (``Select=COUNT``; filters and limit applied)."""
         return run(self._count_flow(), self.table.connection)
 
-    def _counting(self) -> Any:
-        """This read as ``Select=COUNT`` sends it: no projection, expired items filtered."""
+    def _counting(self, now: dt.datetime | None) -> Any:
+        """This read as ``Select=COUNT`` sends it: no projection, expired items (TTL before
+        ``now``, from `_now`) filtered."""
         condition = self.filter_condition
         if self.table.ttl and self.table.hide_expired:
-            condition = all_of(condition, not_expired_condition(self.table.ttl))
+            condition = all_of(condition, not_expired_condition(self.table.ttl, now))
         return replace(self, projection_paths=(), filter_condition=condition)
 
     def _count_flow(self) -> Flow[int]:
-        return count_flow(
-            self._op(),
-            self._counting()._params(),
-            self.start_key,
-            None,  # the running connection's policy
-            self.limit_count,
+        now = yield from self._now()
+        return (
+            yield from count_flow(
+                self._op(),
+                self._counting(now)._params(),
+                self.start_key,
+                None,  # the running connection's policy
+                self.limit_count,
+            )
         )
 
     # running: async
@@ -563,6 +580,7 @@ class Query(_Read[M]):
     def _merge_flow(self) -> Flow[None]:
         assert self.shards is not None
         yield from self._guard()
+        now = yield from self._now()
         keys = self.table.index_keys(self.index)
         yield from merge_flow(
             op_params=self._shard_params,
@@ -574,7 +592,7 @@ class Query(_Read[M]):
             limit=self.limit_count,
             page_size=self.page_size_count,
             cursor=self.start_cursor,
-            parse=self._parser(),
+            parse=self._parser(now),
             retry=None,  # the running connection's policy
             max_concurrency=self.max_concurrency,
         )
@@ -588,7 +606,7 @@ class Query(_Read[M]):
 
     def _count_shards_flow(self, shards: Shards) -> Flow[int]:
         yield from self._guard()
-        counting = self._counting()
+        counting = self._counting((yield from self._now()))
         return (
             yield from count_shards_flow(
                 counting._shard_params,
@@ -790,6 +808,8 @@ class Query(_Read[M]):
             cached = _PLAIN_PARAMS[shape] = _PlainParams(
                 replace(self, pk_value=_PK_SENTINEL)._build_params()
             )
+            while len(_PLAIN_PARAMS) > MAX_PLAIN_PARAMS:  # the oldest shape goes first
+                _PLAIN_PARAMS.pop(next(iter(_PLAIN_PARAMS), shape), None)
         return cached.with_partition(self.pk_value)
 
     def _plain_shape(self) -> tuple[Any, ...] | None:
@@ -871,7 +891,11 @@ class _PlainParams:
         return params
 
 
-#: plain model queries' requests by shape (see `Query._plain_shape`)
+#: the most request shapes `_PLAIN_PARAMS` keeps (scoped tables can make many physical names)
+MAX_PLAIN_PARAMS = 1024
+#: plain model queries' requests by shape (see `Query._plain_shape`). A pure memo of request
+#: building (no response, no clock is in it), so it is shared by every connection: the same
+#: shape builds the same request whichever endpoint it goes to. Bounded by MAX_PLAIN_PARAMS.
 _PLAIN_PARAMS: dict[tuple[Any, ...], _PlainParams] = {}
 
 

@@ -10,6 +10,7 @@ check into `VersionConflict`.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
@@ -27,10 +28,10 @@ from .expressions import (
     render_projection,
     render_update,
 )
-from .flows import Flow, Request, call
+from .flows import Flow, Inputs, Request, call, connection_inputs
 from .model import Model, ModelSpec, check_entity, index_attributes, key_attributes
 from .paths import resolver
-from .sharding import checks_generation, guard_flow
+from .sharding import checks_generation, guard_flow, trusted
 from .stamps import stamp_instance, update_stamps
 from .table import Table
 from .ttl import expired_condition, is_expired
@@ -64,13 +65,21 @@ _ALL_SLOTS: Any = object()
 def guard_shards(
     models: Iterable[type[Model]], *, write: bool, index: str | None = _ALL_SLOTS
 ) -> Flow[None]:
-    """Check the table's shard records for these models' partition keys (once per process:
+    """Check the table's shard records for these models' partition keys (once per connection:
     see `dynamodel.sharding.guard_flow`); ``index``: only that partition key (None: the
-    table's), default every one."""
+    table's), default every one. The connection running the flow lends its memory of the
+    checks made (one step, no request, once a model is checked)."""
+    inputs: Inputs | None = None
     for model in dict.fromkeys(models):
         spec = model._spec()
-        if spec.layout_checked == (checks_generation(), spec.table.physical_name):
-            continue  # every key of the model was checked in this process: the hot path
+        table_name = spec.table.physical_name
+        if trusted(spec):
+            continue  # declared good for every connection (stub clients in tests)
+        if inputs is None:
+            inputs = yield from connection_inputs()
+        checks = inputs.shard_checks
+        if checks.model_checked(spec, table_name):
+            continue  # every key of the model was checked on this connection: the hot path
         slot = index
         if index is not _ALL_SLOTS and index is not None:
             templates = spec.indexes.get(index)
@@ -86,14 +95,25 @@ def guard_shards(
                 slots,
                 write=write,
                 retry=None,  # the running connection's policy
+                checks=checks,
+                clock=inputs.clock,
             )
             if complete and len(slots) == len(spec.guard_slots()):
-                spec.layout_checked = (generation, spec.table.physical_name)
+                checks.mark_model(spec, table_name, generation)
 
 
 def expired(table: Table, item: Item) -> bool:
     """Whether reads of ``table`` should hide this raw item as expired (see `Table.ttl`)."""
     return bool(table.ttl and table.hide_expired and is_expired(item, table.ttl))
+
+
+def expired_now(table: Table, item: Item) -> Flow[bool]:
+    """`expired` by the clock of the connection running the flow (asked only when ``table``
+    hides expired items): ``if (yield from expired_now(table, item)): ...``."""
+    if not (table.ttl and table.hide_expired):
+        return False
+    inputs = yield from connection_inputs()
+    return is_expired(item, table.ttl, dt.datetime.fromtimestamp(inputs.clock(), dt.UTC))
 
 
 def get_request(
@@ -128,7 +148,7 @@ def get_flow(
     yield from guard_shards([model], write=False, index=None)
     response = yield from call(request)
     item = response.get("Item")
-    if item is not None and expired(spec.table, item):
+    if item is not None and (yield from expired_now(spec.table, item)):
         item = None  # DynamoDB has not deleted it yet; treat it as gone
     if item is None:
         if required:
@@ -383,6 +403,7 @@ def put_flow(
     version: VersionCheck | Literal["auto"] | None = "auto",
 ) -> Flow[None]:
     """Write a whole item; a versioned instance gets the version it was written with."""
+    yield from draw_shards(instance)
     request, check = build_put(instance, condition, version)
     yield from guard_shards([type(instance)], write=True)
     try:
@@ -391,6 +412,28 @@ def put_flow(
         key = key_fields(instance._spec(), instance.__dict__)
         raise condition_error(error, type(instance), key, check) from error.__cause__
     record_put(instance, request.params["Item"], check)
+
+
+def draw_shards(instance: Model) -> Flow[None]:
+    """Draw the random shards a new item still lacks (see `dynamodel.sharding`) from the
+    random source of the connection running the flow, asked only when one is missing; a
+    seeded ``Connection(random=...)`` makes the choice deterministic."""
+    spec = instance._spec()
+    if not spec.sharded or instance._dm_partial:
+        return  # a partial item's shard is refused as unknown where its key is rendered
+    chosen = instance._dm_shards
+    missing: list[tuple[str | None, Any]] = []
+    table_shards = spec.shards
+    if table_shards is not None and not table_shards.by and None not in chosen:
+        missing.append((None, table_shards))
+    for name, templates in spec.indexes.items():
+        shards = templates.shards if templates.pk is not None else None
+        if shards is not None and not shards.by and name not in chosen:
+            missing.append((name, shards))
+    if missing:
+        inputs = yield from connection_inputs()
+        for slot, shards in missing:
+            chosen[slot] = shards.choose(inputs.random)
 
 
 def same_entity_condition(spec: ModelSpec) -> Condition:

@@ -1,7 +1,9 @@
 """The retry policy shared by every flow: exponential backoff with full jitter (tenacity).
 
 The wait before retry *n* is ``uniform(0, min(cap, base * 2 ** (n - 1)))`` (AWS's "full jitter"),
-computed with tenacity's ``wait_random_exponential``.
+computed with tenacity's ``wait_exponential`` ceiling and the policy's random source (``random``:
+default the ``random`` module's shared generator, as tenacity's ``wait_random_exponential`` uses;
+a seeded ``random.Random`` makes the jitter deterministic).
 
 Two layers retry: botocore inside one call, dynamodel around calls. They do not multiply:
 sends made by botocore inside a failed call (``ResponseMetadata.RetryAttempts``) count against
@@ -12,6 +14,7 @@ call may itself send up to botocore's ``total_max_attempts`` times, the total ca
 
 from __future__ import annotations
 
+import random as _random_module
 import time
 from collections.abc import Callable
 
@@ -38,17 +41,20 @@ class RetryPolicy(Frozen):
         max_elapsed: give up once this many seconds have passed since the first failure.
         retry_codes: DynamoDB error codes worth retrying.
         clock: the monotonic clock ``max_elapsed`` is measured with (for tests).
+        random: the ``random.Random`` the jitter is drawn from (default: the ``random``
+            module's shared generator); seed one for deterministic backoff.
     """
 
-    _fields = ("base", "cap", "max_attempts", "max_elapsed", "retry_codes", "clock")
+    _fields = ("base", "cap", "max_attempts", "max_elapsed", "retry_codes", "clock", "random")
     __slots__ = _fields
-    _private = frozenset({"clock"})
+    _private = frozenset({"clock", "random"})
     base: float
     cap: float
     max_attempts: int
     max_elapsed: float | None
     retry_codes: frozenset[str]
     clock: Callable[[], float]
+    random: _random_module.Random | None
 
     def __init__(
         self,
@@ -58,11 +64,14 @@ class RetryPolicy(Frozen):
         max_elapsed: float | None = None,
         retry_codes: frozenset[str] = RETRYABLE_CODES,
         clock: Callable[[], float] = time.monotonic,
+        random: _random_module.Random | None = None,
     ) -> None:
         if max_attempts < 1:
             raise ValueError("RetryPolicy.max_attempts must be >= 1")
         if base < 0 or cap < 0:
             raise ValueError("RetryPolicy.base and cap must be >= 0")
+        if random is not None and not isinstance(random, _random_module.Random):
+            raise ValueError("RetryPolicy.random must be a random.Random")
         self._set(
             base=base,
             cap=cap,
@@ -70,6 +79,7 @@ class RetryPolicy(Frozen):
             max_elapsed=max_elapsed,
             retry_codes=retry_codes,
             clock=clock,
+            random=random,
         )
 
     def retryable(self, error: BaseException) -> bool:
@@ -80,10 +90,11 @@ class RetryPolicy(Frozen):
 
     def backoff(self, attempt: int) -> float:
         """Full-jitter wait before retry number ``attempt`` (1-based)."""
-        from tenacity import wait_random_exponential
+        from tenacity import wait_exponential
 
-        wait = wait_random_exponential(multiplier=self.base, max=self.cap)
-        return float(wait(_AttemptState(attempt)))  # type: ignore[arg-type]
+        ceiling = wait_exponential(multiplier=self.base, max=self.cap)
+        high = float(ceiling(_AttemptState(attempt)))  # type: ignore[arg-type]
+        return (self.random or _random_module).uniform(0, high)
 
     def next_delay(
         self, error: BaseException, retry: int, sends: int, elapsed: float

@@ -33,7 +33,6 @@ import hashlib
 import json
 import random
 import threading
-import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -363,31 +362,106 @@ class ShardCountMismatch(DynamodelError):
 
 REGISTRY_PK = "_dynamodel#shards"
 _ABSENT_RECHECK_SECONDS = 30.0
-_checked: dict[tuple[str, str, str | None], Shards | None] = {}
-_absent: dict[tuple[str, str, str | None], float] = {}
-_registry_lock = threading.Lock()
+#: the most shard records (table, entity, index) and checked models one connection remembers;
+#: past it the oldest is forgotten, which costs one more GetItem when it is next needed
+MAX_SHARD_CHECKS = 4096
 _UNSHARDED = {"count": 1, "strategy": "none", "by": []}
 
+_registry_lock = threading.Lock()
+_generation = [0]  # bumped by forget_shard_checks: every connection's memory expires
+# layouts trusted without asking (`trust_layout`, for stub clients in tests): filled only by
+# explicit calls, so bounded by them; every connection honours them
+_trusted: dict[tuple[str, str, str | None], Shards | None] = {}
 
-_generation = [0]  # bumped by forget_shard_checks: models' "all checked" marks expire
+
+class ShardChecks:
+    """One connection's memory of the shard records it has checked (see `guard_flow`).
+
+    It belongs to a connection (`dynamodel.clients.Connection.inputs`), not to the process:
+    a same-named table behind another endpoint has records of its own. Bounded: at most
+    `MAX_SHARD_CHECKS` records and as many checked models, the oldest forgotten first.
+    """
+
+    __slots__ = ("_absent", "_checked", "_lock", "_models", "limit")
+
+    def __init__(self, limit: int = MAX_SHARD_CHECKS) -> None:
+        self.limit = limit
+        # (table, entity, slot) -> (generation, declared layout found in the table)
+        self._checked: dict[tuple[str, str, str | None], tuple[int, Shards | None]] = {}
+        # (table, entity, slot) -> (generation, clock time before which not to look again)
+        self._absent: dict[tuple[str, str, str | None], tuple[int, float]] = {}
+        # (model spec, table) -> generation: every key of the model checked (the hot path)
+        self._models: dict[tuple[Any, str], int] = {}
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._checked) + len(self._absent) + len(self._models)
+
+    def model_checked(self, spec: Any, table_name: str) -> bool:
+        """Whether every key of this model was checked on this connection (lock-free read)."""
+        return self._models.get((spec, table_name)) == _generation[0]
+
+    def mark_model(self, spec: Any, table_name: str, generation: int) -> None:
+        with self._lock:
+            _bounded_set(self._models, (spec, table_name), generation, self.limit)
+
+    def known(self, key: tuple[str, str, str | None]) -> Any:
+        """The layout recorded for ``key`` (None: not sharded), or `_ABSENT` if unknown."""
+        trusted = _trusted.get(key, _ABSENT)
+        if trusted is not _ABSENT:
+            return trusted
+        found = self._checked.get(key)
+        return found[1] if found is not None and found[0] == _generation[0] else _ABSENT
+
+    def absent_until(self, key: tuple[str, str, str | None]) -> float:
+        found = self._absent.get(key)
+        return found[1] if found is not None and found[0] == _generation[0] else 0.0
+
+    def record(self, key: tuple[str, str, str | None], shards: Shards | None) -> None:
+        with self._lock:
+            _bounded_set(self._checked, key, (_generation[0], shards), self.limit)
+            self._absent.pop(key, None)
+
+    def record_absent(self, key: tuple[str, str, str | None], until: float) -> None:
+        with self._lock:
+            _bounded_set(self._absent, key, (_generation[0], until), self.limit)
+
+
+def _bounded_set(store: dict[Any, Any], key: Any, value: Any, limit: int) -> None:
+    store.pop(key, None)
+    store[key] = value
+    while len(store) > limit:
+        del store[next(iter(store))]  # the oldest entry
 
 
 def forget_shard_checks() -> None:
-    """Forget which shard records this process has checked (tests that recreate tables)."""
+    """Forget which shard records have been checked, on every connection, and the trusted
+    layouts (tests that recreate tables)."""
     with _registry_lock:
-        _checked.clear()
-        _absent.clear()
+        _trusted.clear()
         _generation[0] += 1
 
 
 def trust_layout(
     table_name: str, entity: str, slots: Sequence[tuple[str | None, Shards | None]]
 ) -> None:
-    """Record these slots as checked in this process without asking the table (stub clients)."""
+    """Treat these slots as checked on every connection without asking the table (stub
+    clients); `forget_shard_checks` undoes it."""
     with _registry_lock:
         for slot, shards in slots:
-            _checked[(table_name, entity, slot)] = shards
-            _absent.pop((table_name, entity, slot), None)
+            _trusted[(table_name, entity, slot)] = shards
+
+
+def trusted(spec: Any) -> bool:
+    """Whether `trust_layout` vouched for every partition key of this model spec as declared."""
+    if not _trusted:
+        return False  # the production path: one truth test
+    table_name, entity = spec.table.physical_name, spec.entity
+    for slot, shards in spec.guard_slots():
+        known = _trusted.get((table_name, entity, slot), _ABSENT)
+        if known is _ABSENT or known != shards:
+            return False
+    return True
 
 
 def checks_generation() -> int:
@@ -443,10 +517,13 @@ def guard_flow(
     *,
     write: bool,
     retry: Any,
+    checks: ShardChecks,
+    clock: Callable[[], float],
 ) -> Flow[bool]:
-    """Check (once per process) that the table's shard records match ``slots`` (None: not
-    sharded); a write records them first if the table has none. Returns whether every slot
-    is now known to match (False while a read found no record yet)."""
+    """Check (once per connection: ``checks`` remembers) that the table's shard records match
+    ``slots`` (None: not sharded); a write records them first if the table has none. Returns
+    whether every slot is now known to match (False while a read found no record yet).
+    ``clock`` times when a missing record is looked for again."""
     from .errors import ConditionFailed
     from .flows import call
 
@@ -454,12 +531,12 @@ def guard_flow(
     complete = True
     for slot, shards in slots:
         cache_key = (name, entity, slot)
-        known = _checked.get(cache_key, _ABSENT)  # a dict read is atomic: no lock needed
+        known = checks.known(cache_key)
         if known is not _ABSENT:
             if known != shards:
                 _mismatch(owner, name, slot, _record(known), _record(shards))
             continue
-        if not write and _absent.get(cache_key, 0.0) > time.monotonic():
+        if not write and checks.absent_until(cache_key) > clock():
             complete = False
             continue
         key = registry_key(table, entity, slot)
@@ -490,16 +567,13 @@ def guard_flow(
             params = {"TableName": name, "Key": key, "ConsistentRead": True}
             item = (yield from call(Request("get_item", params, control=True), retry)).get("Item")
         if item is None:
-            with _registry_lock:
-                _absent[cache_key] = time.monotonic() + _ABSENT_RECHECK_SECONDS
+            checks.record_absent(cache_key, clock() + _ABSENT_RECHECK_SECONDS)
             complete = False
             continue
         stored = _stored_record(item)
         if stored != _record(shards):
             _mismatch(owner, name, slot, stored, _record(shards))
-        with _registry_lock:
-            _checked[cache_key] = shards
-            _absent.pop(cache_key, None)
+        checks.record(cache_key, shards)
     return complete
 
 

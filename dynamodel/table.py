@@ -8,14 +8,13 @@ without redefining any model.
 from __future__ import annotations
 
 import string
-import time
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from .clients import Connection, default_connection
 from .errors import DynamodelError, TableNotFound, ValidationError
-from .flows import Flow, Request, Sleep, call
+from .flows import Flow, Request, Sleep, call, connection_inputs
 from .frozen import Frozen
 
 if TYPE_CHECKING:
@@ -609,7 +608,8 @@ class Table:
         return table
 
     def _wait_active_flow(self, timeout: float, poll: float) -> Flow[dict[str, Any]]:
-        deadline = time.monotonic() + timeout
+        clock = (yield from connection_inputs()).clock  # the running connection's
+        deadline = clock() + timeout
         while True:
             table = yield from self._describe_flow()
             indexes = table.get("GlobalSecondaryIndexes", [])
@@ -617,7 +617,7 @@ class Table:
                 i.get("IndexStatus", "ACTIVE") == "ACTIVE" for i in indexes
             ):
                 return table
-            if time.monotonic() >= deadline:
+            if clock() >= deadline:
                 raise DynamodelError(
                     f"table {self.physical_name!r} not ACTIVE after {timeout:.0f}s "
                     f"(status {table.get('TableStatus')})"

@@ -47,7 +47,7 @@ from .requests import (
     build_update,
     check_version,
     delete_request,
-    expired,
+    expired_now,
     get_request,
     guard_shards,
     key_fields,
@@ -633,7 +633,7 @@ class TransactGet(_Builder):
         for index, action in enumerate(self._actions):
             raw = responses[index].get("Item") if index < len(responses) else None
             item: Model | None = None
-            if raw and not expired(action.model._spec().table, raw):
+            if raw and not (yield from expired_now(action.model._spec().table, raw)):
                 parse = (
                     action.model.from_partial_item if action.projection else action.model.from_item
                 )

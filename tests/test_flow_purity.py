@@ -4,6 +4,7 @@ connection retries by that connection's policy, whatever the table is bound to."
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,7 +13,8 @@ import pytest
 from dynamodel import Attr, Connection, Model, RetryPolicy, Table, ThrottledError
 from dynamodel import requests as R
 from dynamodel.executors import arun, run
-from dynamodel.flows import CONNECTION_POLICY, Emit, Request, Sleep
+from dynamodel.flows import CONNECTION_INPUTS, CONNECTION_POLICY, Emit, Inputs, Request, Sleep
+from dynamodel.sharding import ShardChecks
 from dynamodel.testing import FaultInjector, InProcessDynamoDB, trust_shard_layouts
 
 PURE = Table("purity")
@@ -28,19 +30,25 @@ class Note(Model):
     text: str = ""
 
 
+#: the inputs a hand-driven flow is given when it asks (CONNECTION_INPUTS)
+INPUTS = Inputs(clock=lambda: 1_800_000_000.0, random=random.Random(7), shard_checks=ShardChecks())
+
 EMITTED: list[Any] = []  # what the last flows driven emitted (pages)
 
 
 def drive(flow: Any, answers: list[Any], policy: RetryPolicy) -> tuple[list[str], Any]:
     """Run a flow by hand: each Request gets the next answer (a response, or an error to
-    throw), CONNECTION_POLICY gets ``policy``, a Sleep is skipped and an Emit recorded in
-    EMITTED; returns the operations and the result."""
+    throw), CONNECTION_POLICY gets ``policy``, CONNECTION_INPUTS gets INPUTS, a Sleep is
+    skipped and an Emit recorded in EMITTED; returns the operations and the result."""
     ops: list[str] = []
     step = next(flow)
     try:
         while True:
             if step is CONNECTION_POLICY:
                 step = flow.send(policy)
+                continue
+            if step is CONNECTION_INPUTS:
+                step = flow.send(INPUTS)
                 continue
             if isinstance(step, Sleep | Emit):
                 EMITTED.extend([step.value] if isinstance(step, Emit) else [])

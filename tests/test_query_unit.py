@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import base64
 import json
+import random
+import time
 from typing import Any
 
 import pytest
 from shop_models import T0, Customer, Note, Order
 
 from dynamodel import Attr, Collection, Page, ValidationError
-from dynamodel.flows import Emit, Request
+from dynamodel.flows import CONNECTION_INPUTS, Emit, Inputs, Request
 from dynamodel.query import MAX_CHAR, decode_cursor, encode_cursor
-from dynamodel.sharding import forget_shard_checks
+from dynamodel.sharding import ShardChecks, forget_shard_checks
 from dynamodel.testing import trust_shard_layouts
 
 
@@ -305,6 +307,8 @@ def _drive(flow: Any, responses: list[dict[str, Any]]) -> tuple[list[Page[Any]],
             if isinstance(step, Emit):
                 pages.append(step.value)
                 step = flow.send(None)
+            elif step is CONNECTION_INPUTS:  # the clock, for a table hiding expired items
+                step = flow.send(Inputs(time.time, random.Random(), ShardChecks()))
             else:
                 assert isinstance(step, Request)
                 sent.append(step.params)
@@ -420,7 +424,10 @@ def test_count_flow_follows_pages_and_drops_projection() -> None:
     query = Order.query(customer_id="c1").project("status")
     flow = query._count_flow()
     step = next(flow)
+    assert step is CONNECTION_INPUTS  # the table hides expired items: the clock is asked
+    step = flow.send(Inputs(lambda: 1_800_000_000.0, random.Random(), ShardChecks()))
     assert step.params["Select"] == "COUNT"
+    assert {"N": "1800000000"} in step.params["ExpressionAttributeValues"].values()
     assert "ProjectionExpression" not in step.params
     step = flow.send({"Count": 3, "LastEvaluatedKey": _lek(3)})
     assert step.params["ExclusiveStartKey"] == _lek(3)

@@ -11,6 +11,7 @@ it returns None or the same write.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import threading
 import time
@@ -575,7 +576,9 @@ def run_backfill(
         transform=transform,
         name=name,
         base=base,
-        parse=scan._parser(),
+        # expired items are those whose TTL passed before the backfill started, by the clock
+        # of the connection it runs on
+        parse=scan._parser(dt.datetime.fromtimestamp(table.connection.inputs.clock(), dt.UTC)),
         checkpoints=checkpoints,
         shared=shared,
         known=known_attributes(model),
