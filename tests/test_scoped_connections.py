@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -481,3 +483,50 @@ def test_a_key_field_named_connection_is_refused() -> None:
         connection: str = ""
 
     assert Elsewhere(link_id="l1", connection="x").connection == "x"
+
+
+# -- migrations: their worker threads and the lock's heartbeat ----------------------------------
+
+MIGRATED = Table("scoped-migrated")
+
+
+class Ticket(Model):
+    class Meta:
+        table = MIGRATED
+        pk = "TICKET#{ticket_id}"
+        sk = "TICKET"
+
+    ticket_id: int
+    status: str | None = None
+
+
+def test_a_migration_run_in_a_scope_uses_it_on_every_thread(dbs: Backends, tmp_path: Path) -> None:
+    """The backfill's segment threads and the lock's heartbeat thread do not see the scope
+    themselves: the connection is resolved before they start. The default backend has no such
+    table, so a request sent there would fail."""
+    from dynamodel.migrations import BackfillSettings, MigrationLock, Migrator
+    from dynamodel.migrations.store import Store
+
+    dbs.a.create_tables(MIGRATED)
+    with batch_write(connection=dbs.conn_a) as batch:
+        batch.put(*(Ticket(ticket_id=n) for n in range(50)))
+    (tmp_path / "0001_status.py").write_text(
+        "def up(ctx):\n"
+        "    Ticket = ctx.model('Ticket')\n"
+        "    ctx.backfill(Ticket, lambda t: t.model_copy(update={'status': 'open'}))\n"
+        "\n"
+        "def down(ctx):\n"
+        "    pass\n"
+    )
+    settings = BackfillSettings(segments=4, page_size=5)
+    with use_connection(dbs.conn_a):
+        Migrator(MIGRATED, tmp_path, settings=settings).up()
+        assert {t.status for t in Ticket.scan()} == {"open"}
+        lock = MigrationLock(Store(MIGRATED), lease=0.15)
+        updates = dbs.a.calls["UpdateItem"]
+        lock.acquire()
+    time.sleep(0.25)  # a few heartbeats, on their own thread, out of the block
+    assert lock.release()
+    assert lock.heartbeat_error is None and lock.lost is None
+    assert dbs.a.calls["UpdateItem"] >= updates + 2  # the beats reached the scoped backend
+    assert "scoped-migrated" not in dbs.home.table_names()
