@@ -21,7 +21,7 @@ from conftest import user_items
 from shop_models import APP, Customer, Order, order
 
 import dynamodel
-from dynamodel import Attr, Collection, Connection, Model, ValidationError, use_connection
+from dynamodel import Attr, Collection, Connection, Model, Shards, ValidationError, use_connection
 from dynamodel.batch import abatch_get, batch_get, batch_write
 from dynamodel.clients import default_connection
 from dynamodel.locking import aretry_on_conflict, retry_on_conflict
@@ -530,3 +530,33 @@ def test_a_migration_run_in_a_scope_uses_it_on_every_thread(dbs: Backends, tmp_p
     assert lock.heartbeat_error is None and lock.lost is None
     assert dbs.a.calls["UpdateItem"] >= updates + 2  # the beats reached the scoped backend
     assert "scoped-migrated" not in dbs.home.table_names()
+
+
+class Reading(Model):
+    class Meta:
+        table = APP
+        pk = "SENSOR#{sensor}"
+        sk = "AT#{seq}"
+        shards = Shards(4)
+
+    sensor: str
+    seq: int
+
+
+def test_a_sharded_query_fans_out_on_the_scoped_connection(dbs: Backends) -> None:
+    """A sharded partition is read from every shard concurrently (threads when sync)."""
+    with use_connection(dbs.conn_a):
+        with batch_write() as batch:
+            batch.put(*(Reading(sensor="s1", seq=n) for n in range(40)))
+        assert [r.seq for r in Reading.query(sensor="s1")] == list(range(40))
+        assert Reading.query(sensor="s1").concurrency(4).count() == 40
+    assert Reading.query(sensor="s1", connection=dbs.conn_a).count() == 40
+    assert not {"Query", "BatchWriteItem"} & set(dbs.home.calls)
+
+
+async def test_an_async_sharded_query_fans_out_on_the_scoped_connection(dbs: Backends) -> None:
+    async with use_connection(dbs.conn_b):
+        async with batch_write() as batch:
+            batch.put(*(Reading(sensor="s1", seq=n) for n in range(40)))
+        assert [r.seq async for r in Reading.aquery(sensor="s1")] == list(range(40))
+    assert not {"Query", "BatchWriteItem"} & set(dbs.home.calls)
