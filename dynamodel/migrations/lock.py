@@ -244,8 +244,7 @@ class MigrationLock:
     def _run(self, flow: Flow[Any]) -> Any:
         from ..executors import run
 
-        connection = self._connection
-        return run(flow, resolve_connection(self.store.table, connection))
+        return run(flow, resolve_connection(self.store.table, self._connection))
 
     def acquire(self, wait: float = 0.0, poll: float = 1.0) -> None:
         """Take the lock, waiting up to ``wait`` seconds for a holder to finish; then keep it
