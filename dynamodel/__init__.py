@@ -28,6 +28,7 @@ from .expressions import Attr, Condition, TypedAttr, UpdateAction
 from .model import Model
 from .multikey import MultiKey
 from .retry import RetryPolicy
+from .scope import use_connection
 from .sharding import ShardCountMismatch, Shards
 from .table import GSI, LSI, Provisioned, Table
 
@@ -151,6 +152,7 @@ __all__ = [
     "estimate_capacity",
     "present",
     "retry_on_conflict",
+    "use_connection",
 ]
 
 

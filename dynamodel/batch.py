@@ -47,6 +47,7 @@ from .codec import Item, item_size
 from .errors import DynamodelError, ValidationError
 from .model import Model
 from .requests import expired, guard_shards
+from .scope import resolve_connection
 
 if TYPE_CHECKING:
     from .clients import Connection
@@ -313,7 +314,8 @@ class BatchWriter:
         retry: the retry policy for unprocessed items and retryable errors (default: each
             table's connection's policy).
         max_concurrency: chunks in flight at once (sync: a thread pool when > 1; async: tasks).
-        connection: send every request through this connection instead of each table's.
+        connection: send every request through this connection (default: the scoped one,
+            see `dynamodel.use_connection`, else each table's).
         skip_version_check: allow models with ``Meta.version``; they are written as they are,
             without the optimistic-locking check (batches cannot carry conditions).
     """
@@ -373,8 +375,8 @@ class BatchWriter:
         requests, superseded = deduplicate(self._requests)
         progress = Progress()
         jobs: list[_Job] = []
-        groups = group_by_connection(
-            requests, lambda w: self.connection or w.model._spec().table.connection
+        groups = group_by_connection(  # resolved before any chunk is sent (dynamodel.scope)
+            requests, lambda w: resolve_connection(w.model._spec().table, self.connection)
         )
         for connection, group in groups:
             policy = self.retry or connection.retry
@@ -514,8 +516,8 @@ def _plan_get(
     unique, entries, duplicates = get_entries(as_key(k, "batch_get") for k in keys)
     progress = Progress()
     jobs: list[_Job] = []
-    groups = group_by_connection(
-        entries, lambda e: connection or e.keys[0].model._spec().table.connection
+    groups = group_by_connection(  # resolved before any chunk is sent (dynamodel.scope)
+        entries, lambda e: resolve_connection(e.keys[0].model._spec().table, connection)
     )
     for conn, group in groups:
         policy = retry or conn.retry
@@ -585,7 +587,8 @@ def batch_get(
         consistent: strongly consistent reads.
         retry: the retry policy (default: each table's connection's policy).
         max_concurrency: chunks of 100 keys in flight at once (a thread pool when > 1).
-        connection: read every key through this connection instead of each table's.
+        connection: read every key through this connection (default: the scoped one,
+            see `dynamodel.use_connection`, else each table's).
 
     Raises:
         BatchGetError: the retry policy gave up; ``unprocessed`` lists the keys not read.

@@ -24,6 +24,7 @@ from .query import Page, Query
 from .sharding import Shards
 
 if TYPE_CHECKING:
+    from .clients import Connection
     from .multikey import MultiIndex
 
 M = TypeVar("M", bound=Model)
@@ -119,11 +120,12 @@ class Collection:
         self.template = templates[0]
         self.shards = shard_specs[0]
 
-    def query(self, **fields: Any) -> Query[Model]:
+    def query(self, *, connection: Connection | None = None, **fields: Any) -> Query[Model]:
         """A lazy query over the partition; items are parsed by entity type.
 
         A sharded partition is read from every shard concurrently and merged in sort key
-        order (``shard=`` reads one shard only).
+        order (``shard=`` reads one shard only). ``connection``: send its requests there
+        (default: the scoped connection, else the table's; see `dynamodel.use_connection`).
         """
         if self.multi is not None:  # fields named as the first model names them
             return Query.for_multi(
@@ -132,17 +134,17 @@ class Collection:
                 {m._spec().entity: m for m in self.models},
                 None,
                 fields,
-            )
+            ).using(connection)
         shard = fields.pop(SHARD, None) if self.shards is not None else None
         values = coerce_fields(self.models[0], fields, self.template.fields, "collection key")
         logical = self.template.render(values, "collection query")
         if shard is not None:
             assert self.shards is not None
             physical = self.shards.physical(logical, check_shard(shard, self.shards, "collection"))
-            return self.query_key(physical)
-        return replace(self.query_key(logical), shards=self.shards)
+            return self.query_key(physical, connection=connection)
+        return replace(self.query_key(logical, connection=connection), shards=self.shards)
 
-    def query_key(self, pk_value: str) -> Query[Model]:
+    def query_key(self, pk_value: str, *, connection: Connection | None = None) -> Query[Model]:
         """A lazy query over the partition with this exact (physical) partition key value.
 
         dynamodel's own records (partition keys starting with ``_dynamodel``) are refused.
@@ -163,18 +165,21 @@ class Collection:
             models={m._spec().entity: m for m in self.models},
             single=None,
             pk_value=pk_value,
+            connection=connection,
         )
 
-    def fetch(self, **fields: Any) -> CollectionResult:
+    def fetch(self, *, connection: Connection | None = None, **fields: Any) -> CollectionResult:
         """Read the whole partition (every page) into a `CollectionResult`."""
         result = CollectionResult()
-        for page in self.query(**fields).pages():
+        for page in self.query(connection=connection, **fields).pages():
             result.add(page)
         return result
 
-    async def afetch(self, **fields: Any) -> CollectionResult:
+    async def afetch(
+        self, *, connection: Connection | None = None, **fields: Any
+    ) -> CollectionResult:
         """Async `fetch`."""
         result = CollectionResult()
-        async for page in self.query(**fields).apages():
+        async for page in self.query(connection=connection, **fields).apages():
             result.add(page)
         return result

@@ -15,7 +15,7 @@ flows shared by the sync and async APIs:
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .errors import ValidationError, VersionConflict
 from .expressions import Condition
@@ -23,6 +23,9 @@ from .flows import Flow, Sleep, connection_policy
 from .model import Model, coerce_fields
 from .requests import get_flow, instance_version, put_flow, put_version
 from .retry import RetryPolicy
+
+if TYPE_CHECKING:
+    from .clients import Connection
 
 M = TypeVar("M", bound=Model)
 
@@ -116,6 +119,7 @@ def retry_on_conflict(
     *,
     attempts: int = DEFAULT_ATTEMPTS,
     policy: RetryPolicy | None = None,
+    connection: Connection | None = None,
 ) -> M:
     """Read-modify-write a versioned item until no concurrent writer interferes.
 
@@ -130,11 +134,13 @@ def retry_on_conflict(
     it instead of reading.
 
     Returns the saved instance (with its new version). Raises `ItemNotFound` when the item
-    does not exist, and whatever ``fn`` raises (nothing is written then).
+    does not exist, and whatever ``fn`` raises (nothing is written then). ``connection``:
+    where to send the requests (default: the scoped connection, else the table's; see
+    `dynamodel.use_connection`).
     """
     from .executors import run
 
-    return run(retry_flow(model, target, fn, attempts, policy), model._conn())
+    return run(retry_flow(model, target, fn, attempts, policy), model._conn(connection))
 
 
 async def aretry_on_conflict(
@@ -144,11 +150,12 @@ async def aretry_on_conflict(
     *,
     attempts: int = DEFAULT_ATTEMPTS,
     policy: RetryPolicy | None = None,
+    connection: Connection | None = None,
 ) -> M:
     """Async `retry_on_conflict` (``fn`` is a plain function, called between requests)."""
     from .executors import arun
 
-    return await arun(retry_flow(model, target, fn, attempts, policy), model._conn())
+    return await arun(retry_flow(model, target, fn, attempts, policy), model._conn(connection))
 
 
 def force_put_flow(

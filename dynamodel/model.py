@@ -41,12 +41,14 @@ from .codec import (
 )
 from .errors import EntityMismatch, ValidationError
 from .keys import RESERVED_PREFIX, KeyTemplate
+from .scope import resolve_connection
 from .sharding import Shards, split_physical
 from .table import GSI, Table
 
 if TYPE_CHECKING:
     from pydantic import TypeAdapter
 
+    from .clients import Connection
     from .expressions import Attr, Condition, TypedAttr, UpdateAction
     from .flows import Flow
     from .multikey import MultiIndex
@@ -815,7 +817,13 @@ class Model(BaseModel):
         item: Item = encoder(self.__dict__)[0]
         return item
 
-    def save_changes(self, *, condition: Condition | None = None, force: bool = False) -> list[str]:
+    def save_changes(
+        self,
+        *,
+        condition: Condition | None = None,
+        force: bool = False,
+        connection: Connection | None = None,
+    ) -> list[str]:
         """Write only the fields that changed since the item was read (an UpdateItem).
 
         Index keys built from changed fields are rewritten, a versioned model's version is
@@ -827,15 +835,19 @@ class Model(BaseModel):
         """
         from .executors import run
 
-        return run(self._save_changes_flow(condition, force), self._conn())
+        return run(self._save_changes_flow(condition, force), self._conn(connection))
 
     async def asave_changes(
-        self, *, condition: Condition | None = None, force: bool = False
+        self,
+        *,
+        condition: Condition | None = None,
+        force: bool = False,
+        connection: Connection | None = None,
     ) -> list[str]:
         """Async `save_changes`."""
         from .executors import arun
 
-        return await arun(self._save_changes_flow(condition, force), self._conn())
+        return await arun(self._save_changes_flow(condition, force), self._conn(connection))
 
     # -- operations: sync -------------------------------------------------------------------
 
@@ -845,13 +857,16 @@ class Model(BaseModel):
         *,
         consistent: bool = False,
         projection: Sequence[str | Attr] | None = None,
+        connection: Connection | None = None,
         **key: Any,
     ) -> Self:
         """Read one item by its key fields; raise `ItemNotFound` if absent."""
         from . import requests
         from .executors import run
 
-        found = run(requests.get_flow(cls, key, consistent, projection, True), cls._conn())
+        found = run(
+            requests.get_flow(cls, key, consistent, projection, True), cls._conn(connection)
+        )
         assert found is not None
         return found
 
@@ -861,15 +876,24 @@ class Model(BaseModel):
         *,
         consistent: bool = False,
         projection: Sequence[str | Attr] | None = None,
+        connection: Connection | None = None,
         **key: Any,
     ) -> Self | None:
         """Like `get` but returns None when there is no such item."""
         from . import requests
         from .executors import run
 
-        return run(requests.get_flow(cls, key, consistent, projection, False), cls._conn())
+        return run(
+            requests.get_flow(cls, key, consistent, projection, False), cls._conn(connection)
+        )
 
-    def save(self, *, condition: Condition | None = None, force: bool = False) -> None:
+    def save(
+        self,
+        *,
+        condition: Condition | None = None,
+        force: bool = False,
+        connection: Connection | None = None,
+    ) -> None:
         """Write the whole item (PutItem), optionally only if ``condition`` holds.
 
         On a versioned model (``Meta.version``) the write requires the stored version to be
@@ -879,18 +903,26 @@ class Model(BaseModel):
         """
         from .executors import run
 
-        run(self._save_flow(condition, force), self._conn())
+        run(self._save_flow(condition, force), self._conn(connection))
 
-    def create(self, *, condition: Condition | None = None) -> None:
+    def create(
+        self, *, condition: Condition | None = None, connection: Connection | None = None
+    ) -> None:
         """Write the item only if no item with its key exists (else `ConditionFailed`).
 
         A versioned model is written with version 1 (recorded on the instance).
         """
         from .executors import run
 
-        run(self._create_flow(condition), self._conn())
+        run(self._create_flow(condition), self._conn(connection))
 
-    def delete(self, *, condition: Condition | None = None, force: bool = False) -> None:
+    def delete(
+        self,
+        *,
+        condition: Condition | None = None,
+        force: bool = False,
+        connection: Connection | None = None,
+    ) -> None:
         """Delete this item (optionally only if ``condition`` holds).
 
         On a versioned model the stored version must be this instance's (`VersionConflict`
@@ -898,13 +930,14 @@ class Model(BaseModel):
         """
         from .executors import run
 
-        run(self._delete_flow(condition, force), self._conn())
+        run(self._delete_flow(condition, force), self._conn(connection))
 
     def update(
         self,
         *actions: UpdateAction,
         condition: Condition | None = None,
         force: bool = False,
+        connection: Connection | None = None,
     ) -> Self:
         """Apply update actions to this item and return the updated model (ALL_NEW).
 
@@ -915,7 +948,7 @@ class Model(BaseModel):
         """
         from .executors import run
 
-        return run(self._update_flow(actions, condition, force), self._conn())
+        return run(self._update_flow(actions, condition, force), self._conn(connection))
 
     @classmethod
     def update_item(
@@ -925,6 +958,7 @@ class Model(BaseModel):
         *,
         condition: Condition | None = None,
         upsert: bool = False,
+        connection: Connection | None = None,
     ) -> Self:
         """Update an item by its key fields without reading it first; returns ALL_NEW.
 
@@ -934,20 +968,30 @@ class Model(BaseModel):
         from .executors import run
 
         values = coerce_fields(cls, key, cls._spec().key_fields, "key")
-        return run(requests.update_flow(cls, values, actions, condition, upsert), cls._conn())
+        return run(
+            requests.update_flow(cls, values, actions, condition, upsert), cls._conn(connection)
+        )
 
     @classmethod
     def delete_item(
-        cls, key: Mapping[str, Any], *, condition: Condition | None = None
+        cls,
+        key: Mapping[str, Any],
+        *,
+        condition: Condition | None = None,
+        connection: Connection | None = None,
     ) -> Self | None:
         """Delete by key fields; returns the deleted model (None if there was none)."""
         from . import requests
         from .executors import run
 
-        return run(requests.delete_flow(cls, cls.build_key(**key), condition), cls._conn())
+        return run(
+            requests.delete_flow(cls, cls.build_key(**key), condition), cls._conn(connection)
+        )
 
     @classmethod
-    def query(cls, *, index: str | None = None, **key: Any) -> Query[Self]:
+    def query(
+        cls, *, index: str | None = None, connection: Connection | None = None, **key: Any
+    ) -> Query[Self]:
         """A lazy query on the partition given by the (table or index) partition key fields.
 
         Without a sort-key condition it is narrowed to this model's sort key prefix. Iterate
@@ -955,24 +999,28 @@ class Model(BaseModel):
         """
         from .query import Query
 
-        return Query.for_model(cls, index, key)
+        query = Query.for_model(cls, index, key)
+        return query if connection is None else query.using(connection)
 
     @classmethod
-    def aquery(cls, *, index: str | None = None, **key: Any) -> Query[Self]:
+    def aquery(
+        cls, *, index: str | None = None, connection: Connection | None = None, **key: Any
+    ) -> Query[Self]:
         """The same lazy `Query` as `query`; iterate it with ``async for``."""
-        return cls.query(index=index, **key)
+        return cls.query(index=index, connection=connection, **key)
 
     @classmethod
-    def scan(cls, *, index: str | None = None) -> Scan[Self]:
+    def scan(cls, *, index: str | None = None, connection: Connection | None = None) -> Scan[Self]:
         """A lazy scan returning only this model's items (filtered on the entity type)."""
         from .query import Scan
 
-        return Scan.for_model(cls, index)
+        scan = Scan.for_model(cls, index)
+        return scan if connection is None else scan.using(connection)
 
     @classmethod
-    def ascan(cls, *, index: str | None = None) -> Scan[Self]:
+    def ascan(cls, *, index: str | None = None, connection: Connection | None = None) -> Scan[Self]:
         """The same lazy `Scan` as `scan`; iterate it with ``async for``."""
-        return cls.scan(index=index)
+        return cls.scan(index=index, connection=connection)
 
     # -- operations: async ------------------------------------------------------------------
 
@@ -982,6 +1030,7 @@ class Model(BaseModel):
         *,
         consistent: bool = False,
         projection: Sequence[str | Attr] | None = None,
+        connection: Connection | None = None,
         **key: Any,
     ) -> Self:
         """Async `get`."""
@@ -989,7 +1038,7 @@ class Model(BaseModel):
         from .executors import arun
 
         flow = requests.get_flow(cls, key, consistent, projection, True)
-        found = await arun(flow, cls._conn())
+        found = await arun(flow, cls._conn(connection))
         assert found is not None
         return found
 
@@ -999,39 +1048,60 @@ class Model(BaseModel):
         *,
         consistent: bool = False,
         projection: Sequence[str | Attr] | None = None,
+        connection: Connection | None = None,
         **key: Any,
     ) -> Self | None:
         """Async `get_or_none`."""
         from . import requests
         from .executors import arun
 
-        return await arun(requests.get_flow(cls, key, consistent, projection, False), cls._conn())
+        return await arun(
+            requests.get_flow(cls, key, consistent, projection, False), cls._conn(connection)
+        )
 
-    async def asave(self, *, condition: Condition | None = None, force: bool = False) -> None:
+    async def asave(
+        self,
+        *,
+        condition: Condition | None = None,
+        force: bool = False,
+        connection: Connection | None = None,
+    ) -> None:
         """Async `save`."""
         from .executors import arun
 
-        await arun(self._save_flow(condition, force), self._conn())
+        await arun(self._save_flow(condition, force), self._conn(connection))
 
-    async def acreate(self, *, condition: Condition | None = None) -> None:
+    async def acreate(
+        self, *, condition: Condition | None = None, connection: Connection | None = None
+    ) -> None:
         """Async `create`."""
         from .executors import arun
 
-        await arun(self._create_flow(condition), self._conn())
+        await arun(self._create_flow(condition), self._conn(connection))
 
-    async def adelete(self, *, condition: Condition | None = None, force: bool = False) -> None:
+    async def adelete(
+        self,
+        *,
+        condition: Condition | None = None,
+        force: bool = False,
+        connection: Connection | None = None,
+    ) -> None:
         """Async `delete`."""
         from .executors import arun
 
-        await arun(self._delete_flow(condition, force), self._conn())
+        await arun(self._delete_flow(condition, force), self._conn(connection))
 
     async def aupdate(
-        self, *actions: UpdateAction, condition: Condition | None = None, force: bool = False
+        self,
+        *actions: UpdateAction,
+        condition: Condition | None = None,
+        force: bool = False,
+        connection: Connection | None = None,
     ) -> Self:
         """Async `update`."""
         from .executors import arun
 
-        return await arun(self._update_flow(actions, condition, force), self._conn())
+        return await arun(self._update_flow(actions, condition, force), self._conn(connection))
 
     @classmethod
     async def aupdate_item(
@@ -1041,6 +1111,7 @@ class Model(BaseModel):
         *,
         condition: Condition | None = None,
         upsert: bool = False,
+        connection: Connection | None = None,
     ) -> Self:
         """Async `update_item`."""
         from . import requests
@@ -1048,22 +1119,29 @@ class Model(BaseModel):
 
         values = coerce_fields(cls, key, cls._spec().key_fields, "key")
         return await arun(
-            requests.update_flow(cls, values, actions, condition, upsert), cls._conn()
+            requests.update_flow(cls, values, actions, condition, upsert), cls._conn(connection)
         )
 
     @classmethod
     async def adelete_item(
-        cls, key: Mapping[str, Any], *, condition: Condition | None = None
+        cls,
+        key: Mapping[str, Any],
+        *,
+        condition: Condition | None = None,
+        connection: Connection | None = None,
     ) -> Self | None:
         """Async `delete_item`."""
         from . import requests
         from .executors import arun
 
-        return await arun(requests.delete_flow(cls, cls.build_key(**key), condition), cls._conn())
+        return await arun(
+            requests.delete_flow(cls, cls.build_key(**key), condition), cls._conn(connection)
+        )
 
     @classmethod
-    def _conn(cls) -> Any:
-        return cls._spec().table.connection
+    def _conn(cls, connection: Connection | None = None) -> Connection:
+        """The connection an operation on this model uses (`dynamodel.scope`)."""
+        return resolve_connection(cls._spec().table, connection)
 
     # -- the flows shared by the sync and async methods ---------------------------------------
 
@@ -1292,7 +1370,7 @@ def _check_spec(cls: type[Model], spec: ModelSpec) -> None:
 
 #: Keyword options of the methods that take key fields as keywords (``get(consistent=...,
 #: projection=..., **key)``, ``query(index=..., **key)``): no key field may be named like one.
-KEY_OPTIONS = frozenset({"consistent", "projection", "index"})
+KEY_OPTIONS = frozenset({"connection", "consistent", "projection", "index"})
 
 
 def _check_option_names(

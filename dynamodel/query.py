@@ -37,6 +37,7 @@ from .flows import Emit, Flow, Request, call, connection_inputs
 from .keys import KeyTemplate
 from .model import SHARD, check_shard, coerce_fields
 from .paths import PathResolver, check_index_projection, resolver, resolver_for, suggest
+from .scope import resolve_connection
 from .sharding import (
     Shards,
     count_shards_flow,
@@ -47,6 +48,7 @@ from .sharding import (
 from .ttl import is_expired, not_expired_condition
 
 if TYPE_CHECKING:
+    from .clients import Connection
     from .model import Model
     from .multikey import MultiIndex
     from .table import Table
@@ -219,6 +221,8 @@ class _Read(Generic[M]):
     projection_paths: tuple[tuple[tuple[PathSegment, ...], bool], ...] = ()
     start_cursor: str | None = None
     capacity: str | None = None
+    #: the connection given to the query (``connection=``); None: resolved when it runs
+    connection: Connection | None = field(default=None, compare=False)
 
     # refinements
     def filter(self, condition: Condition) -> Self:
@@ -268,6 +272,14 @@ class _Read(Generic[M]):
     def start_key(self) -> Item | None:
         """The ExclusiveStartKey the cursor resumes from (unsharded reads)."""
         return decode_cursor(self.start_cursor) if self.start_cursor else None
+
+    def using(self, connection: Connection | None) -> Self:
+        """Send this read's requests through ``connection`` (None: the scoped connection,
+        else the table's, resolved when it runs; see `dynamodel.use_connection`)."""
+        return replace(self, connection=connection)
+
+    def _connection(self) -> Connection:
+        return resolve_connection(self.table, self.connection)
 
     def return_consumed_capacity(self, mode: str = "TOTAL") -> Self:
         """Ask DynamoDB for consumed capacity (``TOTAL`` or ``INDEXES``) on each page."""
@@ -371,7 +383,7 @@ class _Read(Generic[M]):
     # running: sync
     def pages(self) -> Iterator[Page[M]]:
         """Iterate pages lazily (one request per page) with the sync client."""
-        return iterate(self._flow(), self.table.connection)
+        return iterate(self._flow(), self._connection())
 
     def __iter__(self) -> Iterator[M]:
         for page in self.pages():
@@ -392,7 +404,7 @@ class _Read(Generic[M]):
 
     def count(self) -> int:
         """How many items iteration would return (``Select=COUNT``; filters and limit applied)."""
-        return run(self._count_flow(), self.table.connection)
+        return run(self._count_flow(), self._connection())
 
     def _counting(self, now: dt.datetime | None) -> Any:
         """This read as ``Select=COUNT`` sends it: no projection, expired items (TTL before
@@ -417,7 +429,7 @@ class _Read(Generic[M]):
     # running: async
     def apages(self) -> AsyncIterator[Page[M]]:
         """Iterate pages lazily with the async client."""
-        return aiterate(self._flow(), self.table.connection)
+        return aiterate(self._flow(), self._connection())
 
     async def __aiter__(self) -> AsyncIterator[M]:
         async for page in self.apages():
@@ -436,7 +448,7 @@ class _Read(Generic[M]):
 
     async def acount(self) -> int:
         """Async `count`."""
-        return await arun(self._count_flow(), self.table.connection)
+        return await arun(self._count_flow(), self._connection())
 
 
 # -- queries -------------------------------------------------------------------------------
@@ -961,7 +973,8 @@ class Scan(_Read[M]):
         """Scan all segments concurrently (threads when sync, tasks when async)."""
         if self.limit_count is not None:
             raise ValidationError("limit() is not supported on a parallel scan")
-        return ParallelScan(self.segments(total_segments), max_concurrency or total_segments)
+        scans = self.segments(total_segments)
+        return ParallelScan(scans, max_concurrency or total_segments, self.connection)
 
     def _op(self) -> str:
         return "scan"
@@ -984,10 +997,13 @@ class ParallelScan(Generic[M]):
 
     scans: list[Scan[M]]
     max_concurrency: int
+    #: the connection given to the scan (``connection=``); None: resolved when it runs
+    connection: Connection | None = field(default=None, compare=False)
 
     def pages(self) -> Iterator[Page[M]]:
         """Pages from every segment, as they arrive (sync: a bounded thread pool)."""
-        connection = self.scans[0].table.connection
+        # resolved here, before any worker starts (they also run in a copy of this context)
+        connection = resolve_connection(self.scans[0].table, self.connection)
         return iterate_many([s._flow() for s in self.scans], connection, self.max_concurrency)
 
     def __iter__(self) -> Iterator[M]:
@@ -1000,7 +1016,8 @@ class ParallelScan(Generic[M]):
 
     def apages(self) -> AsyncIterator[Page[M]]:
         """Async pages from every segment (bounded concurrent tasks)."""
-        connection = self.scans[0].table.connection
+        # resolved here, before any worker starts (they also run in a copy of this context)
+        connection = resolve_connection(self.scans[0].table, self.connection)
         return aiterate_many([s._flow() for s in self.scans], connection, self.max_concurrency)
 
     async def __aiter__(self) -> AsyncIterator[M]:

@@ -18,11 +18,15 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from .errors import DynamodelError
 from .flows import Flow, Request, call
+from .scope import resolve_connection
 from .table import GSI, Provisioned, Table, UnsupportedOperationWarning
+
+if TYPE_CHECKING:
+    from .clients import Connection
 
 __all__ = [
     "Change",
@@ -731,28 +735,30 @@ def describe_flow(table: Table) -> Flow[LiveTable]:
     return LiveTable(live_shape(description, ttl, backups), description, ttl, backups)
 
 
-def describe(table: Table) -> LiveTable:
-    """The live table (sync client)."""
+def describe(table: Table, *, connection: Connection | None = None) -> LiveTable:
+    """The live table (sync client). ``connection``: where to ask (default: the scoped
+    connection, else the table's; see `dynamodel.use_connection`)."""
     from .executors import run
 
-    return run(describe_flow(table), table.connection)
+    return run(describe_flow(table), resolve_connection(table, connection))
 
 
-async def adescribe(table: Table) -> LiveTable:
+async def adescribe(table: Table, *, connection: Connection | None = None) -> LiveTable:
     """Async `describe`."""
     from .executors import arun
 
-    return await arun(describe_flow(table), table.connection)
+    return await arun(describe_flow(table), resolve_connection(table, connection))
 
 
-def diff(table: Table) -> list[Change]:
+def diff(table: Table, *, connection: Connection | None = None) -> list[Change]:
     """Differences between the declaration and the live table (sync client)."""
-    return compare(declared_shape(table), describe(table).shape)
+    return compare(declared_shape(table), describe(table, connection=connection).shape)
 
 
-async def adiff(table: Table) -> list[Change]:
+async def adiff(table: Table, *, connection: Connection | None = None) -> list[Change]:
     """Async `diff`."""
-    return compare(declared_shape(table), (await adescribe(table)).shape)
+    live = await adescribe(table, connection=connection)
+    return compare(declared_shape(table), live.shape)
 
 
 # -- applying a plan ------------------------------------------------------------------------------
@@ -855,6 +861,7 @@ def apply(
     timeout: float = 3600.0,
     poll: float = 2.0,
     on_step: Callable[[Step], None] | None = None,
+    connection: Connection | None = None,
 ) -> SyncResult:
     """Make the live table match the declaration, one safe step at a time.
 
@@ -863,14 +870,15 @@ def apply(
     recovery changes. Destructive changes (deleting or recreating a GSI, turning TTL, a
     stream, PITR or deletion protection off) are applied only with ``destructive=True``;
     impossible ones (key schema, LSIs) never. ``dry_run`` computes the steps without sending.
-    ``on_step`` is called before each step is sent.
+    ``on_step`` is called before each step is sent. ``connection``: where to send the
+    requests (default: the scoped connection, else the table's).
     """
     from .executors import run
 
     flow = sync_flow(
         table, destructive=destructive, dry_run=dry_run, timeout=timeout, poll=poll, on_step=on_step
     )
-    return run(flow, table.connection)
+    return run(flow, resolve_connection(table, connection))
 
 
 async def aapply(
@@ -881,6 +889,7 @@ async def aapply(
     timeout: float = 3600.0,
     poll: float = 2.0,
     on_step: Callable[[Step], None] | None = None,
+    connection: Connection | None = None,
 ) -> SyncResult:
     """Async `apply`."""
     from .executors import arun
@@ -888,7 +897,7 @@ async def aapply(
     flow = sync_flow(
         table, destructive=destructive, dry_run=dry_run, timeout=timeout, poll=poll, on_step=on_step
     )
-    return await arun(flow, table.connection)
+    return await arun(flow, resolve_connection(table, connection))
 
 
 # -- exports of the declaration -------------------------------------------------------------------

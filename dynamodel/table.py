@@ -16,6 +16,7 @@ from .clients import Connection, default_connection
 from .errors import DynamodelError, TableNotFound, ValidationError
 from .flows import Flow, Request, Sleep, call, connection_inputs
 from .frozen import Frozen
+from .scope import resolve_connection
 
 if TYPE_CHECKING:
     from .model import Model
@@ -631,48 +632,65 @@ class Table:
             if not missing_ok:
                 raise
 
+    def _resolve(self, connection: Connection | None) -> Connection:
+        return resolve_connection(self, connection)
+
     def create(
-        self, *, exist_ok: bool = False, timeout: float = 300.0, poll: float = 0.5
+        self,
+        *,
+        exist_ok: bool = False,
+        timeout: float = 300.0,
+        poll: float = 0.5,
+        connection: Connection | None = None,
     ) -> dict[str, Any]:
         """Create the table, wait until it and its GSIs are ACTIVE, then apply TTL and PITR.
 
         Returns the ``DescribeTable`` description. ``exist_ok`` makes an existing table a no-op.
+        ``connection``: send the requests there (default: the scoped connection, else the
+        bound one, else the default one; see `dynamodel.use_connection`).
         """
         from .executors import run
 
-        return run(self._create_flow(exist_ok, timeout, poll), self.connection)
+        return run(self._create_flow(exist_ok, timeout, poll), self._resolve(connection))
 
     async def acreate(
-        self, *, exist_ok: bool = False, timeout: float = 300.0, poll: float = 0.5
+        self,
+        *,
+        exist_ok: bool = False,
+        timeout: float = 300.0,
+        poll: float = 0.5,
+        connection: Connection | None = None,
     ) -> dict[str, Any]:
         """Async `create`."""
         from .executors import arun
 
-        return await arun(self._create_flow(exist_ok, timeout, poll), self.connection)
+        return await arun(self._create_flow(exist_ok, timeout, poll), self._resolve(connection))
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self, *, connection: Connection | None = None) -> dict[str, Any]:
         """The live ``DescribeTable`` description."""
         from .executors import run
 
-        return run(self._describe_flow(), self.connection)
+        return run(self._describe_flow(), self._resolve(connection))
 
-    async def adescribe(self) -> dict[str, Any]:
+    async def adescribe(self, *, connection: Connection | None = None) -> dict[str, Any]:
         """Async `describe`."""
         from .executors import arun
 
-        return await arun(self._describe_flow(), self.connection)
+        return await arun(self._describe_flow(), self._resolve(connection))
 
-    def delete(self, *, missing_ok: bool = False) -> None:
+    def delete(self, *, missing_ok: bool = False, connection: Connection | None = None) -> None:
         """Delete the table (all its data)."""
         from .executors import run
 
-        run(self._delete_flow(missing_ok), self.connection)
+        run(self._delete_flow(missing_ok), self._resolve(connection))
 
-    async def adelete(self, *, missing_ok: bool = False) -> None:
+    async def adelete(
+        self, *, missing_ok: bool = False, connection: Connection | None = None
+    ) -> None:
         """Async `delete`."""
         from .executors import arun
 
-        await arun(self._delete_flow(missing_ok), self.connection)
+        await arun(self._delete_flow(missing_ok), self._resolve(connection))
 
 
 def _check_name(what: str, name: str) -> None:

@@ -272,16 +272,15 @@ class _Builder:
         )
 
     def connection(self) -> Connection:
-        """Where the transaction goes: the given connection, else its tables' (one for all)."""
-        if self._connection is not None:
-            return self._connection
-        if not self._actions:
-            from .clients import default_connection
+        """Where the transaction goes: the given connection, else the scoped one
+        (`dynamodel.use_connection`), else its tables' (one for all), else the default one."""
+        from .scope import resolve_connection, scoped_connection
 
-            return default_connection()
-        connection = self._actions[0].table.connection
+        if self._connection is not None or scoped_connection() is not None or not self._actions:
+            return resolve_connection(None, self._connection)
+        connection = resolve_connection(self._actions[0].table)
         for index, action in enumerate(self._actions):
-            if action.table.connection is not connection:
+            if resolve_connection(action.table) is not connection:
                 raise ValidationError(
                     f"{self._op}: action {index} ({action.describe()}) uses table "
                     f"{action.table.name!r} bound to another connection than action 0; "
@@ -328,7 +327,8 @@ class TransactWrite(_Builder):
             given. It is sent unchanged on every retry, and again by a second `commit` after
             an error whose outcome is unknown, so DynamoDB applies the transaction at most once
             (within its 10-minute idempotency window).
-        connection: where to send it; by default the connection of the actions' tables, which
+        connection: where to send it; by default the scoped connection
+            (`dynamodel.use_connection`), else the connection of the actions' tables, which
             must all share one.
     """
 
@@ -591,7 +591,8 @@ class TransactGet(_Builder):
     before sending: at most 100 reads, each item once.
 
     Args:
-        connection: where to send it; by default the connection of the models' tables.
+        connection: where to send it; by default the scoped connection
+            (`dynamodel.use_connection`), else the connection of the models' tables.
     """
 
     _op = "transact_get_items"

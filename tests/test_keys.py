@@ -387,7 +387,7 @@ def _define(source: str, table: Table) -> None:
     exec(source, {"Model": Model, "table": table})
 
 
-@pytest.mark.parametrize("name", ["index", "consistent", "projection"])
+@pytest.mark.parametrize("name", ["index", "consistent", "projection", "connection"])
 def test_key_fields_cannot_be_named_like_an_option(name: str) -> None:
     from dynamodel import GSI
 

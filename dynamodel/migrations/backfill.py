@@ -34,10 +34,12 @@ from ..errors import ValidationError
 from ..flows import Flow, Request, Sleep, call, connection_policy
 from ..model import Model
 from ..query import decode_cursor, encode_cursor
+from ..scope import resolve_connection
 from .errors import BackfillFailed
 from .rate import RateLimiter
 
 if TYPE_CHECKING:
+    from ..clients import Connection
     from ..expressions import Condition
     from ..table import Table
     from .lock import MigrationLock
@@ -538,6 +540,8 @@ def run_backfill(
 
     spec = model._spec()
     table = spec.table
+    # resolved on the calling thread (a `use_connection` scope there applies to every segment)
+    connection = resolve_connection(table)
     if spec.version_field is not None and not skip_version_check:
         raise ValidationError(
             f"{model.__name__} is versioned (Meta.version) and batch writes cannot check "
@@ -552,8 +556,8 @@ def run_backfill(
     if settings.page_size is not None:
         base["Limit"] = settings.page_size
     base["ReturnConsumedCapacity"] = "TOTAL"
-    loaded = run(checkpoints.load_flow(name, settings.segments), table.connection)
-    description = run(table._describe_flow(), table.connection)
+    loaded = run(checkpoints.load_flow(name, settings.segments), connection)
+    description = run(table._describe_flow(), connection)
     items: RateLimiter | None = RateLimiter(settings.rate) if settings.rate else None
     reads = writes = None
     if settings.capacity_fraction is not None:
@@ -588,7 +592,7 @@ def run_backfill(
     if on_start is not None:
         on_start(shared.progress(), result.resumed)
     todo = [c for c in loaded if not c.done or c.failures]
-    outcomes = _run_segments([job.segment_flow(c) for c in todo], shared, table)
+    outcomes = _run_segments([job.segment_flow(c) for c in todo], shared, connection)
     result.elapsed = time.monotonic() - started
     result.failed = [f for c in loaded for f in c.failures]
     result.total_scanned = sum(c.scanned for c in loaded)
@@ -610,7 +614,9 @@ def run_backfill(
     return result
 
 
-def _run_segments(flows: list[Flow[Checkpoint]], shared: _Shared, table: Table) -> list[Any]:
+def _run_segments(
+    flows: list[Flow[Checkpoint]], shared: _Shared, connection: Connection
+) -> list[Any]:
     """Run the segment flows on threads; returns each one's checkpoint or exception.
 
     An interruption (Ctrl-C, SIGTERM turned into KeyboardInterrupt) tells every segment to stop
@@ -622,7 +628,7 @@ def _run_segments(flows: list[Flow[Checkpoint]], shared: _Shared, table: Table) 
 
     def one(flow: Flow[Checkpoint]) -> Checkpoint | Exception:
         try:
-            return run(flow, table.connection)
+            return run(flow, connection)
         except Exception as error:
             return error
         finally:

@@ -24,13 +24,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from ..codec import Item
 from ..errors import ConditionFailed
 from ..flows import Flow, Request, call
+from ..scope import resolve_connection
 from .errors import LockHeld, LockLost
 from .store import LOCK, Store
+
+if TYPE_CHECKING:
+    from ..clients import Connection
 
 DEFAULT_LEASE = 60.0
 
@@ -147,6 +151,8 @@ class MigrationLock:
         self.heartbeat_error: BaseException | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        #: the connection `acquire` resolved: the heartbeat thread and `release` use it too
+        self._connection: Connection | None = None
 
     # -- flows ----------------------------------------------------------------------------------
 
@@ -238,13 +244,15 @@ class MigrationLock:
     def _run(self, flow: Flow[Any]) -> Any:
         from ..executors import run
 
-        return run(flow, self.store.table.connection)
+        return run(flow, resolve_connection(self.store.table, self._connection))
 
     def acquire(self, wait: float = 0.0, poll: float = 1.0) -> None:
         """Take the lock, waiting up to ``wait`` seconds for a holder to finish; then keep it
         alive with a heartbeat thread until `release`. Raises `LockHeld` after the wait
         (measured with ``clock``, the clock leases expire by)."""
         deadline = self.clock() + max(0.0, wait)
+        # resolved here: the heartbeat thread does not see a `use_connection` scope
+        self._connection = resolve_connection(self.store.table)
         while True:
             try:
                 self._run(self.acquire_flow())

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from ..batch import BatchWriter
 from ..errors import ValidationError
 from ..model import Model
+from ..scope import resolve_connection
 from .backfill import (
     BackfillProgress,
     BackfillResult,
@@ -188,12 +189,12 @@ class MigrationContext:
     def batch(self) -> BatchWriter:
         """A batch writer sent when the migration function returns (not if it raises)."""
         if self._batch is None:
-            self._batch = BatchWriter(connection=self.table.connection)
+            self._batch = BatchWriter(connection=resolve_connection(self.table))
         return self._batch
 
     def batch_writer(self, **options: Any) -> BatchWriter:
         """A new `BatchWriter` on the table's connection (send it yourself)."""
-        options.setdefault("connection", self.table.connection)
+        options.setdefault("connection", resolve_connection(self.table))
         return BatchWriter(**options)
 
     def scan(
@@ -350,7 +351,7 @@ class Migrator:
     def _run(self, flow: Flow[Any]) -> Any:
         from ..executors import run
 
-        return run(flow, self.table.connection)
+        return run(flow, resolve_connection(self.table))
 
     # -- reading --------------------------------------------------------------------------------
 
