@@ -6,7 +6,7 @@ rounds). Peers: the raw client's ``batch_write_item``/``batch_get_item`` in 25/1
 (the floor), boto3's ``Table.batch_writer()`` and resource ``batch_get_item``, PynamoDB's
 ``batch_write``/``batch_get``, pydynox's ``SyncBatchWriter``/``sync_batch_get``, the raw
 aioboto3 client with 8 chunks in flight (what an async batch can reach on this server), and
-dynamodel's `dynamodel.batch`: ``with batch_write()``/``batch_get`` (sync) and
+dynamodel's `dynamodel.ops.batch`: ``with batch_write()``/``batch_get`` (sync) and
 ``async with batch_write()``/``abatch_get`` (async), with their default concurrency. Before
 timing, each peer writes and reads back its first ``WARM_UP`` items once (clients, connections
 and thread pools are created then, not in the first timed round).
@@ -192,7 +192,7 @@ def _aioboto3(endpoint: str, count: int, runner: asyncio.Runner) -> tuple[Peer, 
 def _dynamodel(count: int, runner: asyncio.Runner, lean: Any) -> list[Peer]:
     """dynamodel's sync and async batch write and batch get (default settings), and the
     async ones again through the lean transport (``lean``: its `Connection`)."""
-    from dynamodel.batch import Key, abatch_get, batch_get, batch_write
+    from dynamodel.ops.batch import Key, abatch_get, batch_get, batch_write
 
     def peer_of(name: str, tag: str, is_async: bool, connection: Any = None) -> Peer:
         models = [peers.dynamodel_make(i, tag) for i in range(count)]
@@ -296,7 +296,7 @@ def _measure(
 
 def _note_dynamodel(rows: list[Row]) -> None:
     """dynamodel's rows say their concurrency and (writes) their ratio to batch_writer()."""
-    from dynamodel.batch import DEFAULT_CONCURRENCY
+    from dynamodel.ops.batch import DEFAULT_CONCURRENCY
 
     for row in rows:
         if row.peer not in (DYNAMODEL_SYNC, DYNAMODEL_ASYNC, DYNAMODEL_ASYNC_LEAN):

@@ -2,7 +2,7 @@
 
 dynamodel's ``DUser.get`` (one item) and ``DStreamUser.query`` (a 10-item partition into
 models) through two connections on the same local server: one without a cache (every call is a
-request) and one with a `dynamodel.cache.LocalCache` (one untimed call fills it, then every
+request) and one with a `dynamodel.io.cache.LocalCache` (one untimed call fills it, then every
 timed call is a hit: no request, the cached item is copied and parsed into models). Sync and
 async. Per round and peer, ``call_count`` calls of each operation run back to back; latency is
 each call's wall time (median over all rounds), CPU is ``time.process_time()`` per call (median
@@ -97,7 +97,7 @@ def run(
     settings: Settings, endpoint: str, log: Callable[[str], None]
 ) -> tuple[list[Row], list[Target]]:
     from dynamodel import Connection
-    from dynamodel.cache import LocalCache
+    from dynamodel.io.cache import LocalCache
 
     plain = Connection(endpoint_url=endpoint, region=REGION)
     cache = LocalCache(item_ttl=3600, query_ttl=3600)

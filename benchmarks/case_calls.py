@@ -22,7 +22,7 @@ sync (`Connection.client()`), so the ratio is dynamodel's own work, not the diff
 two client instances (up to ~3% on this machine).
 
 dynamodel's sync and async APIs each run twice: through boto3/aioboto3 (the default
-transport) and through its lean transport (``Connection(transport="lean")``, `dynamodel.lean`);
+transport) and through its lean transport (``Connection(transport="lean")``, `dynamodel.io.lean`);
 the bench table is bound to the peer's connection before each batch of calls (outside the
 timing).
 """
@@ -64,7 +64,7 @@ def botocore_config() -> Any:
     """The botocore config dynamodel gives its clients (so the floor client matches)."""
     from botocore.config import Config
 
-    from dynamodel.clients import BOTOCORE_RETRIES
+    from dynamodel.io.clients import BOTOCORE_RETRIES
 
     return Config(retries=BOTOCORE_RETRIES, tcp_keepalive=True)
 

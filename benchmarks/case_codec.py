@@ -60,7 +60,7 @@ class Peer:
 
 
 def _peers(count: int) -> tuple[list[Peer], dict[str, str]]:
-    from dynamodel.requests import put_request
+    from dynamodel.ops.items import put_request
 
     plain = [peers.UserFields(**peers.values(i)) for i in range(count)]
     out = [

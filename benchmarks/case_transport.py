@@ -86,7 +86,7 @@ def _boto3(endpoint: str, tag: str) -> tuple[Peer, Any]:
 
 
 def _lean(endpoint: str, tag: str) -> tuple[Peer, Any]:
-    from dynamodel.lean import create_client
+    from dynamodel.io.lean import create_client
 
     client = create_client(endpoint, REGION, config=_config(), **CREDENTIALS)
     return Peer(LEAN, _lowlevel_ops(client, tag, "le")), client
@@ -155,7 +155,7 @@ def _aioboto3(endpoint: str, tag: str, runner: asyncio.Runner) -> tuple[Peer | N
 
 
 def _lean_async(endpoint: str, tag: str) -> tuple[Peer, Any]:
-    from dynamodel.lean import create_async_client
+    from dynamodel.io.lean import create_async_client
 
     client = create_async_client(endpoint, REGION, config=_config(), **CREDENTIALS)
     return Peer(LEAN_ASYNC, _async_ops(client, tag, "la"), is_async=True), client

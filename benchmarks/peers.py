@@ -315,9 +315,7 @@ def pynamodb_models(endpoint_url: str | None, region: str = "us-east-1") -> Any:
 def pydynox_models(client: Any) -> Any:
     """pydynox model class for the item (None when pydynox is not installed)."""
     try:
-        from pydynox import Model as XModel
-        from pydynox import ModelConfig
-        from pydynox import attributes as xa
+        from pydynox import Model as XModel, ModelConfig, attributes as xa
     except ImportError:
         return None
 

@@ -55,7 +55,7 @@ ABOUT = {
     "the prefix (the Table resource sends it too; PynamoDB and pydynox query the partition "
     "their own way).",
     "c": "Items per second of wall time to batch-write items and batch-get them back into "
-    "models; dynamodel uses `dynamodel.batch` (`with batch_write()` and `batch_get`; "
+    "models; dynamodel uses `dynamodel.ops.batch` (`with batch_write()` and `batch_get`; "
     "`async with batch_write()` and `abatch_get`) with its default concurrency. Twice: "
     "against the local server, and against `benchmarks/batch_stub.py` (rows marked "
     '"batch stub"), which answers each batch request after a fixed 5 ms on its own thread, '
@@ -83,7 +83,7 @@ ABOUT = {
     "g": "Latency and client CPU of dynamodel's `get` and 10-item `query` answered by a "
     "`LocalCache` hit, against the same call sent to the local server without a cache.",
     "h": "Client CPU and latency per low-level GetItem, PutItem and Query call, without "
-    "models: boto3's client, dynamodel's lean client (`dynamodel.lean`), pydynox's client, "
+    "models: boto3's client, dynamodel's lean client (`dynamodel.io.lean`), pydynox's client, "
     "aioboto3 and the async lean client, all on the same server.",
 }
 

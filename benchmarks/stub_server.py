@@ -27,7 +27,7 @@ PAGE_BYTES = 1_000_000
 
 def render_pages(count: int, stream: str) -> tuple[list[bytes], dict[str, int]]:
     """JSON bodies of the partition's pages, and sort key -> index of the page after it."""
-    from dynamodel.codec import item_size
+    from dynamodel.core.codec import item_size
 
     from . import peers
 

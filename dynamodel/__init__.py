@@ -7,153 +7,152 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .clients import Connection, configure
-from .errors import (
-    CancellationReason,
-    ConditionFailed,
-    DynamodelError,
-    EntityMismatch,
-    ItemNotFound,
-    ItemTooLarge,
-    ServiceError,
-    TableNotFound,
-    ThrottledError,
-    TransactionCanceled,
-    UniqueConstraintViolation,
-    UnknownPath,
-    ValidationError,
-    VersionConflict,
+from dynamodel._version import VERSION
+from dynamodel.core.errors import (
+    CancellationReason as CancellationReason,
+    ConditionFailed as ConditionFailed,
+    DynamodelError as DynamodelError,
+    EntityMismatch as EntityMismatch,
+    ItemNotFound as ItemNotFound,
+    ItemTooLarge as ItemTooLarge,
+    ServiceError as ServiceError,
+    TableNotFound as TableNotFound,
+    ThrottledError as ThrottledError,
+    TransactionCanceled as TransactionCanceled,
+    UniqueConstraintViolation as UniqueConstraintViolation,
+    UnknownPath as UnknownPath,
+    ValidationError as ValidationError,
+    VersionConflict as VersionConflict,
 )
-from .expressions import Attr, Condition, TypedAttr, UpdateAction
-from .model import Model
-from .multikey import MultiKey
-from .retry import RetryPolicy
-from .scope import use_connection
-from .sharding import ShardCountMismatch, Shards
-from .table import GSI, LSI, Provisioned, Table
+from dynamodel.core.expressions import (
+    Attr as Attr,
+    Condition as Condition,
+    TypedAttr as TypedAttr,
+    UpdateAction as UpdateAction,
+)
+from dynamodel.core.retry import (
+    RetryPolicy as RetryPolicy,
+)
+from dynamodel.io.clients import (
+    Connection as Connection,
+    configure as configure,
+)
+from dynamodel.io.scope import use_connection as use_connection
+from dynamodel.model import Model as Model
+from dynamodel.modelling.multikey import (
+    MultiKey as MultiKey,
+)
+from dynamodel.modelling.sharding import (
+    ShardCountMismatch as ShardCountMismatch,
+    Shards as Shards,
+)
+from dynamodel.modelling.table import (
+    GSI as GSI,
+    LSI as LSI,
+    Provisioned as Provisioned,
+    Table as Table,
+)
 
 if TYPE_CHECKING:
-    from .batch import (
-        BatchError,
-        BatchGetError,
-        BatchGetResult,
-        BatchStats,
-        BatchWriteError,
-        BatchWriter,
-        BatchWriteResult,
-        Key,
-        WriteRequest,
-        abatch_get,
-        batch_get,
-        batch_write,
+    from dynamodel.io.cache import (
+        LocalCache as LocalCache,
     )
-    from .cache import LocalCache
-    from .capacity import capacity, estimate_capacity
-    from .collection import Collection, CollectionResult
-    from .local import LocalDynamoDB
-    from .locking import aretry_on_conflict, retry_on_conflict
-    from .paths import present
-    from .query import Page, ParallelScan, Query, Scan
-    from .transactions import ItemRef, TransactGet, TransactWrite
-    from .ttl import TTL
+    from dynamodel.io.capacity import capacity as capacity, estimate_capacity as estimate_capacity
+    from dynamodel.local import (
+        LocalDynamoDB as LocalDynamoDB,
+    )
+    from dynamodel.modelling.paths import (
+        present as present,
+    )
+    from dynamodel.modelling.ttl import (
+        TTL as TTL,
+    )
+    from dynamodel.ops.batch import (
+        BatchError as BatchError,
+        BatchGetError as BatchGetError,
+        BatchGetResult as BatchGetResult,
+        BatchStats as BatchStats,
+        BatchWriteError as BatchWriteError,
+        BatchWriter as BatchWriter,
+        BatchWriteResult as BatchWriteResult,
+        Key as Key,
+        WriteRequest as WriteRequest,
+        abatch_get as abatch_get,
+        batch_get as batch_get,
+        batch_write as batch_write,
+    )
+    from dynamodel.ops.collection import (
+        Collection as Collection,
+        CollectionResult as CollectionResult,
+    )
+    from dynamodel.ops.locking import (
+        aretry_on_conflict as aretry_on_conflict,
+        retry_on_conflict as retry_on_conflict,
+    )
+    from dynamodel.ops.query import (
+        Page as Page,
+        ParallelScan as ParallelScan,
+        Query as Query,
+        Scan as Scan,
+    )
+    from dynamodel.ops.transactions import (
+        ItemRef as ItemRef,
+        TransactGet as TransactGet,
+        TransactWrite as TransactWrite,
+    )
 
 # Imported on first use (PEP 562), so `import dynamodel` loads only what declaring models
 # needs: a Lambda cold start pays for batches, transactions or the cache only if it uses them.
+# The TYPE_CHECKING block above names the same modules for type checkers (tests/test_import.py
+# checks that the two agree).
 _LAZY = {
-    "BatchError": "batch",
-    "BatchGetError": "batch",
-    "BatchGetResult": "batch",
-    "BatchStats": "batch",
-    "BatchWriteError": "batch",
-    "BatchWriter": "batch",
-    "BatchWriteResult": "batch",
-    "Key": "batch",
-    "WriteRequest": "batch",
-    "abatch_get": "batch",
-    "batch_get": "batch",
-    "batch_write": "batch",
-    "LocalCache": "cache",
-    "capacity": "capacity",
-    "estimate_capacity": "capacity",
-    "Collection": "collection",
-    "CollectionResult": "collection",
-    "LocalDynamoDB": "local",
-    "aretry_on_conflict": "locking",
-    "retry_on_conflict": "locking",
-    "present": "paths",
-    "Page": "query",
-    "ParallelScan": "query",
-    "Query": "query",
-    "Scan": "query",
-    "ItemRef": "transactions",
-    "TransactGet": "transactions",
-    "TransactWrite": "transactions",
-    "TTL": "ttl",
+    "BatchError": "dynamodel.ops.batch",
+    "BatchGetError": "dynamodel.ops.batch",
+    "BatchGetResult": "dynamodel.ops.batch",
+    "BatchStats": "dynamodel.ops.batch",
+    "BatchWriteError": "dynamodel.ops.batch",
+    "BatchWriteResult": "dynamodel.ops.batch",
+    "BatchWriter": "dynamodel.ops.batch",
+    "Collection": "dynamodel.ops.collection",
+    "CollectionResult": "dynamodel.ops.collection",
+    "ItemRef": "dynamodel.ops.transactions",
+    "Key": "dynamodel.ops.batch",
+    "LocalCache": "dynamodel.io.cache",
+    "LocalDynamoDB": "dynamodel.local",
+    "Page": "dynamodel.ops.query",
+    "ParallelScan": "dynamodel.ops.query",
+    "Query": "dynamodel.ops.query",
+    "Scan": "dynamodel.ops.query",
+    "TTL": "dynamodel.modelling.ttl",
+    "TransactGet": "dynamodel.ops.transactions",
+    "TransactWrite": "dynamodel.ops.transactions",
+    "WriteRequest": "dynamodel.ops.batch",
+    "abatch_get": "dynamodel.ops.batch",
+    "aretry_on_conflict": "dynamodel.ops.locking",
+    "batch_get": "dynamodel.ops.batch",
+    "batch_write": "dynamodel.ops.batch",
+    "capacity": "dynamodel.io.capacity",
+    "estimate_capacity": "dynamodel.io.capacity",
+    "present": "dynamodel.modelling.paths",
+    "retry_on_conflict": "dynamodel.ops.locking",
 }
 
-__version__ = "0.1.0"
+__version__ = VERSION
 
-__all__ = [
-    "GSI",
-    "LSI",
-    "TTL",
-    "Attr",
-    "BatchError",
-    "BatchGetError",
-    "BatchGetResult",
-    "BatchStats",
-    "BatchWriteError",
-    "BatchWriteResult",
-    "BatchWriter",
-    "CancellationReason",
-    "Collection",
-    "CollectionResult",
-    "Condition",
-    "ConditionFailed",
-    "Connection",
-    "DynamodelError",
-    "EntityMismatch",
-    "ItemNotFound",
-    "ItemRef",
-    "ItemTooLarge",
-    "Key",
-    "LocalCache",
-    "LocalDynamoDB",
-    "Model",
-    "MultiKey",
-    "Page",
-    "ParallelScan",
-    "Provisioned",
-    "Query",
-    "RetryPolicy",
-    "Scan",
-    "ServiceError",
-    "ShardCountMismatch",
-    "Shards",
-    "Table",
-    "TableNotFound",
-    "ThrottledError",
-    "TransactGet",
-    "TransactWrite",
-    "TransactionCanceled",
-    "TypedAttr",
-    "UniqueConstraintViolation",
-    "UnknownPath",
-    "UpdateAction",
-    "ValidationError",
-    "VersionConflict",
-    "WriteRequest",
-    "abatch_get",
-    "aretry_on_conflict",
-    "batch_get",
-    "batch_write",
-    "capacity",
-    "configure",
-    "estimate_capacity",
-    "present",
-    "retry_on_conflict",
-    "use_connection",
-]
+
+def _public_names() -> list[str]:
+    """The public names: every name imported above, eagerly or lazily (one list, derived)."""
+    from types import ModuleType
+
+    imported = {
+        name
+        for name, value in globals().items()
+        if not name.startswith("_") and not isinstance(value, ModuleType)
+    }
+    return sorted((imported - {"annotations", "TYPE_CHECKING", "Any", "VERSION"}) | set(_LAZY))
+
+
+__all__ = _public_names()
 
 
 def __getattr__(name: str) -> Any:
@@ -162,7 +161,7 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module 'dynamodel' has no attribute {name!r}")
     import importlib
 
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    value = getattr(importlib.import_module(module), name)
     globals()[name] = value  # later lookups skip this function
     return value
 

@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
-from .clients import Connection
-from .collection import Collection
-from .errors import ConditionFailed
-from .expressions import Attr
-from .model import Model
-from .table import GSI, Table
+from dynamodel.core.errors import ConditionFailed
+from dynamodel.core.expressions import Attr
+from dynamodel.io.clients import Connection
+from dynamodel.model import Model
+from dynamodel.modelling.table import GSI, Table
+from dynamodel.ops.collection import Collection
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -98,7 +98,7 @@ def run_demo(console: Console, endpoint_url: str | None = None) -> None:
     """Run the tour, printing what happens; starts a private local server when no endpoint."""
     with ExitStack() as stack:
         if endpoint_url is None:
-            from .local import LocalDynamoDB
+            from dynamodel.local import LocalDynamoDB
 
             server = stack.enter_context(LocalDynamoDB())
             previous = server.apply_env()

@@ -31,11 +31,11 @@ from collections import Counter
 from types import TracebackType
 from typing import Any, Self
 
-from .clients import Connection, swap_default_connection
-from .lean.http11 import Response
-from .lean.protocol import ResponseReader, request_body
-from .lean.spec import CONTENT_TYPE, DATA_OPERATIONS, OPERATIONS, TARGET_PREFIX
-from .local import _REQUEST_LOCK  # moto's state is process-wide: one request at a time
+from dynamodel.io.clients import Connection, swap_default_connection
+from dynamodel.io.lean.http11 import Response
+from dynamodel.io.lean.protocol import ResponseReader, request_body
+from dynamodel.io.lean.spec import CONTENT_TYPE, DATA_OPERATIONS, OPERATIONS, TARGET_PREFIX
+from dynamodel.local import _REQUEST_LOCK  # moto's state is process-wide: one request at a time
 
 __all__ = ["AsyncInProcessClient", "InProcessClient", "InProcessDynamoDB"]
 
@@ -142,7 +142,7 @@ class InProcessDynamoDB:
     def use(self) -> Self:
         """Make this instance the default connection (every table not bound to its own) until
         `restore` or the end of a ``with`` block."""
-        from .sharding import forget_shard_checks
+        from dynamodel.modelling.sharding import forget_shard_checks
 
         if self._connection is None:
             self._connection = self.connection()
@@ -174,8 +174,8 @@ class InProcessDynamoDB:
     def create_tables(self, *tables: Any) -> None:
         """Create ``tables`` (`dynamodel.Table` objects) here, empty, as `Table.create` does
         (indexes, TTL, PITR), whatever connection the tables are bound to."""
-        from .executors import run
-        from .table import Table
+        from dynamodel.io.executors import run
+        from dynamodel.modelling.table import Table
 
         connection = self._connection or self.connection()
         for table in tables:
@@ -191,7 +191,7 @@ class InProcessDynamoDB:
     def reset(self) -> None:
         """Delete every table of this instance (other instances are untouched), and forget the
         shard-count records this process has checked."""
-        from .sharding import forget_shard_checks
+        from dynamodel.modelling.sharding import forget_shard_checks
 
         with _REQUEST_LOCK:
             from moto.dynamodb.models import dynamodb_backends

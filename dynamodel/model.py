@@ -16,7 +16,7 @@ class User(Model):
 
 Operations are classmethods (``get``, ``query``, ``scan``, ``update_item``, ``delete_item``)
 and instance methods (``save``, ``create``, ``update``, ``delete``), each with an ``a``-prefixed
-async twin. They build requests with `dynamodel.requests` and run them with the executors.
+async twin. They build requests with `dynamodel.ops.items` and run them with the executors.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict
 
-from .codec import (
+from dynamodel.core.codec import (
     MAX_ITEM_BYTES,
     OMIT,
     AttributeValue,
@@ -39,20 +39,20 @@ from .codec import (
     encode,
     item_size,
 )
-from .errors import EntityMismatch, ValidationError
-from .keys import RESERVED_PREFIX, KeyTemplate
-from .scope import resolve_connection
-from .sharding import Shards, split_physical
-from .table import GSI, Table
+from dynamodel.core.errors import EntityMismatch, ValidationError
+from dynamodel.core.keys import RESERVED_PREFIX, KeyTemplate
+from dynamodel.io.scope import resolve_connection
+from dynamodel.modelling.sharding import Shards, split_physical
+from dynamodel.modelling.table import GSI, Table
 
 if TYPE_CHECKING:
     from pydantic import TypeAdapter
 
-    from .clients import Connection
-    from .expressions import Attr, Condition, TypedAttr, UpdateAction
-    from .flows import Flow
-    from .multikey import MultiIndex
-    from .query import Query, Scan
+    from dynamodel.core.expressions import Attr, Condition, TypedAttr, UpdateAction
+    from dynamodel.core.flows import Flow
+    from dynamodel.io.clients import Connection
+    from dynamodel.modelling.multikey import MultiIndex
+    from dynamodel.ops.query import Query, Scan
 
 T = TypeVar("T")
 MAX_PK_BYTES = 2048
@@ -106,7 +106,7 @@ class ModelSpec:
         set_fields: frozenset[str],  # stored names of set fields: an empty one is not stored
         version_field: str | None = None,  # Python name of the optimistic-locking version field
         shards: Shards | None = None,  # write sharding of the table partition key
-        encoder: Any = None,  # the compiled field encoder (dynamodel.compiled); None: none
+        encoder: Any = None,  # compiled field encoder (modelling.compiled); None: none
         unknown: str = "keep",  # Meta.unknown_attributes: "keep", "drop" or "refuse"
         timestamps: tuple[str | None, str | None] = (None, None),  # (created, updated) fields
     ) -> None:
@@ -123,19 +123,19 @@ class ModelSpec:
         self.unknown = unknown
         self.created_field, self.updated_field = timestamps
         self.unique: tuple[str, ...] = ()  # Meta.unique: fields kept unique by guard items
-        # multi-attribute GSIs the model is in (dynamodel.multikey), set after construction
+        # multi-attribute GSIs the model is in (modelling.multikey), set after construction
         self.multi_indexes: dict[str, MultiIndex] = {}
         self.adapters: dict[str, TypeAdapter[Any]] = {}
         self.plain_str_fields: frozenset[str] | None = None  # set by the first `coerce`
         self.encoder = encoder
-        # compiled key attributes + entity type (dynamodel.compiled.compile_keys); None: none
+        # compiled key attributes + entity type (modelling.compiled.compile_keys); None: none
         self.key_encoder: Any = None
-        # the compiled item decoder (dynamodel.compiled_decoder), made by the first from_item
+        # the compiled item decoder (modelling.compiled_decoder), made by the first from_item
         self.decoder: Any = _UNCOMPILED
         self._guard_slots: list[tuple[str | None, Shards | None]] | None = None
         # (checks generation, physical table name) once every key's layout was checked
         self.layout_checked: tuple[int, str] | None = None
-        self.paths: Any = None  # the attribute path checker (dynamodel.paths), made on first use
+        self.paths: Any = None  # the attribute path checker (modelling.paths), made on first use
 
     def __repr__(self) -> str:
         return f"ModelSpec(entity={self.entity!r}, table={self.table.name!r}, pk={self.pk!r})"
@@ -401,7 +401,7 @@ def _timestamp_fields(cls: type[BaseModel], meta: Any) -> tuple[str | None, str 
 
 def _multi_index_entry(multi: bool, value: Any, owner: str, name: str) -> bool:
     """Whether a ``Meta.indexes`` entry opts into a multi-attribute GSI (checked both ways)."""
-    from .multikey import is_multi_key
+    from dynamodel.modelling.multikey import is_multi_key
 
     if multi and not is_multi_key(value):
         raise ValidationError(
@@ -421,7 +421,7 @@ def _multi_indexes(cls: type[Model], table: Table, meta: Any) -> dict[str, Multi
     out: dict[str, MultiIndex] = {}
     for index in table.indexes:
         if index.name in declared and isinstance(index, GSI) and index.multi:
-            from .multikey import model_multi_index
+            from dynamodel.modelling.multikey import model_multi_index
 
             out[index.name] = model_multi_index(cls, table, index)
     return out
@@ -545,7 +545,7 @@ class Model(BaseModel):
         spec.multi_indexes = _multi_indexes(cls, table, meta)
         _check_spec(cls, spec)
         if getattr(meta, "unique", None) is not None:
-            from .unique import declared_unique
+            from dynamodel.ops.unique import declared_unique
 
             spec.unique = declared_unique(cls, meta, spec)
         cls.__dynamodel__ = spec
@@ -607,7 +607,7 @@ class Model(BaseModel):
         spec = type(self).__dict__.get("__dynamodel__") or self._spec()
         encoder = spec.encoder
         if encoder is _UNCOMPILED:
-            from .compiled import compile_encoder, compile_keys
+            from dynamodel.modelling.compiled import compile_encoder, compile_keys
 
             encoder = spec.encoder = compile_encoder(type(self), spec)
             spec.key_encoder = compile_keys(type(self), spec) if encoder is not None else None
@@ -680,7 +680,7 @@ class Model(BaseModel):
             check_entity(cls, spec, item)  # raises EntityMismatch
         decoder = spec.decoder
         if decoder is _UNCOMPILED:
-            from .compiled_decoder import compile_decoder
+            from dynamodel.modelling.compiled_decoder import compile_decoder
 
             decoder = spec.decoder = compile_decoder(cls, spec)
         # the validator itself: what model_validate calls, without its Python frame
@@ -748,8 +748,8 @@ class Model(BaseModel):
         """A checked, typed reference to a field, for conditions, filters, updates and
         projections: ``Order.attr(lambda o: o.address.city).set("Oslo")``. A type checker
         checks the names in the lambda and the value types; the path is checked against the
-        model now (see `dynamodel.paths`)."""
-        from .paths import attr_of
+        model now (see `dynamodel.modelling.paths`)."""
+        from dynamodel.modelling.paths import attr_of
 
         return attr_of(cls, pick)
 
@@ -771,7 +771,7 @@ class Model(BaseModel):
 
     def _changed_fields(self, attributes: Item) -> list[str]:
         """`changed_fields`, given the fields encoded as stored (`_field_attributes`)."""
-        from .changes import changed_fields
+        from dynamodel.modelling.changes import changed_fields
 
         spec = self._spec()
         stored = self._dm_loaded
@@ -833,7 +833,7 @@ class Model(BaseModel):
         Afterwards the instance holds the item as stored (other writers' changes included)
         and has no changes. Returns the fields written; with none, nothing is sent.
         """
-        from .executors import run
+        from dynamodel.io.executors import run
 
         return run(self._save_changes_flow(condition, force), self._conn(connection))
 
@@ -845,7 +845,7 @@ class Model(BaseModel):
         connection: Connection | None = None,
     ) -> list[str]:
         """Async `save_changes`."""
-        from .executors import arun
+        from dynamodel.io.executors import arun
 
         return await arun(self._save_changes_flow(condition, force), self._conn(connection))
 
@@ -861,8 +861,8 @@ class Model(BaseModel):
         **key: Any,
     ) -> Self:
         """Read one item by its key fields; raise `ItemNotFound` if absent."""
-        from . import requests
-        from .executors import run
+        from dynamodel.io.executors import run
+        from dynamodel.ops import items as requests
 
         found = run(
             requests.get_flow(cls, key, consistent, projection, True), cls._conn(connection)
@@ -880,8 +880,8 @@ class Model(BaseModel):
         **key: Any,
     ) -> Self | None:
         """Like `get` but returns None when there is no such item."""
-        from . import requests
-        from .executors import run
+        from dynamodel.io.executors import run
+        from dynamodel.ops import items as requests
 
         return run(
             requests.get_flow(cls, key, consistent, projection, False), cls._conn(connection)
@@ -901,7 +901,7 @@ class Model(BaseModel):
         instance; a lost race raises `VersionConflict`. ``force=True`` overwrites whatever
         version is stored (the stored version still increases).
         """
-        from .executors import run
+        from dynamodel.io.executors import run
 
         run(self._save_flow(condition, force), self._conn(connection))
 
@@ -912,7 +912,7 @@ class Model(BaseModel):
 
         A versioned model is written with version 1 (recorded on the instance).
         """
-        from .executors import run
+        from dynamodel.io.executors import run
 
         run(self._create_flow(condition), self._conn(connection))
 
@@ -928,7 +928,7 @@ class Model(BaseModel):
         On a versioned model the stored version must be this instance's (`VersionConflict`
         otherwise, also when the item is already gone); ``force=True`` skips that check.
         """
-        from .executors import run
+        from dynamodel.io.executors import run
 
         run(self._delete_flow(condition, force), self._conn(connection))
 
@@ -946,7 +946,7 @@ class Model(BaseModel):
         written (`VersionConflict` otherwise); ``force=True`` increments the stored version
         without checking it. The instance itself is not modified.
         """
-        from .executors import run
+        from dynamodel.io.executors import run
 
         return run(self._update_flow(actions, condition, force), self._conn(connection))
 
@@ -964,8 +964,8 @@ class Model(BaseModel):
 
         ``upsert=False`` (default) requires the item to exist.
         """
-        from . import requests
-        from .executors import run
+        from dynamodel.io.executors import run
+        from dynamodel.ops import items as requests
 
         values = coerce_fields(cls, key, cls._spec().key_fields, "key")
         return run(
@@ -981,8 +981,8 @@ class Model(BaseModel):
         connection: Connection | None = None,
     ) -> Self | None:
         """Delete by key fields; returns the deleted model (None if there was none)."""
-        from . import requests
-        from .executors import run
+        from dynamodel.io.executors import run
+        from dynamodel.ops import items as requests
 
         return run(
             requests.delete_flow(cls, cls.build_key(**key), condition), cls._conn(connection)
@@ -997,7 +997,7 @@ class Model(BaseModel):
         Without a sort-key condition it is narrowed to this model's sort key prefix. Iterate
         it (``for`` or ``async for``), or call ``.all()``/``.first()``/``.pages()``.
         """
-        from .query import Query
+        from dynamodel.ops.query import Query
 
         query = Query.for_model(cls, index, key)
         return query if connection is None else query.using(connection)
@@ -1012,7 +1012,7 @@ class Model(BaseModel):
     @classmethod
     def scan(cls, *, index: str | None = None, connection: Connection | None = None) -> Scan[Self]:
         """A lazy scan returning only this model's items (filtered on the entity type)."""
-        from .query import Scan
+        from dynamodel.ops.query import Scan
 
         scan = Scan.for_model(cls, index)
         return scan if connection is None else scan.using(connection)
@@ -1034,8 +1034,8 @@ class Model(BaseModel):
         **key: Any,
     ) -> Self:
         """Async `get`."""
-        from . import requests
-        from .executors import arun
+        from dynamodel.io.executors import arun
+        from dynamodel.ops import items as requests
 
         flow = requests.get_flow(cls, key, consistent, projection, True)
         found = await arun(flow, cls._conn(connection))
@@ -1052,8 +1052,8 @@ class Model(BaseModel):
         **key: Any,
     ) -> Self | None:
         """Async `get_or_none`."""
-        from . import requests
-        from .executors import arun
+        from dynamodel.io.executors import arun
+        from dynamodel.ops import items as requests
 
         return await arun(
             requests.get_flow(cls, key, consistent, projection, False), cls._conn(connection)
@@ -1067,7 +1067,7 @@ class Model(BaseModel):
         connection: Connection | None = None,
     ) -> None:
         """Async `save`."""
-        from .executors import arun
+        from dynamodel.io.executors import arun
 
         await arun(self._save_flow(condition, force), self._conn(connection))
 
@@ -1075,7 +1075,7 @@ class Model(BaseModel):
         self, *, condition: Condition | None = None, connection: Connection | None = None
     ) -> None:
         """Async `create`."""
-        from .executors import arun
+        from dynamodel.io.executors import arun
 
         await arun(self._create_flow(condition), self._conn(connection))
 
@@ -1087,7 +1087,7 @@ class Model(BaseModel):
         connection: Connection | None = None,
     ) -> None:
         """Async `delete`."""
-        from .executors import arun
+        from dynamodel.io.executors import arun
 
         await arun(self._delete_flow(condition, force), self._conn(connection))
 
@@ -1099,7 +1099,7 @@ class Model(BaseModel):
         connection: Connection | None = None,
     ) -> Self:
         """Async `update`."""
-        from .executors import arun
+        from dynamodel.io.executors import arun
 
         return await arun(self._update_flow(actions, condition, force), self._conn(connection))
 
@@ -1114,8 +1114,8 @@ class Model(BaseModel):
         connection: Connection | None = None,
     ) -> Self:
         """Async `update_item`."""
-        from . import requests
-        from .executors import arun
+        from dynamodel.io.executors import arun
+        from dynamodel.ops import items as requests
 
         values = coerce_fields(cls, key, cls._spec().key_fields, "key")
         return await arun(
@@ -1131,8 +1131,8 @@ class Model(BaseModel):
         connection: Connection | None = None,
     ) -> Self | None:
         """Async `delete_item`."""
-        from . import requests
-        from .executors import arun
+        from dynamodel.io.executors import arun
+        from dynamodel.ops import items as requests
 
         return await arun(
             requests.delete_flow(cls, cls.build_key(**key), condition), cls._conn(connection)
@@ -1140,31 +1140,31 @@ class Model(BaseModel):
 
     @classmethod
     def _conn(cls, connection: Connection | None = None) -> Connection:
-        """The connection an operation on this model uses (`dynamodel.scope`)."""
+        """The connection an operation on this model uses (`dynamodel.io.scope`)."""
         return resolve_connection(cls._spec().table, connection)
 
     # -- the flows shared by the sync and async methods ---------------------------------------
 
     def _save_flow(self, condition: Condition | None, force: bool) -> Flow[None]:
-        from . import requests
+        from dynamodel.ops import items as requests
 
         self.before_write("save")
-        if self._spec().unique:  # guard items move with the values (dynamodel.unique)
-            from .unique import save_flow
+        if self._spec().unique:  # guard items move with the values (dynamodel.ops.unique)
+            from dynamodel.ops.unique import save_flow
 
             return _then(save_flow(self, condition, force), self.after_write, "save")
         if force and self._spec().version_field is not None:
-            from .locking import force_put_flow
+            from dynamodel.ops.locking import force_put_flow
 
             return _then(force_put_flow(self, condition), self.after_write, "save")
         return _then(requests.put_flow(self, condition), self.after_write, "save")
 
     def _create_flow(self, condition: Condition | None) -> Flow[None]:
-        from . import requests
+        from dynamodel.ops import items as requests
 
         self.before_write("create")
         if self._spec().unique:
-            from .unique import create_flow
+            from dynamodel.ops.unique import create_flow
 
             return _then(create_flow(self, condition), self.after_write, "create")
         condition = requests.not_exists_condition(self, condition)
@@ -1172,11 +1172,11 @@ class Model(BaseModel):
         return _then(flow, self.after_write, "create")
 
     def _delete_flow(self, condition: Condition | None, force: bool) -> Flow[None]:
-        from . import requests
+        from dynamodel.ops import items as requests
 
         self.before_write("delete")
         if self._spec().unique:
-            from .unique import instance_delete_flow
+            from dynamodel.ops.unique import instance_delete_flow
 
             return _then(instance_delete_flow(self, condition, force), self.after_write, "delete")
         version = requests.check_version(self, force=force)
@@ -1191,7 +1191,7 @@ class Model(BaseModel):
     def _update_flow(
         self, actions: Sequence[UpdateAction], condition: Condition | None, force: bool
     ) -> Flow[Self]:
-        from . import requests
+        from dynamodel.ops import items as requests
 
         self.before_write("update")
         known = self._known()
@@ -1200,8 +1200,8 @@ class Model(BaseModel):
         return _then(flow, self.after_write, "update")
 
     def _save_changes_flow(self, condition: Condition | None, force: bool) -> Flow[list[str]]:
-        from . import requests
-        from .expressions import Attr
+        from dynamodel.core.expressions import Attr
+        from dynamodel.ops import items as requests
 
         self.before_write("save_changes")
         if self._dm_loaded is None:

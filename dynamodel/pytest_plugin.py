@@ -27,21 +27,21 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .clients import Connection, default_connection
-from .retry import RetryPolicy
-from .sharding import forget_shard_checks
-from .table import Table
+from dynamodel.core.retry import RetryPolicy
+from dynamodel.io.clients import Connection, default_connection
+from dynamodel.modelling.sharding import forget_shard_checks
+from dynamodel.modelling.table import Table
 
 if TYPE_CHECKING:
-    from .inprocess import InProcessDynamoDB
-    from .local import LocalDynamoDB
-    from .testing import FaultInjector
+    from dynamodel.inprocess import InProcessDynamoDB
+    from dynamodel.local import LocalDynamoDB
+    from dynamodel.testing import FaultInjector
 
 
 @pytest.fixture
 def dynamodel_inprocess() -> Iterator[InProcessDynamoDB]:
     """A fresh in-process DynamoDB (no server) as the default connection for one test."""
-    from .inprocess import InProcessDynamoDB
+    from dynamodel.inprocess import InProcessDynamoDB
 
     with InProcessDynamoDB() as db:
         yield db
@@ -50,7 +50,7 @@ def dynamodel_inprocess() -> Iterator[InProcessDynamoDB]:
 @pytest.fixture(scope="session")
 def dynamodel_local() -> Iterator[LocalDynamoDB]:
     """The session's local DynamoDB, its endpoint and dummy credentials in the environment."""
-    from .local import LocalDynamoDB
+    from dynamodel.local import LocalDynamoDB
 
     server = LocalDynamoDB()
     server.start()
@@ -89,7 +89,7 @@ def dynamodel_faults(
     with a patient retry policy (``retry=`` to change it)."""
     import boto3
 
-    from .testing import FaultInjector
+    from dynamodel.testing import FaultInjector
 
     bound: list[Table] = []
 

@@ -20,13 +20,13 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from .errors import DynamodelError
-from .flows import Flow, Request, call
-from .scope import resolve_connection
-from .table import GSI, Provisioned, Table, UnsupportedOperationWarning
+from dynamodel.core.errors import DynamodelError
+from dynamodel.core.flows import Flow, Request, call
+from dynamodel.io.scope import resolve_connection
+from dynamodel.modelling.table import GSI, Provisioned, Table, UnsupportedOperationWarning
 
 if TYPE_CHECKING:
-    from .clients import Connection
+    from dynamodel.io.clients import Connection
 
 __all__ = [
     "Change",
@@ -716,7 +716,7 @@ def _optional(request: Request, policy: Any, key: str) -> Flow[dict[str, Any] | 
 def describe_flow(table: Table) -> Flow[LiveTable]:
     """DescribeTable, DescribeTimeToLive and DescribeContinuousBackups of the bound table.
 
-    Raises `dynamodel.errors.TableNotFound` when the table does not exist.
+    Raises `dynamodel.core.errors.TableNotFound` when the table does not exist.
     """
     name = table.physical_name
     policy = None  # the running connection's
@@ -738,14 +738,14 @@ def describe_flow(table: Table) -> Flow[LiveTable]:
 def describe(table: Table, *, connection: Connection | None = None) -> LiveTable:
     """The live table (sync client). ``connection``: where to ask (default: the scoped
     connection, else the table's; see `dynamodel.use_connection`)."""
-    from .executors import run
+    from dynamodel.io.executors import run
 
     return run(describe_flow(table), resolve_connection(table, connection))
 
 
 async def adescribe(table: Table, *, connection: Connection | None = None) -> LiveTable:
     """Async `describe`."""
-    from .executors import arun
+    from dynamodel.io.executors import arun
 
     return await arun(describe_flow(table), resolve_connection(table, connection))
 
@@ -873,7 +873,7 @@ def apply(
     ``on_step`` is called before each step is sent. ``connection``: where to send the
     requests (default: the scoped connection, else the table's).
     """
-    from .executors import run
+    from dynamodel.io.executors import run
 
     flow = sync_flow(
         table, destructive=destructive, dry_run=dry_run, timeout=timeout, poll=poll, on_step=on_step
@@ -892,7 +892,7 @@ async def aapply(
     connection: Connection | None = None,
 ) -> SyncResult:
     """Async `apply`."""
-    from .executors import arun
+    from dynamodel.io.executors import arun
 
     flow = sync_flow(
         table, destructive=destructive, dry_run=dry_run, timeout=timeout, poll=poll, on_step=on_step

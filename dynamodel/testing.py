@@ -29,8 +29,8 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .flows import DATA_OPERATIONS
-from .inprocess import InProcessDynamoDB
+from dynamodel.core.flows import DATA_OPERATIONS
+from dynamodel.inprocess import InProcessDynamoDB
 
 __all__ = [
     "DATA_OPERATIONS",
@@ -46,8 +46,8 @@ def trust_shard_layouts(*models: type[Any]) -> None:
     then sends no shard-record GetItem/PutItem (see the sharding docs). For tests whose stub
     client answers only the model's own requests; never needed against moto, dynoxide or
     `InProcessDynamoDB`, and not for production code (a changed layout would then go unseen).
-    `dynamodel.sharding.forget_shard_checks` undoes it."""
-    from .sharding import trust_layout
+    `dynamodel.modelling.sharding.forget_shard_checks` undoes it."""
+    from dynamodel.modelling.sharding import trust_layout
 
     for model in models:
         spec = model._spec()
@@ -162,7 +162,7 @@ class FaultInjector:
             ("server_error_after_apply", server_error_after_apply),
         ]:
             if not 0.0 <= value <= 1.0:
-                from .errors import ValidationError
+                from dynamodel.core.errors import ValidationError
 
                 raise ValidationError(f"FaultInjector {name} must be in [0, 1], got {value!r}")
         self.client = client

@@ -31,8 +31,8 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from dynamodel import Attr, Model, Table
-from dynamodel.streams import ChangeRecord, UnroutedRecord, handle_stream_event
-from dynamodel.ttl import TTL
+from dynamodel.modelling.ttl import TTL
+from dynamodel.ops.streams import ChangeRecord, UnroutedRecord, handle_stream_event
 
 log = logging.getLogger("shop.stream")
 

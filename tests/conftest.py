@@ -21,10 +21,10 @@ import pytest
 from backends import BACKENDS, Backend, BackendUnavailable, make_backend
 from shop_models import APP
 
-from dynamodel.clients import default_connection
-from dynamodel.keys import RESERVED_PREFIX
-from dynamodel.sharding import forget_shard_checks
-from dynamodel.table import Table
+from dynamodel.core.keys import RESERVED_PREFIX
+from dynamodel.io.clients import default_connection
+from dynamodel.modelling.sharding import forget_shard_checks
+from dynamodel.modelling.table import Table
 
 # the fixtures users get (dynamodel_inprocess, dynamodel_tables...), tested as users use them
 pytest_plugins = ["dynamodel.pytest_plugin"]
@@ -48,7 +48,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    # the default connection reads it when it creates its clients (dynamodel.clients)
+    # the default connection reads it when it creates its clients (dynamodel.io.clients)
     os.environ["DYNAMODEL_TRANSPORT"] = config.getoption("--transport")
     config.addinivalue_line(
         "markers", "integration: needs the embedded local DynamoDB (started once per session)"
@@ -142,8 +142,8 @@ def throw_into(flow: Any, error: BaseException, policy: Any = None) -> Any:
     """Throw ``error`` into a flow driven by hand and return its next step, answering the
     flow's requests for the running connection's retry policy (``CONNECTION_POLICY``) with
     ``policy`` (default: a default `RetryPolicy`), as an executor does."""
-    from dynamodel.flows import CONNECTION_POLICY
-    from dynamodel.retry import RetryPolicy
+    from dynamodel.core.flows import CONNECTION_POLICY
+    from dynamodel.core.retry import RetryPolicy
 
     step = flow.throw(error)
     while step is CONNECTION_POLICY:
@@ -167,7 +167,7 @@ class SentLog(list[str]):
 @pytest.fixture
 def sent(monkeypatch: pytest.MonkeyPatch) -> SentLog:
     """Every request the executors send (sync and async), by operation."""
-    import dynamodel.executors as executors
+    import dynamodel.io.executors as executors
 
     log = SentLog()
     sync_send, async_send = executors._send_sync, executors._send_async

@@ -10,10 +10,10 @@ import pytest
 
 import dynamodel
 from dynamodel import Model, Table
-from dynamodel.batch import BatchWriter
-from dynamodel.collection import Collection
-from dynamodel.query import ParallelScan, Query, Scan
-from dynamodel.transactions import TransactGet, TransactWrite
+from dynamodel.ops.batch import BatchWriter
+from dynamodel.ops.collection import Collection
+from dynamodel.ops.query import ParallelScan, Query, Scan
+from dynamodel.ops.transactions import TransactGet, TransactWrite
 
 #: The operations that do I/O, by owner: each must have its ``a``-prefixed twin.
 OPERATIONS: dict[Any, tuple[str, ...]] = {

@@ -13,7 +13,14 @@ from conftest import user_items
 from shop_models import APP, T0, Customer, Note, order
 
 from dynamodel import Connection, Model, RetryPolicy, Table, ValidationError
-from dynamodel.batch import BatchWriteError, BatchWriter, Key, abatch_get, batch_get, batch_write
+from dynamodel.ops.batch import (
+    BatchWriteError,
+    BatchWriter,
+    Key,
+    abatch_get,
+    batch_get,
+    batch_write,
+)
 from dynamodel.testing import FaultInjector
 
 BULK = Table("batch-bulk")

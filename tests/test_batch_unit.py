@@ -22,7 +22,10 @@ from dynamodel import (
     Table,
     ValidationError,
 )
-from dynamodel.batch import (
+from dynamodel.core.errors import ServiceError, ThrottledError
+from dynamodel.core.flows import Request, Sleep
+from dynamodel.modelling.sharding import forget_shard_checks
+from dynamodel.ops.batch import (
     BatchGetError,
     BatchWriteError,
     BatchWriter,
@@ -31,7 +34,7 @@ from dynamodel.batch import (
     batch_get,
     batch_write,
 )
-from dynamodel.batch_flows import (
+from dynamodel.ops.batch_flows import (
     MAX_WRITE_REQUESTS,
     ChunkReport,
     Progress,
@@ -43,9 +46,6 @@ from dynamodel.batch_flows import (
     write_call,
     write_flow,
 )
-from dynamodel.errors import ServiceError, ThrottledError
-from dynamodel.flows import Request, Sleep
-from dynamodel.sharding import forget_shard_checks
 from dynamodel.testing import FaultInjector, trust_shard_layouts
 
 UNIT = Table("unit-batch")

@@ -9,7 +9,7 @@ import pytest
 from shop_models import APP, Customer, Order, order
 
 from dynamodel import Attr, Connection
-from dynamodel.cache import LocalCache
+from dynamodel.io.cache import LocalCache
 
 
 class Clock:

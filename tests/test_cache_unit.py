@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from dynamodel import Connection, ValidationError
-from dynamodel.cache import AsyncCachingClient, CachingClient, LocalCache
-from dynamodel.middleware import Client
+from dynamodel.io.cache import AsyncCachingClient, CachingClient, LocalCache
+from dynamodel.io.middleware import Client
 
 T = "t"
 

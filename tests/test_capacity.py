@@ -8,7 +8,9 @@ import pytest
 from shop_models import APP, T0, Customer, Note, Order, order
 
 from dynamodel import Connection, ValidationError, batch_write
-from dynamodel.capacity import (
+from dynamodel.core.codec import item_size
+from dynamodel.core.flows import Flow, Gather, Request
+from dynamodel.io.capacity import (
     CapacityRecord,
     Tracker,
     capacity,
@@ -16,9 +18,7 @@ from dynamodel.capacity import (
     records_from,
     tracker,
 )
-from dynamodel.codec import item_size
-from dynamodel.executors import arun, run
-from dynamodel.flows import Flow, Gather, Request
+from dynamodel.io.executors import arun, run
 from dynamodel.testing import trust_shard_layouts
 
 # -- parsing what DynamoDB reports ------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Unit tests for dynamodel.codec: Python values <-> AttributeValues and item sizes."""
+"""Unit tests for dynamodel.core.codec: Python values <-> AttributeValues and item sizes."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from pydantic import BaseModel, Field
 
 from dynamodel import ItemTooLarge, Model, Table, ValidationError
-from dynamodel.codec import (
+from dynamodel.core.codec import (
     MAX_DEPTH,
     MAX_ITEM_BYTES,
     OMIT,

@@ -9,12 +9,11 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 from pydantic import BaseModel, Field, field_serializer
 
 from dynamodel import TTL, ItemTooLarge, Model, Table, ValidationError
-from dynamodel.codec import item_size
+from dynamodel.core.codec import item_size
 
 TABLE = Table("compiled")
 

@@ -6,12 +6,11 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 from test_compiled import Address, Everything
 
-from dynamodel.codec import decode_item
-from dynamodel.compiled_decoder import compile_decoder
+from dynamodel.core.codec import decode_item
+from dynamodel.modelling.compiled_decoder import compile_decoder
 
 texts = st.text(max_size=12)
 ints = st.integers(min_value=-(10**30), max_value=10**30)

@@ -13,7 +13,7 @@ from conftest import SyncIO, user_items
 from shop_models import T0, Customer, Order, order
 
 from dynamodel import Attr, ConditionFailed, ItemNotFound, Table, ValidationError
-from dynamodel.clients import default_connection
+from dynamodel.io.clients import default_connection
 
 pytestmark = pytest.mark.usefixtures("table")
 

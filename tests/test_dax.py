@@ -33,7 +33,8 @@ from dynamodel import (
     TransactionCanceled,
     ValidationError,
 )
-from dynamodel.dax import (
+from dynamodel.core.errors import map_client_error, parse_reasons
+from dynamodel.io.dax import (
     TABLE_OPERATIONS,
     DaxRouter,
     DaxRouting,
@@ -41,9 +42,8 @@ from dynamodel.dax import (
     internal_retries,
     uses_dax,
 )
-from dynamodel.errors import map_client_error, parse_reasons
-from dynamodel.middleware import AsyncClient, Client
-from dynamodel.transactions import TransactWrite
+from dynamodel.io.middleware import AsyncClient, Client
+from dynamodel.ops.transactions import TransactWrite
 
 # DAX's numeric error codes for DynamoDB's errors (amazondax.DaxError.ERROR_MAP)
 DAX_CODES = {
@@ -340,7 +340,7 @@ async def test_an_unreachable_cluster_fails_only_the_calls_dax_serves(
     """A real DAX client for an endpoint where nothing listens: the calls DynamoDB serves
     (consistent reads, transaction gets, writes' stored-item reads, table operations) still
     work; only the calls DAX serves fail, with the DAX client's error."""
-    from dynamodel.transactions import TransactGet
+    from dynamodel.ops.transactions import TransactGet
 
     APP.create(poll=0.01)
     await io.save(customer())
@@ -383,7 +383,7 @@ def test_connection_settings_are_checked() -> None:
 
 def test_amazondax_is_imported_only_when_a_dax_client_is_created() -> None:
     code = (
-        "import sys, dynamodel, dynamodel.dax\n"
+        "import sys, dynamodel, dynamodel.io.dax\n"
         "from dynamodel import Connection\n"
         "Connection(dax_endpoints=['dax://example:8111'])\n"
         "assert 'amazondax' not in sys.modules, sorted(m for m in sys.modules if 'dax' in m)\n"

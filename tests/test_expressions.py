@@ -1,4 +1,4 @@
-"""Unit tests for dynamodel.expressions: conditions, filters, updates and projections."""
+"""Unit tests for dynamodel.core.expressions: conditions, filters, updates and projections."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import re
 import pytest
 
 from dynamodel import Attr, ValidationError
-from dynamodel.expressions import (
+from dynamodel.core.expressions import (
     MAX_EXPRESSION_BYTES,
     Placeholders,
     all_of,
@@ -299,7 +299,7 @@ def test_projection() -> None:
 
 
 def test_update_action_kinds_are_a_closed_set_checked_when_built() -> None:
-    from dynamodel.expressions import UpdateAction, Value
+    from dynamodel.core.expressions import UpdateAction, Value
 
     with pytest.raises(ValidationError, match="'APPEND' is not one of SET, REMOVE, ADD, DELETE"):
         UpdateAction("APPEND", Attr("a"), Value(1))  # type: ignore[arg-type]

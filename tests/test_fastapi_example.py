@@ -35,7 +35,7 @@ from examples.fastapi_app.models import TABLE, Product  # noqa: E402
 
 class ClientCount:
     """Counts the async clients created and closed (wraps ``aioboto3.Session.client``, or
-    ``dynamodel.lean.create_async_client`` when the suite runs on the lean transport)."""
+    ``dynamodel.io.lean.create_async_client`` when the suite runs on the lean transport)."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         import aioboto3
@@ -66,9 +66,9 @@ class ClientCount:
         monkeypatch.setattr(aioboto3.Session, "client", client)
 
     def _count_lean(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        import dynamodel.lean
+        import dynamodel.io.lean
 
-        original = dynamodel.lean.create_async_client
+        original = dynamodel.io.lean.create_async_client
         counter = self
 
         def create(*args: Any, **kwargs: Any) -> Any:
@@ -83,7 +83,7 @@ class ClientCount:
             client.aclose = aclose
             return client
 
-        monkeypatch.setattr(dynamodel.lean, "create_async_client", create)
+        monkeypatch.setattr(dynamodel.io.lean, "create_async_client", create)
 
 
 @pytest.fixture

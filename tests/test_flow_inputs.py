@@ -27,11 +27,18 @@ from dynamodel import (
     ThrottledError,
     sharding,
 )
-from dynamodel import query as query_module
-from dynamodel import requests as R
-from dynamodel.executors import arun, run
-from dynamodel.flows import CONNECTION_INPUTS, CONNECTION_POLICY, Emit, Inputs, Request, Sleep, call
-from dynamodel.sharding import ShardChecks, ShardCountMismatch, registry_key
+from dynamodel.core.flows import (
+    CONNECTION_INPUTS,
+    CONNECTION_POLICY,
+    Emit,
+    Inputs,
+    Request,
+    Sleep,
+    call,
+)
+from dynamodel.io.executors import arun, run
+from dynamodel.modelling.sharding import ShardChecks, ShardCountMismatch, registry_key
+from dynamodel.ops import items as R, query as query_module
 from dynamodel.testing import InProcessDynamoDB
 
 INPUTS_TABLE = Table("flow-inputs", ttl="expires_at")
@@ -74,12 +81,12 @@ def no_globals(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     with monkeypatch.context() as patch:
         patch.setattr(time, "time", refuse)
         patch.setattr(time, "monotonic", refuse)
-        patch.setattr("dynamodel.ttl._now", refuse)
+        patch.setattr("dynamodel.modelling.ttl._now", refuse)
         for name in ("random", "uniform", "randrange", "randint", "choice"):
             patch.setattr(random, name, refuse)
         patch.setattr(sharding, "_rng", None)  # Shards.choose() without a generator fails
         patch.setattr(Table, "connection", property(refuse))
-        patch.setattr("dynamodel.clients.default_connection", refuse)
+        patch.setattr("dynamodel.io.clients.default_connection", refuse)
         yield
 
 

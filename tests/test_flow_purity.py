@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 
 from dynamodel import Attr, Connection, Model, RetryPolicy, Table, ThrottledError
-from dynamodel import requests as R
-from dynamodel.executors import arun, run
-from dynamodel.flows import CONNECTION_INPUTS, CONNECTION_POLICY, Emit, Inputs, Request, Sleep
-from dynamodel.sharding import ShardChecks
+from dynamodel.core.flows import CONNECTION_INPUTS, CONNECTION_POLICY, Emit, Inputs, Request, Sleep
+from dynamodel.io.executors import arun, run
+from dynamodel.modelling.sharding import ShardChecks
+from dynamodel.ops import items as R
 from dynamodel.testing import FaultInjector, InProcessDynamoDB, trust_shard_layouts
 
 PURE = Table("purity")
@@ -70,7 +70,7 @@ def unreachable(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         raise AssertionError("a flow read a connection")
 
     monkeypatch.setattr(Table, "connection", property(refuse))
-    monkeypatch.setattr("dynamodel.clients.default_connection", refuse)
+    monkeypatch.setattr("dynamodel.io.clients.default_connection", refuse)
     trust_shard_layouts(Note)
     yield
 

@@ -1,4 +1,4 @@
-"""The immutable value classes of the public API (`dynamodel.frozen.Frozen` subclasses)."""
+"""The immutable value classes of the public API (`dynamodel.core.frozen.Frozen` subclasses)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pickle
 import pytest
 
 from dynamodel import GSI, LSI, Provisioned, RetryPolicy, Shards, Table
-from dynamodel.errors import CancellationReason
+from dynamodel.core.errors import CancellationReason
 
 VALUES = [
     GSI("gsi1", pk="gsi1pk", sk="gsi1sk", capacity=Provisioned(5, 5)),

@@ -60,3 +60,43 @@ def test_lazy_local_attribute() -> None:
     assert dynamodel.LocalDynamoDB.__name__ == "LocalDynamoDB"
     with pytest.raises(AttributeError):
         _ = dynamodel.does_not_exist  # type: ignore[attr-defined]
+
+
+def _type_checking_imports() -> dict[str, str]:
+    """Name -> module of every import under ``if TYPE_CHECKING:`` in dynamodel/__init__.py."""
+    import ast
+
+    tree = ast.parse((ROOT / "dynamodel" / "__init__.py").read_text())
+    found: dict[str, str] = {}
+    for node in tree.body:
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            for statement in node.body:
+                assert isinstance(statement, ast.ImportFrom), ast.unparse(statement)
+                for alias in statement.names:
+                    assert alias.asname == alias.name, f"re-export {alias.name} as itself"
+                    found[alias.name] = str(statement.module)
+    return found
+
+
+def test_lazy_names_and_type_checking_imports_agree() -> None:
+    """The lazy-name table is the one list; the TYPE_CHECKING block must name the same modules."""
+    import dynamodel
+
+    assert _type_checking_imports() == dynamodel._LAZY
+
+
+def test_every_public_name_resolves_and_dir_lists_it() -> None:
+    import dynamodel
+
+    assert len(dynamodel.__all__) == len(set(dynamodel.__all__))
+    for name in dynamodel.__all__:
+        assert getattr(dynamodel, name) is not None, name
+    assert set(dynamodel.__all__) <= set(dir(dynamodel))
+    assert not {"core", "io", "ops", "modelling", "model", "annotations"} & set(dynamodel.__all__)
+
+
+def test_an_unknown_public_name_is_an_attribute_error() -> None:
+    import dynamodel
+
+    with pytest.raises(AttributeError, match="no attribute 'Modle'"):
+        dynamodel.Modle  # noqa: B018

@@ -29,10 +29,10 @@ from dynamodel import (
     TransactionCanceled,
     VersionConflict,
 )
-from dynamodel.batch import Key, abatch_get, batch_get, batch_write
-from dynamodel.clients import default_connection
+from dynamodel.io.clients import default_connection
+from dynamodel.ops.batch import Key, abatch_get, batch_get, batch_write
+from dynamodel.ops.transactions import TransactGet, TransactWrite
 from dynamodel.testing import FaultInjector, InProcessDynamoDB
-from dynamodel.transactions import TransactGet, TransactWrite
 
 
 @pytest.fixture(autouse=True)

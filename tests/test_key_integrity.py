@@ -21,9 +21,13 @@ from dynamodel import (
     Table,
     ValidationError,
 )
-from dynamodel.batch import Key, abatch_get, batch_get
-from dynamodel.sharding import decode_shard_cursor, encode_shard_cursor, forget_shard_checks
-from dynamodel.transactions import TransactGet
+from dynamodel.modelling.sharding import (
+    decode_shard_cursor,
+    encode_shard_cursor,
+    forget_shard_checks,
+)
+from dynamodel.ops.batch import Key, abatch_get, batch_get
+from dynamodel.ops.transactions import TransactGet
 
 SEC = Table("key-integrity", ttl="expires_at")
 

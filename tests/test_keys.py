@@ -1,4 +1,4 @@
-"""Unit tests for dynamodel.keys: key templates and how values render into key text."""
+"""Unit tests for dynamodel.core.keys: key templates and how values render into key text."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from decimal import Decimal
 import pytest
 
 from dynamodel import Model, Table, ValidationError
-from dynamodel.keys import INT_SORT_WIDTH, KeyTemplate, render_part
+from dynamodel.core.keys import INT_SORT_WIDTH, KeyTemplate, render_part
 
 KEYS = Table("keys-unit")
 
@@ -227,8 +227,12 @@ def test_escaped_braces_are_literal_text() -> None:
 
 # -- injectivity: no value can forge another item's key (docs/security.md) ---------------------
 
-from hypothesis import assume, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
+from hypothesis import (  # noqa: E402
+    assume,
+    given,
+    settings,
+    strategies as st,
+)
 
 _LITERAL_PIECES = st.sampled_from(["#", "ORG#", "#TEAM#", "/", ":", "-x-", "#A#", "|", ".", "_"])
 

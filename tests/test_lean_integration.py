@@ -26,10 +26,10 @@ from dynamodel import (
     TableNotFound,
     TransactionCanceled,
 )
-from dynamodel.batch import Key, abatch_get, batch_get, batch_write
-from dynamodel.lean import AsyncLeanClient, LeanClient, create_async_client, create_client
+from dynamodel.io.lean import AsyncLeanClient, LeanClient, create_async_client, create_client
+from dynamodel.ops.batch import Key, abatch_get, batch_get, batch_write
+from dynamodel.ops.transactions import TransactWrite
 from dynamodel.testing import FaultInjector
-from dynamodel.transactions import TransactWrite
 
 # -- the same responses as boto3 ---------------------------------------------------------------
 

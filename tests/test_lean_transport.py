@@ -31,7 +31,7 @@ from botocore.exceptions import (
     SSLError,
 )
 
-from dynamodel.lean import AsyncLeanClient, LeanClient, create_async_client, create_client
+from dynamodel.io.lean import AsyncLeanClient, LeanClient, create_async_client, create_client
 
 KEY = {"TableName": "t", "Key": {"pk": {"S": "a"}}}
 ITEM = {"Item": {"pk": {"S": "a"}, "b": {"B": "AAE="}}}
@@ -290,8 +290,8 @@ async def test_error_responses_are_raised_and_not_resent(
 async def test_a_refused_connection_is_retried_then_raised(
     api: Sync, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from dynamodel.lean.async_pool import AsyncPool
-    from dynamodel.lean.sync_pool import SyncPool
+    from dynamodel.io.lean.async_pool import AsyncPool
+    from dynamodel.io.lean.sync_pool import SyncPool
 
     attempts = []
     pool_class: Any = SyncPool if api.name == "sync" else AsyncPool

@@ -26,22 +26,22 @@ from botocore.exceptions import (
 from botocore.parsers import create_parser
 from botocore.serialize import create_serializer
 
-from dynamodel.errors import map_client_error
-from dynamodel.lean import TRANSPORT_ENV, transport_from_env
-from dynamodel.lean.config import host_header, resolve
-from dynamodel.lean.errors import lean_exceptions
-from dynamodel.lean.http11 import (
+from dynamodel.core.errors import map_client_error
+from dynamodel.io.lean import TRANSPORT_ENV, transport_from_env
+from dynamodel.io.lean.config import host_header, resolve
+from dynamodel.io.lean.errors import lean_exceptions
+from dynamodel.io.lean.http11 import (
     IncompleteResponse,
     ProtocolError,
     Response,
     ResponseParser,
     request_head,
 )
-from dynamodel.lean.net import Proxy
-from dynamodel.lean.protocol import ChecksumMismatch, Protocol, check_params
-from dynamodel.lean.sigv4 import Credentials, Signer
-from dynamodel.lean.spec import DATA_OPERATIONS, ERRORS, OPERATIONS
-from dynamodel.lean.wire import decode_body, encode_body
+from dynamodel.io.lean.net import Proxy
+from dynamodel.io.lean.protocol import ChecksumMismatch, Protocol, check_params
+from dynamodel.io.lean.sigv4 import Credentials, Signer
+from dynamodel.io.lean.spec import DATA_OPERATIONS, ERRORS, OPERATIONS
+from dynamodel.io.lean.wire import decode_body, encode_body
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = botocore.session.get_session().get_service_model("dynamodb")
@@ -178,7 +178,7 @@ def make_protocol(creds: Credentials = CREDS, host: str = "127.0.0.1:8000") -> P
 def test_request_bytes_are_a_signed_json_post(
     monkeypatch: pytest.MonkeyPatch, creds: Credentials
 ) -> None:
-    import dynamodel.lean.protocol as protocol_module
+    import dynamodel.io.lean.protocol as protocol_module
 
     monkeypatch.setattr(protocol_module, "amz_date", lambda: FIXED_DATE)
     params = {"TableName": "t", "Key": {"pk": {"S": "a"}}, "ConsistentRead": True}
@@ -673,7 +673,7 @@ def test_transport_switch(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_importing_the_package_stays_light() -> None:
     code = (
-        "import sys, dynamodel.lean; dynamodel.lean.transport_from_env(); "
+        "import sys, dynamodel.io.lean; dynamodel.io.lean.transport_from_env(); "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in "
         "('botocore', 'boto3', 'aiohttp', 'aioboto3', 'urllib3')))"
     )

@@ -15,9 +15,9 @@ import pytest
 from conftest import SyncIO
 
 from dynamodel import Attr, ConditionFailed, Model, RetryPolicy, Table
-from dynamodel.errors import VersionConflict
+from dynamodel.core.errors import VersionConflict
 from dynamodel.local import LocalDynamoDB
-from dynamodel.locking import aretry_on_conflict, retry_on_conflict
+from dynamodel.ops.locking import aretry_on_conflict, retry_on_conflict
 
 LOCKS = Table("locks")
 

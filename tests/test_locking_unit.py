@@ -12,13 +12,21 @@ from botocore.exceptions import ClientError
 from conftest import throw_into
 from pydantic import ConfigDict
 
-from dynamodel import Attr, ConditionFailed, Connection, ItemNotFound, Model, RetryPolicy, Table
-from dynamodel import ValidationError as DMValidationError
-from dynamodel import requests as R
-from dynamodel.errors import VersionConflict
-from dynamodel.flows import Request, Sleep
-from dynamodel.locking import aretry_on_conflict, retry_flow, retry_on_conflict
-from dynamodel.sharding import forget_shard_checks
+from dynamodel import (
+    Attr,
+    ConditionFailed,
+    Connection,
+    ItemNotFound,
+    Model,
+    RetryPolicy,
+    Table,
+    ValidationError as DMValidationError,
+)
+from dynamodel.core.errors import VersionConflict
+from dynamodel.core.flows import Request, Sleep
+from dynamodel.modelling.sharding import forget_shard_checks
+from dynamodel.ops import items as R
+from dynamodel.ops.locking import aretry_on_conflict, retry_flow, retry_on_conflict
 from dynamodel.testing import trust_shard_layouts
 
 LOCK = Table("lock-unit")

@@ -1,4 +1,4 @@
-"""The middleware chain (`dynamodel.middleware`): one set of middleware objects (capacity
+"""The middleware chain (`dynamodel.io.middleware`): one set of middleware objects (capacity
 tracking, the local cache, DAX routing) driven by the sync and the async driver alike, against
 in-memory fakes (no server)."""
 
@@ -12,10 +12,10 @@ import pytest
 from botocore.exceptions import ClientError
 
 from dynamodel import Connection
-from dynamodel.cache import LocalCache
-from dynamodel.capacity import CapacityUsage, Tracker
-from dynamodel.dax import AsyncDaxRouter, DaxRouter, DaxRouting
-from dynamodel.middleware import AsyncClient, Blocking, Client, Send, acall, call
+from dynamodel.io.cache import LocalCache
+from dynamodel.io.capacity import CapacityUsage, Tracker
+from dynamodel.io.dax import AsyncDaxRouter, DaxRouter, DaxRouting
+from dynamodel.io.middleware import AsyncClient, Blocking, Client, Send, acall, call
 
 T = "t"
 

@@ -15,8 +15,8 @@ import pytest
 from backends import Backend
 
 from dynamodel import GSI, Attr, Collection, Model, Provisioned, Table, TableNotFound, batch_write
-from dynamodel.errors import ValidationError
-from dynamodel.flows import Flow
+from dynamodel.core.errors import ValidationError
+from dynamodel.core.flows import Flow
 from dynamodel.migrations import (
     BackfillFailed,
     LockHeld,
@@ -470,7 +470,7 @@ def test_a_dead_runs_lock_expires_and_is_taken_over(fresh_db: Backend, tmp_path:
     clock = FakeClock()
     acquired = clock()
     dead = MigrationLock(store, lease=0.5, clock=clock)
-    from dynamodel.executors import run
+    from dynamodel.io.executors import run
 
     run(dead.acquire_flow(), shop.connection)  # acquired, then "killed": no heartbeat
     write(tmp_path, "0001_x.py", "def up(ctx):\n    pass\n")
@@ -527,7 +527,7 @@ def test_heartbeat_keeps_the_lock_and_notices_a_takeover(fresh_db: Backend) -> N
 def test_a_run_that_lost_its_lock_cannot_overwrite_the_state(fresh_db: Backend) -> None:
     shop.create(poll=0.01)
     store = Store(shop)
-    from dynamodel.executors import run
+    from dynamodel.io.executors import run
 
     revision = run(store.put_json_flow("run-a", STATE, {"versions": {}}, 0), shop.connection)
     # run B (the new holder) writes the state; run A, still believing it holds the lock,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from dynamodel import Model, Table
-from dynamodel.errors import ValidationError
+from dynamodel.core.errors import ValidationError
 from dynamodel.migrations import (
     ENTITY,
     RESERVED_PARTITION,

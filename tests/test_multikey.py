@@ -22,9 +22,9 @@ from dynamodel import (
     ValidationError,
     schema,
 )
-from dynamodel.multikey import key_type
-from dynamodel.query import decode_cursor, encode_cursor
-from dynamodel.sharding import forget_shard_checks
+from dynamodel.modelling.multikey import key_type
+from dynamodel.modelling.sharding import forget_shard_checks
+from dynamodel.ops.query import decode_cursor, encode_cursor
 from dynamodel.testing import trust_shard_layouts
 
 MK = Table(

@@ -15,12 +15,12 @@ import pytest
 from conftest import SentLog, SyncIO
 from pydantic import BaseModel, Field
 
-import dynamodel.stamps as stamps
+import dynamodel.modelling.stamps as stamps
 from dynamodel import GSI, Attr, Model, Table, ValidationError, VersionConflict
-from dynamodel.batch import BatchWriter
-from dynamodel.errors import ItemNotFound
-from dynamodel.sharding import forget_shard_checks
-from dynamodel.transactions import TransactWrite
+from dynamodel.core.errors import ItemNotFound
+from dynamodel.modelling.sharding import forget_shard_checks
+from dynamodel.ops.batch import BatchWriter
+from dynamodel.ops.transactions import TransactWrite
 
 NC = Table("never_clobber", indexes=[GSI("gsi1", pk="gsi1pk", sk="gsi1sk")])
 

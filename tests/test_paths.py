@@ -27,10 +27,10 @@ from dynamodel import (
     ValidationError,
     present,
 )
-from dynamodel import requests as R
-from dynamodel.expressions import Placeholders, render_condition, render_update
-from dynamodel.paths import MAX_CACHED, PathResolver, resolver, resolver_for
-from dynamodel.sharding import forget_shard_checks
+from dynamodel.core.expressions import Placeholders, render_condition, render_update
+from dynamodel.modelling.paths import MAX_CACHED, PathResolver, resolver, resolver_for
+from dynamodel.modelling.sharding import forget_shard_checks
+from dynamodel.ops import items as R
 
 PT = Table(
     "paths-unit",
@@ -216,8 +216,8 @@ def test_difflib_is_imported_on_the_error_path_only() -> None:
 
     code = (
         "import sys, dynamodel\n"
-        "from dynamodel import requests, query\n"
-        "from dynamodel.paths import resolver\n"
+        "from dynamodel.ops import items, query\n"
+        "from dynamodel.modelling.paths import resolver\n"
         "assert 'difflib' not in sys.modules, 'difflib imported'\n"
     )
     root = Path(__file__).resolve().parent.parent
@@ -500,7 +500,7 @@ USER_CODE = """
 from pydantic import BaseModel, Field, RootModel
 
 from dynamodel import Attr, Model, Table, present
-from dynamodel.paths import attr_of
+from dynamodel.modelling.paths import attr_of
 
 shop = Table("mypy-shop")
 

@@ -13,7 +13,7 @@ from pathlib import Path
 USER_TESTS = """
 import pytest
 from dynamodel import Model, Table
-from dynamodel.batch import batch_write
+from dynamodel.ops.batch import batch_write
 
 pytest_plugins = ["dynamodel.pytest_plugin"]
 
@@ -78,7 +78,7 @@ import socket
 
 import pytest
 from dynamodel import Attr, Model, Table
-from dynamodel.batch import batch_write
+from dynamodel.ops.batch import batch_write
 
 pytest_plugins = ["dynamodel.pytest_plugin"]
 

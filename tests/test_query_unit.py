@@ -13,9 +13,9 @@ import pytest
 from shop_models import T0, Customer, Note, Order
 
 from dynamodel import Attr, Collection, Page, ValidationError
-from dynamodel.flows import CONNECTION_INPUTS, Emit, Inputs, Request
-from dynamodel.query import MAX_CHAR, decode_cursor, encode_cursor
-from dynamodel.sharding import ShardChecks, forget_shard_checks
+from dynamodel.core.flows import CONNECTION_INPUTS, Emit, Inputs, Request
+from dynamodel.modelling.sharding import ShardChecks, forget_shard_checks
+from dynamodel.ops.query import MAX_CHAR, decode_cursor, encode_cursor
 from dynamodel.testing import trust_shard_layouts
 
 

@@ -24,9 +24,9 @@ from dynamodel import (
     ThrottledError,
     ValidationError,
 )
-from dynamodel import requests as R
-from dynamodel.codec import MAX_ITEM_BYTES, item_size
-from dynamodel.sharding import forget_shard_checks
+from dynamodel.core.codec import MAX_ITEM_BYTES, item_size
+from dynamodel.modelling.sharding import forget_shard_checks
+from dynamodel.ops import items as R
 from dynamodel.testing import trust_shard_layouts
 
 REQ = Table(

@@ -15,8 +15,8 @@ from dynamodel import (
     ThrottledError,
     ValidationError,
 )
-from dynamodel.errors import DynamodelError, map_client_error
-from dynamodel.flows import Request, Sleep, call
+from dynamodel.core.errors import DynamodelError, map_client_error
+from dynamodel.core.flows import Request, Sleep, call
 
 
 def throttled(retry_attempts: int = 0) -> ThrottledError:

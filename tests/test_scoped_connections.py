@@ -22,13 +22,13 @@ from shop_models import APP, Customer, Order, order
 
 import dynamodel
 from dynamodel import Attr, Collection, Connection, Model, Shards, ValidationError, use_connection
-from dynamodel.batch import abatch_get, batch_get, batch_write
-from dynamodel.clients import default_connection
-from dynamodel.locking import aretry_on_conflict, retry_on_conflict
-from dynamodel.scope import resolve_connection, scoped_connection
-from dynamodel.table import Table
+from dynamodel.io.clients import default_connection
+from dynamodel.io.scope import resolve_connection, scoped_connection
+from dynamodel.modelling.table import Table
+from dynamodel.ops.batch import abatch_get, batch_get, batch_write
+from dynamodel.ops.locking import aretry_on_conflict, retry_on_conflict
+from dynamodel.ops.transactions import TransactGet, TransactWrite
 from dynamodel.testing import InProcessDynamoDB
-from dynamodel.transactions import TransactGet, TransactWrite
 
 
 class Wallet(Model):

@@ -13,9 +13,14 @@ from backends import Backend
 from conftest import SyncIO, user_items
 
 from dynamodel import GSI, Attr, Collection, Model, Table, TransactWrite, ValidationError
-from dynamodel.batch import abatch_get, batch_get, batch_write
-from dynamodel.batch_flows import Key
-from dynamodel.sharding import ShardCountMismatch, Shards, forget_shard_checks, registry_key
+from dynamodel.modelling.sharding import (
+    ShardCountMismatch,
+    Shards,
+    forget_shard_checks,
+    registry_key,
+)
+from dynamodel.ops.batch import abatch_get, batch_get, batch_write
+from dynamodel.ops.batch_flows import Key
 
 TABLE = Table("sharding", indexes=[GSI("gsi1", pk="gsi1pk", sk="gsi1sk")])
 HOT_SHARDS = 16

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from dynamodel import ValidationError
-from dynamodel.clients import Connection
-from dynamodel.executors import arun, iterate, run
-from dynamodel.sharding import (
+from dynamodel.io.clients import Connection
+from dynamodel.io.executors import arun, iterate, run
+from dynamodel.modelling.sharding import (
     Shards,
     count_shards_flow,
     decode_shard_cursor,
@@ -48,7 +48,7 @@ def test_calculated_shard_is_stable_known_value_and_across_processes() -> None:
     assert shards.strategy == "calculated"
     here = [shards.calculate({"user_id": f"u{i}"}) for i in range(50)]
     code = (
-        "from dynamodel.sharding import Shards;"
+        "from dynamodel.modelling.sharding import Shards;"
         "s = Shards(16, by='user_id');"
         "print([s.calculate({'user_id': f'u{i}'}) for i in range(50)])"
     )
@@ -237,7 +237,7 @@ def test_ties_on_the_sort_key_break_by_shard_number() -> None:
 async def test_async_merge_matches_sync() -> None:
     partitions = _spread(4, 90, seed=11)
     stub = AsyncShardedStub(partitions)
-    from dynamodel.executors import aiterate
+    from dynamodel.io.executors import aiterate
 
     items = [i async for page in aiterate(_flow(Shards(4)), Connection(aclient=stub)) for i in page]
     assert items == [f"{i:05d}" for i in range(90)]

@@ -14,14 +14,14 @@ import pytest
 from pydantic import BaseModel, Field
 
 from dynamodel import Model, Table, ValidationError
-from dynamodel.streams import (
+from dynamodel.modelling.ttl import TTL
+from dynamodel.ops.streams import (
     ChangeRecord,
     UnroutedRecord,
     batch_item_failures,
     handle_stream_event,
     parse_stream_event,
 )
-from dynamodel.ttl import TTL
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "stream_event.json"
 SHOP = Table("shop", ttl="expires_at")
@@ -202,7 +202,7 @@ def test_handler_stops_at_the_first_failure_and_reports_it(
         if change.event_name == "MODIFY" and change.model is Cart:
             raise RuntimeError("downstream unavailable")
 
-    with caplog.at_level(logging.ERROR, logger="dynamodel.streams"):
+    with caplog.at_level(logging.ERROR, logger="dynamodel.ops.streams"):
         response = handle_stream_event(event(), handler, table=SHOP)
     assert response == {"batchItemFailures": [{"itemIdentifier": "1000000000000000000400"}]}
     assert seen == [f"1000000000000000000{n}00" for n in range(1, 5)]  # none after the failure
@@ -217,7 +217,7 @@ def test_unrouted_records_fail_by_default_and_can_be_skipped(
         "batchItemFailures": [{"itemIdentifier": "1000000000000000000700"}]
     }
     assert len(seen) == 6
-    with caplog.at_level(logging.WARNING, logger="dynamodel.streams"):
+    with caplog.at_level(logging.WARNING, logger="dynamodel.ops.streams"):
         assert handle_stream_event(event(), lambda c: None, table=SHOP, on_unrouted="skip") == {
             "batchItemFailures": []
         }

@@ -9,7 +9,7 @@ import pytest
 from pydantic import Field
 
 from dynamodel import GSI, LSI, Connection, Model, Provisioned, Table, ValidationError
-from dynamodel.flows import Request
+from dynamodel.core.flows import Request
 
 # -- CreateTable requests -----------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from dynamodel import ValidationError
-from dynamodel.errors import ServiceError, ThrottledError, map_client_error
+from dynamodel.core.errors import ServiceError, ThrottledError, map_client_error
 from dynamodel.testing import DATA_OPERATIONS, FaultInjector, FaultStats
 
 

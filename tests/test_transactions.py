@@ -12,7 +12,7 @@ import pytest
 
 from dynamodel import Attr, Model, Table, TransactionCanceled, ValidationError
 from dynamodel.local import LocalDynamoDB
-from dynamodel.transactions import TransactGet, TransactWrite
+from dynamodel.ops.transactions import TransactGet, TransactWrite
 
 BANK = Table("bank")
 

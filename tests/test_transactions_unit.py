@@ -22,12 +22,12 @@ from dynamodel import (
     ServiceError,
     Table,
     TransactionCanceled,
+    ValidationError as DMValidationError,
 )
-from dynamodel import ValidationError as DMValidationError
-from dynamodel.errors import map_client_error
-from dynamodel.sharding import forget_shard_checks
+from dynamodel.core.errors import map_client_error
+from dynamodel.modelling.sharding import forget_shard_checks
+from dynamodel.ops.transactions import MAX_TRANSACTION_BYTES, TransactGet, TransactWrite
 from dynamodel.testing import trust_shard_layouts
-from dynamodel.transactions import MAX_TRANSACTION_BYTES, TransactGet, TransactWrite
 
 TX = Table("tx-unit")
 FLAT = Table("tx-unit-flat", sk=None)

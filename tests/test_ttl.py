@@ -10,8 +10,8 @@ import pydantic
 import pytest
 
 from dynamodel import Model, Table, ValidationError
-from dynamodel.expressions import Placeholders, render_condition
-from dynamodel.ttl import (
+from dynamodel.core.expressions import Placeholders, render_condition
+from dynamodel.modelling.ttl import (
     MIN_EPOCH_SECONDS,
     TTL,
     drop_expired,
@@ -214,8 +214,8 @@ def test_updating_a_ttl_field_stores_epoch_seconds(ddb: Any, fresh_db: Any) -> N
 
 async def test_expired_items_are_hidden_from_every_read(fresh_db: Any, io: Any) -> None:
     from dynamodel import TransactGet
-    from dynamodel.batch import batch_get
-    from dynamodel.batch_flows import Key
+    from dynamodel.ops.batch import batch_get
+    from dynamodel.ops.batch_flows import Key
 
     _create_without_server_ttl()
     now = dt.datetime.now(dt.UTC)

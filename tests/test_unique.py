@@ -27,11 +27,11 @@ from dynamodel import (
     ValidationError,
     VersionConflict,
 )
-from dynamodel.batch import batch_write
-from dynamodel.collection import Collection
 from dynamodel.local import LocalDynamoDB
-from dynamodel.transactions import TransactWrite
-from dynamodel.unique import GUARD_PREFIX, GUARD_TYPE, guard_key
+from dynamodel.ops.batch import batch_write
+from dynamodel.ops.collection import Collection
+from dynamodel.ops.transactions import TransactWrite
+from dynamodel.ops.unique import GUARD_PREFIX, GUARD_TYPE, guard_key
 
 #: normalised in the type (not a model validator), so updates normalise too
 Email = Annotated[str, AfterValidator(str.lower)]
@@ -467,7 +467,7 @@ async def test_flat_table_and_int_values(io: SyncIO, ddb: Any) -> None:
 
 
 def test_stream_events_leave_guard_records_out() -> None:
-    from dynamodel.streams import parse_stream_event
+    from dynamodel.ops.streams import parse_stream_event
 
     def record(seq: str, image: dict[str, Any]) -> dict[str, Any]:
         keys = {k: image[k] for k in ("pk", "sk")}

@@ -12,10 +12,10 @@ from conftest import throw_into
 from test_unique import UNIQ, Account, Member, member
 
 from dynamodel import UniqueConstraintViolation, VersionConflict
-from dynamodel.errors import TransactionCanceled, parse_reasons
-from dynamodel.flows import Request
-from dynamodel.sharding import forget_shard_checks, trust_layout
-from dynamodel.unique import GUARD_PREFIX, GUARD_SK, GUARD_TYPE, guard_key
+from dynamodel.core.errors import TransactionCanceled, parse_reasons
+from dynamodel.core.flows import Request
+from dynamodel.modelling.sharding import forget_shard_checks, trust_layout
+from dynamodel.ops.unique import GUARD_PREFIX, GUARD_SK, GUARD_TYPE, guard_key
 
 
 @pytest.fixture(autouse=True)

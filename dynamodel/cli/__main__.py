@@ -1,5 +1,5 @@
 """``python -m dynamodel.cli``: the same as the ``dynamodel`` command."""
 
-from . import main
+from dynamodel.cli import main
 
 main()

@@ -12,7 +12,7 @@ from typing import Annotated, NoReturn
 import typer
 from rich.console import Console
 
-from . import _migrate, _schema, _table
+from dynamodel.cli import _migrate, _schema, _table
 
 app = typer.Typer(
     name="dynamodel",

@@ -12,8 +12,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from ..errors import DynamodelError, TableNotFound
-from ._project import Project, ProjectError, load_project
+from dynamodel.cli._project import Project, ProjectError, load_project
+from dynamodel.core.errors import DynamodelError, TableNotFound
 
 console = Console(soft_wrap=True)  # long lines stay whole (grep-able, copy-able)
 err_console = Console(stderr=True, soft_wrap=True)

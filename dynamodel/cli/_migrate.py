@@ -24,24 +24,7 @@ from rich.progress import (
 )
 from rich.table import Table as RichTable
 
-from ..migrations import (
-    BackfillFailed,
-    BackfillProgress,
-    BackfillResult,
-    BackfillSettings,
-    LockHeld,
-    LockLost,
-    Migration,
-    MigrationError,
-    MigrationFailed,
-    Migrator,
-    Reporter,
-    RunResult,
-    parse_target,
-)
-from ..migrations.backfill import describe_failures
-from ..migrations.files import create
-from ._common import (
+from dynamodel.cli._common import (
     BAD_INPUT,
     LOCKED,
     AppOption,
@@ -58,7 +41,24 @@ from ._common import (
     open_project,
     print_json,
 )
-from ._project import Project, ProjectError, migrations_folder, read_config
+from dynamodel.cli._project import Project, ProjectError, migrations_folder, read_config
+from dynamodel.migrations import (
+    BackfillFailed,
+    BackfillProgress,
+    BackfillResult,
+    BackfillSettings,
+    LockHeld,
+    LockLost,
+    Migration,
+    MigrationError,
+    MigrationFailed,
+    Migrator,
+    Reporter,
+    RunResult,
+    parse_target,
+)
+from dynamodel.migrations.backfill import describe_failures
+from dynamodel.migrations.files import create
 
 app = typer.Typer(
     name="migrate",

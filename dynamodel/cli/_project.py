@@ -21,8 +21,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from ..model import Model
-from ..table import Table
+from dynamodel.model import Model
+from dynamodel.modelling.table import Table
 
 
 class ProjectError(Exception):

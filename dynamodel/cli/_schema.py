@@ -11,10 +11,10 @@ import typer
 from rich.markup import escape
 from rich.table import Table as RichTable
 
-from .. import schema
-from ..migrations.store import RESERVED_PARTITION
-from ..table import Table
-from ._common import AppOption, TableNameOption, TableOption, console, open_project
+from dynamodel import schema
+from dynamodel.cli._common import AppOption, TableNameOption, TableOption, console, open_project
+from dynamodel.migrations.store import RESERVED_PARTITION
+from dynamodel.modelling.table import Table
 
 
 class Format(StrEnum):

@@ -9,10 +9,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table as RichTable
 
-from .. import schema
-from ..errors import DynamodelError
-from ..flows import Request
-from ._common import (
+from dynamodel import schema
+from dynamodel.cli._common import (
     BAD_INPUT,
     FAILED,
     AppOption,
@@ -27,6 +25,8 @@ from ._common import (
     open_project,
     print_json,
 )
+from dynamodel.core.errors import DynamodelError
+from dynamodel.core.flows import Request
 
 app = typer.Typer(
     name="table",

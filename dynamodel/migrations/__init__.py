@@ -18,12 +18,22 @@ See docs/migrations.md.
 
 from __future__ import annotations
 
-from ..batch_flows import delete_request, put_request
-from .backfill import BackfillProgress, BackfillResult, BackfillSettings, FailedItem
-from .errors import BackfillFailed, LockHeld, LockLost, MigrationError, MigrationFailed
-from .files import Migration
-from .lock import LockInfo, MigrationLock
-from .runner import (
+from dynamodel.migrations.backfill import (
+    BackfillProgress,
+    BackfillResult,
+    BackfillSettings,
+    FailedItem,
+)
+from dynamodel.migrations.errors import (
+    BackfillFailed,
+    LockHeld,
+    LockLost,
+    MigrationError,
+    MigrationFailed,
+)
+from dynamodel.migrations.files import Migration
+from dynamodel.migrations.lock import LockInfo, MigrationLock
+from dynamodel.migrations.runner import (
     MigrationContext,
     MigrationStatus,
     Migrator,
@@ -32,7 +42,8 @@ from .runner import (
     RunResult,
     parse_target,
 )
-from .store import ENTITY, RESERVED_PARTITION
+from dynamodel.migrations.store import ENTITY, RESERVED_PARTITION
+from dynamodel.ops.batch_flows import delete_request, put_request
 
 __all__ = [
     "ENTITY",

@@ -19,8 +19,15 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..batch import BatchWriteError, BatchWriteResult
-from ..batch_flows import (
+from dynamodel.core.codec import Item, decode_item
+from dynamodel.core.errors import ValidationError
+from dynamodel.core.flows import Flow, Request, Sleep, call, connection_policy
+from dynamodel.io.scope import resolve_connection
+from dynamodel.migrations.errors import BackfillFailed
+from dynamodel.migrations.rate import RateLimiter
+from dynamodel.model import Model
+from dynamodel.ops.batch import BatchWriteError, BatchWriteResult
+from dynamodel.ops.batch_flows import (
     ChunkReport,
     Progress,
     WriteRequest,
@@ -29,21 +36,14 @@ from ..batch_flows import (
     put_request,
     write_flow,
 )
-from ..codec import Item, decode_item
-from ..errors import ValidationError
-from ..flows import Flow, Request, Sleep, call, connection_policy
-from ..model import Model
-from ..query import decode_cursor, encode_cursor
-from ..scope import resolve_connection
-from .errors import BackfillFailed
-from .rate import RateLimiter
+from dynamodel.ops.query import decode_cursor, encode_cursor
 
 if TYPE_CHECKING:
-    from ..clients import Connection
-    from ..expressions import Condition
-    from ..table import Table
-    from .lock import MigrationLock
-    from .store import Store
+    from dynamodel.core.expressions import Condition
+    from dynamodel.io.clients import Connection
+    from dynamodel.migrations.lock import MigrationLock
+    from dynamodel.migrations.store import Store
+    from dynamodel.modelling.table import Table
 
 #: what a transform may return for one item
 Output = Model | WriteRequest | Iterable[Model | WriteRequest] | None
@@ -536,7 +536,7 @@ def run_backfill(
     on_progress: Callable[[BackfillProgress], None] | None = None,
 ) -> BackfillResult:
     """Run (or resume) one backfill with the sync client; see `MigrationContext.backfill`."""
-    from ..executors import run
+    from dynamodel.io.executors import run
 
     spec = model._spec()
     table = spec.table
@@ -624,7 +624,7 @@ def _run_segments(
     """
     from concurrent.futures import ThreadPoolExecutor, wait
 
-    from ..executors import run
+    from dynamodel.io.executors import run
 
     def one(flow: Flow[Checkpoint]) -> Checkpoint | Exception:
         try:

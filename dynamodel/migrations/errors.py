@@ -1,14 +1,14 @@
-"""Errors of the migration runner (all `dynamodel.errors.DynamodelError`)."""
+"""Errors of the migration runner (all `dynamodel.core.errors.DynamodelError`)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..errors import DynamodelError
+from dynamodel.core.errors import DynamodelError
 
 if TYPE_CHECKING:
-    from .backfill import BackfillResult, FailedItem
-    from .lock import LockInfo
+    from dynamodel.migrations.backfill import BackfillResult, FailedItem
+    from dynamodel.migrations.lock import LockInfo
 
 
 class MigrationError(DynamodelError):

@@ -26,15 +26,15 @@ from decimal import Decimal
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
-from ..codec import Item
-from ..errors import ConditionFailed
-from ..flows import Flow, Request, call
-from ..scope import resolve_connection
-from .errors import LockHeld, LockLost
-from .store import LOCK, Store
+from dynamodel.core.codec import Item
+from dynamodel.core.errors import ConditionFailed
+from dynamodel.core.flows import Flow, Request, call
+from dynamodel.io.scope import resolve_connection
+from dynamodel.migrations.errors import LockHeld, LockLost
+from dynamodel.migrations.store import LOCK, Store
 
 if TYPE_CHECKING:
-    from ..clients import Connection
+    from dynamodel.io.clients import Connection
 
 DEFAULT_LEASE = 60.0
 
@@ -242,7 +242,7 @@ class MigrationLock:
     # -- sync use -------------------------------------------------------------------------------
 
     def _run(self, flow: Flow[Any]) -> Any:
-        from ..executors import run
+        from dynamodel.io.executors import run
 
         return run(flow, resolve_connection(self.store.table, self._connection))
 

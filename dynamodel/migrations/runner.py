@@ -18,11 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from ..batch import BatchWriter
-from ..errors import ValidationError
-from ..model import Model
-from ..scope import resolve_connection
-from .backfill import (
+from dynamodel.core.errors import ValidationError
+from dynamodel.io.scope import resolve_connection
+from dynamodel.migrations.backfill import (
     BackfillProgress,
     BackfillResult,
     BackfillSettings,
@@ -31,15 +29,23 @@ from .backfill import (
     Output,
     run_backfill,
 )
-from .errors import BackfillFailed, LockLost, MigrationError, MigrationFailed
-from .files import Migration, create, discover
-from .lock import DEFAULT_LEASE, LockInfo, MigrationLock, force_unlock_flow, read_lock_flow
-from .store import STATE, Store
+from dynamodel.migrations.errors import BackfillFailed, LockLost, MigrationError, MigrationFailed
+from dynamodel.migrations.files import Migration, create, discover
+from dynamodel.migrations.lock import (
+    DEFAULT_LEASE,
+    LockInfo,
+    MigrationLock,
+    force_unlock_flow,
+    read_lock_flow,
+)
+from dynamodel.migrations.store import STATE, Store
+from dynamodel.model import Model
+from dynamodel.ops.batch import BatchWriter
 
 if TYPE_CHECKING:
-    from ..expressions import Condition
-    from ..flows import Flow
-    from ..table import Table
+    from dynamodel.core.expressions import Condition
+    from dynamodel.core.flows import Flow
+    from dynamodel.modelling.table import Table
 
 M = TypeVar("M", bound=Model)
 Direction = Literal["up", "down"]
@@ -229,7 +235,7 @@ class MigrationContext:
         """Scan ``model``'s items in parallel, transform each, write the results in batches.
 
         ``transform(item)`` returns None (leave the item as it is), a model instance (put), a
-        `dynamodel.batch.WriteRequest` (``put_request``/``delete_request``), or a list of
+        `dynamodel.ops.batch.WriteRequest` (``put_request``/``delete_request``), or a list of
         those. It must be idempotent: after a crash the pages since the last checkpoint are
         processed again. A put that would lose attributes of the item its model does not
         declare is refused, unless ``drop_unknown``, which leaves them out of every put of a
@@ -349,7 +355,7 @@ class Migrator:
         self._lock: MigrationLock | None = None
 
     def _run(self, flow: Flow[Any]) -> Any:
-        from ..executors import run
+        from dynamodel.io.executors import run
 
         return run(flow, resolve_connection(self.table))
 

@@ -25,13 +25,13 @@ import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..codec import Item
-from ..errors import ConditionFailed
-from ..flows import Flow, Request, Sleep, call, connection_policy
-from .errors import LockLost
+from dynamodel.core.codec import Item
+from dynamodel.core.errors import ConditionFailed
+from dynamodel.core.flows import Flow, Request, Sleep, call, connection_policy
+from dynamodel.migrations.errors import LockLost
 
 if TYPE_CHECKING:
-    from ..table import Table
+    from dynamodel.modelling.table import Table
 
 RESERVED_PARTITION = "_dynamodel#migrations"
 ENTITY = "_dynamodel:migrations"

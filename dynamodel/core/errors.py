@@ -1,0 +1,438 @@
+"""The dynamodel exception hierarchy and the mapping from botocore errors.
+
+Errors dynamodel detects or DynamoDB returns derive from `DynamodelError`. Bad input caught
+before a request is sent is a `ValidationError`; an error the service returned keeps the
+botocore exception as ``__cause__`` and its code in `DynamodelError.code`. Two kinds pass
+through unchanged: pydantic's ``ValidationError`` when a stored item does not fit its model,
+and botocore's transport errors (connection, credentials) that carry no DynamoDB error code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from dynamodel.core.frozen import Frozen
+
+
+class DynamodelError(Exception):
+    """Base class of every error raised by dynamodel."""
+
+    code: str | None = None
+    #: retries botocore already made inside the failed call (from ResponseMetadata)
+    retry_attempts: int = 0
+    #: the HTTP status of the failed call, when there was one
+    status: int | None = None
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        if code is not None:
+            self.code = code
+
+
+class ValidationError(DynamodelError, ValueError):
+    """Bad input, detected before any request is sent (or rejected by DynamoDB as invalid)."""
+
+    code = "ValidationException"
+
+
+class UnknownPath(ValidationError):
+    """An expression names an attribute path its model does not declare; nothing was sent.
+
+    Attributes:
+        model: the model's name (several, comma-separated, for a collection query).
+        path: the path as written (``"address.ctiy"``).
+        segment: the first segment that is not declared (``"ctiy"``, or an index).
+        closest: declared names close to ``segment`` (possibly empty).
+    """
+
+    def __init__(
+        self, message: str, *, model: str, path: str, segment: str | int, closest: list[str]
+    ) -> None:
+        super().__init__(message)
+        self.model = model
+        self.path = path
+        self.segment = segment
+        self.closest = closest
+
+
+class ItemTooLarge(ValidationError):
+    """The serialised item exceeds DynamoDB's 400 KB item size limit."""
+
+    def __init__(self, message: str, *, size: int, limit: int) -> None:
+        super().__init__(message)
+        self.size = size
+        self.limit = limit
+
+
+class ItemNotFound(DynamodelError, LookupError):
+    """A get by key found no item."""
+
+    def __init__(self, message: str, *, key: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+class EntityMismatch(DynamodelError):
+    """An item read as one entity is stored as another (its type attribute says so).
+
+    Raised instead of parsing it: a key that renders the same text for two entities, or a
+    hand-written key, must not hand one entity's data to another's code. ``expected`` and
+    ``stored`` are the entity types, ``key`` the item's key attributes (raw).
+    """
+
+    def __init__(
+        self, message: str, *, expected: str, stored: str, key: dict[str, Any] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.expected = expected
+        self.stored = stored
+        self.key = key
+
+
+class ConditionFailed(DynamodelError):
+    """A condition expression evaluated to false.
+
+    ``item`` holds the current stored item (raw AttributeValue map) when DynamoDB returned it
+    (dynamodel always asks for it with ``ReturnValuesOnConditionCheckFailure=ALL_OLD``), and
+    ``current`` holds it parsed into the model when the model is known.
+    """
+
+    code = "ConditionalCheckFailedException"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        item: dict[str, Any] | None = None,
+        current: Any = None,
+    ) -> None:
+        super().__init__(message)
+        self.item = item
+        self.current = current
+
+
+class VersionConflict(ConditionFailed):
+    """An optimistic-locking check failed: the stored version is not the one the write expected.
+
+    ``expected`` is the version the write required (None: no stored version, a new item);
+    ``actual`` is the stored version DynamoDB returned (None when the item, or its version
+    attribute, is absent). ``item`` and ``current`` hold the stored item, as in
+    `ConditionFailed`, so the winner of the race can be inspected or reapplied to.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        item: dict[str, Any] | None = None,
+        current: Any = None,
+        expected: int | None = None,
+        actual: int | None = None,
+    ) -> None:
+        super().__init__(message, item=item, current=current)
+        self.expected = expected
+        self.actual = actual
+
+
+class UniqueConstraintViolation(ConditionFailed):
+    """A value of a unique field (``Meta.unique``) is already taken by another item.
+
+    ``model`` is the model class name, ``field`` the field (Python name) and ``value`` the
+    value that was refused; ``owner`` is the key of the item holding it (its rendered key
+    attributes, from the guard record), when DynamoDB returned it.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        model: str,
+        field: str,
+        value: Any,
+        owner: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.model = model
+        self.field = field
+        self.value = value
+        self.owner = owner
+
+
+class ThrottledError(DynamodelError):
+    """DynamoDB throttled the request and the retry policy gave up."""
+
+
+class CancellationReason(Frozen):
+    """Why one action of a cancelled transaction failed (or ``code`` None if it did not).
+
+    Reasons are aligned with the transaction's actions: ``index`` is the action's position,
+    ``action`` its kind (``put``, ``create``, ``update``, ``delete``, ``condition_check``,
+    ``get``), ``model`` the model class and ``key`` the key fields it targets. ``code`` is
+    DynamoDB's reason code (``ConditionalCheckFailed``, ``TransactionConflict``,
+    ``ValidationError``, ...), ``item`` the stored item when DynamoDB returned it
+    (``ReturnValuesOnConditionCheckFailure=ALL_OLD``) and ``current`` that item parsed into
+    ``model``. ``version_conflict`` is True when the failed condition is the optimistic-locking
+    check (the stored version differs from the expected one).
+    """
+
+    _fields = (
+        "index",
+        "code",
+        "message",
+        "item",
+        "action",
+        "model",
+        "key",
+        "current",
+        "version_conflict",
+    )
+    __slots__ = _fields
+    index: int
+    code: str | None
+    message: str | None
+    item: dict[str, Any] | None
+    action: str | None
+    model: type | None
+    key: dict[str, Any] | None
+    current: Any
+    version_conflict: bool
+
+    def __init__(
+        self,
+        index: int,
+        code: str | None,
+        message: str | None = None,
+        item: dict[str, Any] | None = None,
+        action: str | None = None,
+        model: type | None = None,
+        key: dict[str, Any] | None = None,
+        current: Any = None,
+        version_conflict: bool = False,
+    ) -> None:
+        self._set(
+            index=index,
+            code=code,
+            message=message,
+            item=item,
+            action=action,
+            model=model,
+            key=key,
+            current=current,
+            version_conflict=version_conflict,
+        )
+
+    @property
+    def failed(self) -> bool:
+        """Whether this action is one that made the transaction fail."""
+        return self.code is not None
+
+    def describe(self) -> str:
+        """One line naming the action and why it failed."""
+        what = f"action {self.index}"
+        if self.action is not None:
+            name = self.model.__name__ if self.model is not None else "?"
+            what += f" ({self.action} {name} {self.key})"
+        if self.code is None:
+            return f"{what}: ok"
+        text = f"{what}: {self.code}"
+        if self.version_conflict:
+            text += " (version conflict)"
+        elif self.code == "ConditionalCheckFailed" and self.item is None:
+            text += " (no stored item)"
+        if self.message:
+            text += f": {self.message}"
+        return text
+
+
+def _reason_code(raw: Any) -> str | None:
+    code = raw.get("Code") if isinstance(raw, dict) else None
+    return None if code in (None, "None", "") else str(code)
+
+
+#: the reason codes DynamoDB puts in ``CancellationReasons`` ("None": the action was fine)
+REASON_CODES = frozenset(
+    {
+        "None",
+        "ConditionalCheckFailed",
+        "ItemCollectionSizeLimitExceeded",
+        "TransactionConflict",
+        "ProvisionedThroughputExceeded",
+        "ThrottlingError",
+        "ValidationError",
+    }
+)
+
+
+def normalize_reason(entry: Any) -> dict[str, Any]:
+    """One cancellation reason as DynamoDB's ``{"Code", "Message", "Item"}`` dict.
+
+    DynamoDB (and botocore) give dicts; the DAX client puts its reasons on the exception's
+    ``cancellation_reasons`` in its own decoded form: dicts with any key case, objects with
+    ``code``/``message``/``item`` attributes, or ``[item, code, message]``-like sequences
+    (the code is the element that is a known reason code, the item the mapping).
+    """
+    if isinstance(entry, Mapping):
+        lowered = {str(k).lower(): v for k, v in entry.items()}
+        return {k: lowered.get(k.lower()) for k in ("Code", "Message", "Item")}
+    if isinstance(entry, list | tuple):
+        code = next((x for x in entry if isinstance(x, str) and x in REASON_CODES), None)
+        item = next((x for x in entry if isinstance(x, Mapping)), None)
+        message = next((x for x in entry if isinstance(x, str) and x is not code), None)
+        return {"Code": code, "Message": message, "Item": dict(item) if item else None}
+    return {
+        "Code": getattr(entry, "code", None),
+        "Message": getattr(entry, "message", None),
+        "Item": getattr(entry, "item", None),
+    }
+
+
+def parse_reasons(raw: list[Any]) -> list[CancellationReason]:
+    """``CancellationReasons`` as returned by DynamoDB -> `CancellationReason` (no model info)."""
+    out: list[CancellationReason] = []
+    for index, entry in enumerate(raw):
+        entry = normalize_reason(entry) if entry is not None else {}
+        message = entry.get("Message")
+        out.append(
+            CancellationReason(
+                index=index,
+                code=_reason_code(entry),
+                message=str(message) if message else None,
+                item=entry.get("Item") or None,
+            )
+        )
+    return out
+
+
+class TransactionCanceled(DynamodelError):
+    """A transaction was cancelled.
+
+    ``reasons`` is aligned with the transaction's actions (one `CancellationReason` each);
+    ``failed`` lists only the actions that caused the cancellation. Raised by
+    `dynamodel.TransactWrite` and `dynamodel.TransactGet` with every
+    reason naming the model, action and key the caller added.
+    """
+
+    code = "TransactionCanceledException"
+
+    def __init__(self, message: str, *, reasons: list[CancellationReason]) -> None:
+        super().__init__(message)
+        self.reasons = reasons
+
+    @property
+    def failed(self) -> list[CancellationReason]:
+        """The reasons of the actions that failed."""
+        return [reason for reason in self.reasons if reason.failed]
+
+
+class TableNotFound(DynamodelError):
+    """The table (or index) does not exist."""
+
+    code = "ResourceNotFoundException"
+
+
+class ServiceError(DynamodelError):
+    """Any other error returned by DynamoDB."""
+
+
+RETRYABLE_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "InternalFailure",
+        "ServiceUnavailable",
+        "LimitExceededException",
+        "TransactionInProgressException",
+        "TransactionConflictException",
+        # the DAX client's spellings
+        "InternalServerErrorException",
+        "RequestLimitExceededException",
+    }
+)
+THROTTLING_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "RequestLimitExceededException",  # DAX
+    }
+)
+
+
+def error_code(exc: BaseException) -> str | None:
+    """The DynamoDB error code of a botocore ``ClientError`` (or DAX error), else None."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        code = response.get("Error", {}).get("Code")
+        if isinstance(code, str):
+            return code.rsplit("#", 1)[-1]
+        if isinstance(code, tuple | list) and code and isinstance(code[0], str):
+            # DAX: (ValidationException, NotImplementedException) for calls it cannot serve
+            return code[0]
+    return None
+
+
+def is_dax_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is one of the DAX client's errors (``amazondax.DaxError``)."""
+    return type(exc).__module__.startswith("amazondax") and hasattr(exc, "response")
+
+
+def map_client_error(exc: BaseException, operation: str) -> DynamodelError | None:
+    """Translate a botocore ``ClientError`` (or DAX error) into the dynamodel hierarchy.
+
+    Returns None for anything else (transport errors pass through unchanged). DAX errors
+    carry the same codes as DynamoDB's (a few spelled differently, see `RETRYABLE_CODES`);
+    a DAX error whose codes DAX itself could not translate becomes a `ServiceError` with
+    ``code`` None and DAX's numeric codes in the message.
+    """
+    code = error_code(exc)
+    if code is None:
+        if is_dax_error(exc):
+            return _unknown_dax_error(exc, operation)
+        return None
+    response: dict[str, Any] = getattr(exc, "response", {})
+    message = str(response.get("Error", {}).get("Message") or exc)
+    detail = response.get("Error", {}).get("Code")
+    if isinstance(detail, tuple | list) and len(detail) > 1:
+        message = f"{message} ({', '.join(str(d) for d in detail[1:])})"
+    text = f"{operation}: {code}: {message}"
+    error: DynamodelError
+    if code == "ConditionalCheckFailedException":
+        error = ConditionFailed(text, item=response.get("Item"))
+    elif code == "TransactionCanceledException":
+        reasons = response.get("CancellationReasons")
+        if reasons is None:  # DAX puts them on the exception
+            reasons = getattr(exc, "cancellation_reasons", None) or []
+        error = TransactionCanceled(text, reasons=parse_reasons(list(reasons)))
+    elif code == "ValidationException":
+        error = ValidationError(text)
+    elif code == "ResourceNotFoundException":
+        error = TableNotFound(text)
+    elif code in THROTTLING_CODES:
+        error = ThrottledError(text, code=code)
+    else:
+        error = ServiceError(text, code=code)
+    _copy_metadata(error, response)
+    return error
+
+
+def _copy_metadata(error: DynamodelError, response: Mapping[str, Any]) -> None:
+    metadata = response.get("ResponseMetadata", {})
+    if isinstance(metadata.get("RetryAttempts"), int):
+        error.retry_attempts = metadata["RetryAttempts"]
+    if isinstance(metadata.get("HTTPStatusCode"), int):
+        error.status = metadata["HTTPStatusCode"]
+
+
+def _unknown_dax_error(exc: BaseException, operation: str) -> DynamodelError:
+    response: dict[str, Any] = getattr(exc, "response", None) or {}
+    message = str(response.get("Error", {}).get("Message") or exc)
+    codes = getattr(exc, "codes", None)
+    error = ServiceError(f"{operation}: DAX error {codes}: {message}")
+    _copy_metadata(error, response)
+    status = getattr(exc, "http_status", None)
+    if error.status is None and isinstance(status, int):
+        error.status = status
+    return error

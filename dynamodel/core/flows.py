@@ -1,0 +1,219 @@
+"""Sans-I/O flows: generators that yield steps and receive results.
+
+A flow yields `Request` (the executor calls ``client.<op>(**params)`` and sends back the
+response dict, or throws the mapped `dynamodel.core.errors.DynamodelError` into the flow),
+`Sleep` (the executor sleeps, sends back None) or `Emit` (the executor hands the
+value to the consumer of an iterating flow, sends back None). The flow's return value is the
+operation's result. The same flow runs under the sync and the async executor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from typing import Any, Generic, TypeVar
+
+from dynamodel.core.errors import DynamodelError
+from dynamodel.core.retry import RetryPolicy
+
+T = TypeVar("T")
+
+#: the data-plane operations (the ones DAX serves and ``ReturnConsumedCapacity`` applies to)
+DATA_OPERATIONS = frozenset(
+    {
+        "get_item",
+        "put_item",
+        "update_item",
+        "delete_item",
+        "query",
+        "scan",
+        "batch_get_item",
+        "batch_write_item",
+        "transact_get_items",
+        "transact_write_items",
+    }
+)
+#: the data-plane operations that read (their capacity is read capacity)
+READ_OPERATIONS = frozenset({"get_item", "query", "scan", "batch_get_item", "transact_get_items"})
+
+
+# Plain classes rather than dataclasses: these load with `import dynamodel`, and a dataclass
+# costs about 0.3 ms to create (generated code is exec'd), which adds up on a cold start.
+
+
+class Request:
+    """One DynamoDB call: the boto3 low-level method name and its keyword arguments.
+
+    ``control`` marks table-management calls (create/describe/update table, TTL, backups) that
+    must go to DynamoDB itself even when data calls go through a cache such as DAX.
+    """
+
+    __slots__ = ("control", "op", "params")
+
+    def __init__(
+        self, op: str, params: dict[str, Any] | None = None, control: bool = False
+    ) -> None:
+        self.op = op
+        self.params: dict[str, Any] = {} if params is None else params
+        self.control = control
+
+    def __repr__(self) -> str:
+        return f"Request(op={self.op!r}, params={self.params!r}, control={self.control!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Request):
+            return NotImplemented
+        return (self.op, self.params, self.control) == (other.op, other.params, other.control)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like the dataclass it replaces
+
+
+class Sleep:
+    """Wait this many seconds before the flow continues."""
+
+    __slots__ = ("seconds",)
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def __repr__(self) -> str:
+        return f"Sleep(seconds={self.seconds!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sleep) and other.seconds == self.seconds
+
+    def __hash__(self) -> int:
+        return hash(self.seconds)
+
+
+class Emit(Generic[T]):
+    """A value produced by an iterating flow (a page, an item)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: T) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return f"Emit(value={self.value!r})"
+
+
+class Gather:
+    """Send several requests concurrently (each retried per ``retry``); the flow receives a
+    list, aligned with ``requests``, of response dicts or the exceptions that ended them."""
+
+    __slots__ = ("max_concurrency", "requests", "retry")
+
+    def __init__(
+        self,
+        requests: list[Request],
+        retry: RetryPolicy | None = None,
+        max_concurrency: int = 16,
+    ) -> None:
+        self.requests = requests
+        self.retry = retry
+        self.max_concurrency = max_concurrency
+
+    def __repr__(self) -> str:
+        return (
+            f"Gather(requests={self.requests!r}, retry={self.retry!r}, "
+            f"max_concurrency={self.max_concurrency!r})"
+        )
+
+
+class UsePolicy:
+    """Ask the executor for the retry policy of the connection running the flow (it sends it
+    back). Flows never read a connection: the one that sends their requests decides."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "CONNECTION_POLICY"
+
+
+#: The step that asks for the running connection's retry policy.
+CONNECTION_POLICY = UsePolicy()
+
+
+class Inputs:
+    """What a flow may take from the connection running it besides the retry policy: the
+    clock (``clock()``: wall-clock epoch seconds; TTL reads and table waits), the random
+    source (``random``: shard choice) and the connection's shard-check memory
+    (``shard_checks``: a `dynamodel.modelling.sharding.ShardChecks`). A flow asks with
+    ``inputs = yield from connection_inputs()``, only when it needs one of them, so flows
+    read no clock, random generator or process-wide cache of their own."""
+
+    __slots__ = ("clock", "random", "shard_checks")
+
+    def __init__(self, clock: Callable[[], float], random: Any, shard_checks: Any) -> None:
+        self.clock = clock
+        self.random = random
+        self.shard_checks = shard_checks
+
+    def __repr__(self) -> str:
+        return f"Inputs(clock={self.clock!r}, random={self.random!r})"
+
+
+class UseInputs:
+    """Ask the executor for the `Inputs` of the connection running the flow."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "CONNECTION_INPUTS"
+
+
+#: The step that asks for the running connection's `Inputs`.
+CONNECTION_INPUTS = UseInputs()
+
+Step = Request | Sleep | Emit[Any] | Gather | UsePolicy | UseInputs
+Flow = Generator[Step, Any, T]
+
+
+def connection_policy(policy: RetryPolicy | None = None) -> Flow[RetryPolicy]:
+    """``policy``, or the retry policy of the connection running the flow:
+    ``policy = yield from connection_policy(policy)``."""
+    if policy is not None:
+        return policy
+    answer: RetryPolicy = yield CONNECTION_POLICY
+    return answer
+
+
+def connection_inputs() -> Flow[Inputs]:
+    """The `Inputs` (clock, random source, shard checks) of the connection running the flow:
+    ``inputs = yield from connection_inputs()``."""
+    answer: Inputs = yield CONNECTION_INPUTS
+    return answer
+
+
+def call(
+    request: Request,
+    policy: RetryPolicy | None = None,
+    classify: Callable[[DynamodelError, RetryPolicy], BaseException] | None = None,
+) -> Flow[dict[str, Any]]:
+    """Send one request, retrying retryable errors per the policy with backoff sleeps.
+
+    Use as ``response = yield from call(request)``. Without ``policy``, the retry policy of the
+    connection running the flow decides (asked only when a request fails: a success costs no
+    extra step). ``classify`` may map an error to the one the policy should judge (a
+    transaction cancelled only by conflicts counts as a conflict); the original error is what
+    is raised when the policy gives up.
+    """
+    retries = 0
+    sends = 0
+    started: float | None = None
+    while True:
+        try:
+            response: dict[str, Any] = yield request
+            return response
+        except DynamodelError as error:
+            retries += 1
+            sends += 1 + error.retry_attempts
+            if policy is None:
+                policy = yield from connection_policy()
+            if started is None:
+                started = policy.clock()
+            judged = classify(error, policy) if classify is not None else error
+            delay = policy.next_delay(judged, retries, sends, policy.clock() - started)
+            if delay is None:
+                raise
+            yield Sleep(delay)

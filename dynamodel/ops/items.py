@@ -1,0 +1,686 @@
+"""Pure request builders and single-item flows: get, put, update, delete.
+
+Nothing here performs I/O: each ``*_flow`` yields `dynamodel.core.flows.Request` steps and
+parses the responses it is sent back.
+
+Optimistic locking (``Meta.version``) is applied here: a `VersionCheck` describes what one
+write expects of the stored version and what it writes, and `condition_error` turns a failed
+check into `VersionConflict`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
+
+from dynamodel.core.codec import Item
+from dynamodel.core.errors import ConditionFailed, ItemNotFound, ValidationError, VersionConflict
+from dynamodel.core.expressions import (
+    Attr,
+    Condition,
+    Placeholders,
+    UpdateAction,
+    Value,
+    all_of,
+    render_condition,
+    render_projection,
+    render_update,
+)
+from dynamodel.core.flows import Flow, Inputs, Request, call, connection_inputs
+from dynamodel.model import Model, ModelSpec, check_entity, index_attributes, key_attributes
+from dynamodel.modelling.paths import resolver
+from dynamodel.modelling.sharding import checks_generation, guard_flow, trusted
+from dynamodel.modelling.stamps import stamp_instance, update_stamps
+from dynamodel.modelling.table import Table
+from dynamodel.modelling.ttl import expired_condition, is_expired
+
+M = TypeVar("M", bound=Model)
+
+
+def placeholders(owner: type[Model] | ModelSpec) -> Placeholders:
+    """Placeholders that check a model's paths and map them to stored names (modelling.paths)."""
+    if isinstance(owner, ModelSpec):
+        spec = owner
+        paths = spec.paths or resolver(spec.table.entities[spec.entity])
+    else:
+        spec = owner._spec()
+        paths = spec.paths or resolver(owner)
+    return Placeholders(spec.stored_names, paths=paths)
+
+
+def _describe_key(key: Item) -> dict[str, Any]:
+    return {name: next(iter(value.values())) for name, value in key.items()}
+
+
+def key_fields(spec: ModelSpec, values: Mapping[str, Any]) -> dict[str, Any]:
+    """The key fields (Python names) among ``values``, for messages."""
+    return {name: values[name] for name in dict.fromkeys(spec.key_fields) if name in values}
+
+
+_ALL_SLOTS: Any = object()
+
+
+def guard_shards(
+    models: Iterable[type[Model]], *, write: bool, index: str | None = _ALL_SLOTS
+) -> Flow[None]:
+    """Check the table's shard records for these models' partition keys (once per connection:
+    see `dynamodel.modelling.sharding.guard_flow`); ``index``: only that partition key (None: the
+    table's), default every one. The connection running the flow lends its memory of the
+    checks made (one step, no request, once a model is checked)."""
+    inputs: Inputs | None = None
+    for model in dict.fromkeys(models):
+        spec = model._spec()
+        table_name = spec.table.physical_name
+        if trusted(spec):
+            continue  # declared good for every connection (stub clients in tests)
+        if inputs is None:
+            inputs = yield from connection_inputs()
+        checks = inputs.shard_checks
+        if checks.model_checked(spec, table_name):
+            continue  # every key of the model was checked on this connection: the hot path
+        slot = index
+        if index is not _ALL_SLOTS and index is not None:
+            templates = spec.indexes.get(index)
+            if templates is not None and templates.pk is None:
+                slot = None  # a local index: the table's partition key
+        slots = [s for s in spec.guard_slots() if slot is _ALL_SLOTS or s[0] == slot]
+        if slots:
+            generation = checks_generation()
+            complete = yield from guard_flow(
+                spec.table,
+                spec.entity,
+                model.__name__,
+                slots,
+                write=write,
+                retry=None,  # the running connection's policy
+                checks=checks,
+                clock=inputs.clock,
+            )
+            if complete and len(slots) == len(spec.guard_slots()):
+                checks.mark_model(spec, table_name, generation)
+
+
+def expired(table: Table, item: Item) -> bool:
+    """Whether reads of ``table`` should hide this raw item as expired (see `Table.ttl`)."""
+    return bool(table.ttl and table.hide_expired and is_expired(item, table.ttl))
+
+
+def expired_now(table: Table, item: Item) -> Flow[bool]:
+    """`expired` by the clock of the connection running the flow (asked only when ``table``
+    hides expired items): ``if (yield from expired_now(table, item)): ...``."""
+    if not (table.ttl and table.hide_expired):
+        return False
+    inputs = yield from connection_inputs()
+    return is_expired(item, table.ttl, dt.datetime.fromtimestamp(inputs.clock(), dt.UTC))
+
+
+def get_request(
+    model: type[Model],
+    key: Item,
+    consistent: bool = False,
+    projection: Sequence[str | Attr] | None = None,
+) -> Request:
+    """GetItem parameters for a key."""
+    spec = model._spec()
+    params: dict[str, Any] = {"TableName": spec.table.physical_name, "Key": key}
+    if consistent:
+        params["ConsistentRead"] = True
+    if projection:
+        ph = placeholders(model)
+        params["ProjectionExpression"] = render_projection(projection, ph)
+        ph.apply(params)
+    return Request("get_item", params)
+
+
+def get_flow(
+    model: type[M],
+    key_fields: Mapping[str, Any],
+    consistent: bool,
+    projection: Sequence[str | Attr] | None,
+    required: bool,
+) -> Flow[M | None]:
+    """Read one item; None (or `ItemNotFound` when ``required``) if absent."""
+    key = model.build_key(**key_fields)
+    spec = model._spec()
+    request = get_request(model, key, consistent, projection)  # refusals before any request
+    yield from guard_shards([model], write=False, index=None)
+    response = yield from call(request)
+    item = response.get("Item")
+    if item is not None and (yield from expired_now(spec.table, item)):
+        item = None  # DynamoDB has not deleted it yet; treat it as gone
+    if item is None:
+        if required:
+            raise ItemNotFound(
+                f"{model.__name__} not found: {_describe_key(key)} in {spec.table.physical_name}",
+                key=dict(key_fields),
+            )
+        return None
+    return model.from_partial_item(item) if projection else model.from_item(item)
+
+
+# -- optimistic locking -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class VersionCheck:
+    """What one write of a versioned model expects of the stored version, and what it writes.
+
+    ``expected`` is the version the stored item must have (None: no version attribute, a new
+    item); ``checked`` is False for writes that do not check it (``create``, whose
+    ``attribute_not_exists(pk)`` suffices, forced updates and updates by key). ``new`` is the
+    version the write stores; None with ``checked`` False on an update means "increment
+    whatever is stored" (``if_not_exists(v, 0) + 1``), and None on a delete or condition check
+    means nothing is written.
+    """
+
+    stored: str
+    expected: int | None
+    new: int | None = None
+    checked: bool = True
+
+    def condition(self) -> Condition | None:
+        """``attribute_not_exists(v)`` or ``v = :expected`` (None when not checked)."""
+        if not self.checked:
+            return None
+        attr = Attr((self.stored,), raw=True)
+        return attr.not_exists() if self.expected is None else attr == self.expected
+
+    def conflicts_with(self, item: Mapping[str, Any] | None) -> bool:
+        """Whether a stored item (None: no item) fails this check."""
+        return self.checked and stored_version(item, self.stored) != self.expected
+
+    def update_action(self) -> UpdateAction:
+        """The SET that writes the new version (or increments the stored one)."""
+        attr = Attr((self.stored,), raw=True)
+        if self.new is not None:
+            return attr.set(self.new)
+        return attr.set(attr.if_not_exists(0) + 1)
+
+
+def stored_version(item: Mapping[str, Any] | None, stored: str) -> int | None:
+    """The version number in a raw stored item (None: no item or no version attribute)."""
+    value = (item or {}).get(stored)
+    if not isinstance(value, dict) or "N" not in value:
+        return None
+    try:
+        return int(value["N"])
+    except ValueError:  # not an integer: never equal to an expected version
+        return -1
+
+
+def _expected(what: str, name: str, known: Mapping[str, Any]) -> int | None:
+    """The version held in ``known`` as a write's expectation (0 and None: never saved)."""
+    if name not in known:
+        raise ValidationError(
+            f"{what} was read without its version field {name!r}; include it in the "
+            "projection (or pass force=True to write without the version check)"
+        )
+    value = known[name]
+    if value is None or value == 0:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValidationError(f"{what}.{name}: a version must be an int >= 0, got {value!r}")
+    return value
+
+
+def instance_version(instance: Model) -> int | None:
+    """The version an instance was read with (None: never saved; 0 counts as never saved)."""
+    name = instance._spec().version_field
+    assert name is not None
+    return _expected(type(instance).__name__, name, instance._known())
+
+
+def _version_attr(spec: ModelSpec) -> str | None:
+    name = spec.version_field
+    return None if name is None else spec.stored_names[name]
+
+
+def put_version(
+    instance: Model,
+    *,
+    create: bool = False,
+    expected: int | Literal["instance"] | None = "instance",
+) -> VersionCheck | None:
+    """The version check of a put: expect the instance's version, write it plus one.
+
+    ``create`` writes version 1 and leaves the check to ``attribute_not_exists(pk)``;
+    ``expected`` overrides the version the instance holds (a forced save adopts the stored one).
+    """
+    stored = _version_attr(instance._spec())
+    if stored is None:
+        return None
+    if create:
+        return VersionCheck(stored, None, new=1, checked=False)
+    current = instance_version(instance) if expected == "instance" else expected
+    return VersionCheck(stored, current, new=(current or 0) + 1)
+
+
+def check_version(instance: Model, *, force: bool = False) -> VersionCheck | None:
+    """The version check of a delete or condition check on an instance (writes nothing)."""
+    stored = _version_attr(instance._spec())
+    if stored is None or force:
+        return None
+    return VersionCheck(stored, instance_version(instance))
+
+
+def update_version(
+    model: type[Model], known: Mapping[str, Any], *, check: bool
+) -> VersionCheck | None:
+    """The version part of an update.
+
+    ``check``: require the version in ``known`` (an instance's fields) and write it plus one.
+    Otherwise (``force=True``, updates by key) increment the stored version without a check.
+    """
+    spec = model._spec()
+    stored = _version_attr(spec)
+    if stored is None:
+        return None
+    if not check:
+        return VersionCheck(stored, None, new=None, checked=False)
+    name = spec.version_field
+    assert name is not None
+    expected = _expected(model.__name__, name, known)
+    return VersionCheck(stored, expected, new=(expected or 0) + 1)
+
+
+def record_put(instance: Model, item: Item, check: VersionCheck | None) -> None:
+    """After a whole-item write of ``instance`` succeeded: record the version it wrote (works
+    on frozen models too) and the item, the baseline of `Model.changed_fields`."""
+    if check is not None and check.new is not None:
+        name = instance._spec().version_field
+        assert name is not None
+        instance.__dict__[name] = check.new
+        instance.__pydantic_fields_set__.add(name)
+    instance._dm_stored(item)
+
+
+def condition_error(
+    error: ConditionFailed, model: type[Model], key: Mapping[str, Any], version: VersionCheck | None
+) -> ConditionFailed:
+    """A failed condition as `VersionConflict` when the version check failed, else with
+    ``current`` parsed (the stored item decides which: its version is compared). ``key``
+    describes the item in the message (key fields, or the rendered key)."""
+    error = _with_current(error, model)
+    if version is None or not version.conflicts_with(error.item):
+        return error
+    actual = stored_version(error.item, version.stored)
+    found = (
+        "no stored item"
+        if error.item is None
+        else ("no stored version" if actual is None else f"stored version {actual}")
+    )
+    wanted = "no stored version" if version.expected is None else f"version {version.expected}"
+    conflict = VersionConflict(
+        f"{model.__name__} {dict(key)}: version conflict: expected {wanted}, "
+        f"found {found} ({error})",
+        item=error.item,
+        current=error.current,
+        expected=version.expected,
+        actual=actual,
+    )
+    conflict.retry_attempts = error.retry_attempts
+    conflict.status = error.status
+    return conflict
+
+
+def not_exists_condition(instance: Model, condition: Condition | None) -> Condition:
+    """``attribute_not_exists(<pk>)`` AND the user's condition.
+
+    On a table whose reads hide expired items (``ttl`` with ``hide_expired``), an expired item
+    that DynamoDB has not deleted yet counts as absent here too:
+    ``(attribute_not_exists(<pk>) OR (attribute_type(<ttl>, N) AND <ttl> < :now))``.
+    """
+    table = instance._spec().table
+    absent = Attr((table.pk,), raw=True).not_exists()
+    if table.ttl and table.hide_expired:
+        absent = absent | expired_condition(table.ttl)
+    result = all_of(absent, condition)
+    assert result is not None
+    return result
+
+
+def _add_condition(
+    params: dict[str, Any], ph: Placeholders, condition: Condition | None
+) -> dict[str, Any]:
+    if condition is not None:
+        params["ConditionExpression"] = render_condition(condition, ph, "ConditionExpression")
+        params["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+    return ph.apply(params)
+
+
+def build_put(
+    instance: Model,
+    condition: Condition | None = None,
+    version: VersionCheck | Literal["auto"] | None = "auto",
+) -> tuple[Request, VersionCheck | None]:
+    """PutItem parameters for a model instance, with its version check (``"auto"``: the
+    instance's version is expected and the next one written)."""
+    if instance.__pydantic_private__ and instance._dm_partial:  # no private state: not partial
+        raise ValidationError(
+            f"{type(instance).__name__} was read with a projection; saving it would drop the "
+            "attributes that were not read. Read it whole, or use update()."
+        )
+    spec = type(instance).__dict__.get("__dynamodel__") or instance._spec()  # the hot path
+    if version == "auto":
+        version = put_version(instance) if spec.version_field is not None else None
+    if spec.created_field is not None or spec.updated_field is not None:
+        stamp_instance(instance)
+    item = instance.to_item()
+    if version is not None:
+        assert version.new is not None
+        item[version.stored] = {"N": str(version.new)}
+        condition = all_of(version.condition(), condition)
+    params: dict[str, Any] = {"TableName": spec.table.physical_name, "Item": item}
+    if condition is None:
+        return Request("put_item", params), version
+    ph = placeholders(type(instance))
+    return Request("put_item", _add_condition(params, ph, condition)), version
+
+
+def put_request(
+    instance: Model,
+    condition: Condition | None = None,
+    version: VersionCheck | Literal["auto"] | None = "auto",
+) -> Request:
+    """PutItem parameters for a model instance (see `build_put`)."""
+    return build_put(instance, condition, version)[0]
+
+
+def _with_current(error: ConditionFailed, model: type[Model]) -> ConditionFailed:
+    if error.item:
+        try:
+            error.current = model.from_item(error.item)
+        except Exception:  # the stored item may not parse; the raw item is still there
+            error.current = None
+    return error
+
+
+def put_flow(
+    instance: Model,
+    condition: Condition | None,
+    version: VersionCheck | Literal["auto"] | None = "auto",
+) -> Flow[None]:
+    """Write a whole item; a versioned instance gets the version it was written with."""
+    yield from draw_shards(instance)
+    request, check = build_put(instance, condition, version)
+    yield from guard_shards([type(instance)], write=True)
+    try:
+        yield from call(request)
+    except ConditionFailed as error:
+        key = key_fields(instance._spec(), instance.__dict__)
+        raise condition_error(error, type(instance), key, check) from error.__cause__
+    record_put(instance, request.params["Item"], check)
+
+
+def draw_shards(instance: Model) -> Flow[None]:
+    """Draw the random shards a new item still lacks (see `dynamodel.modelling.sharding`) from the
+    random source of the connection running the flow, asked only when one is missing; a
+    seeded ``Connection(random=...)`` makes the choice deterministic."""
+    spec = instance._spec()
+    if not spec.sharded or instance._dm_partial:
+        return  # a partial item's shard is refused as unknown where its key is rendered
+    chosen = instance._dm_shards
+    missing: list[tuple[str | None, Any]] = []
+    table_shards = spec.shards
+    if table_shards is not None and not table_shards.by and None not in chosen:
+        missing.append((None, table_shards))
+    for name, templates in spec.indexes.items():
+        shards = templates.shards if templates.pk is not None else None
+        if shards is not None and not shards.by and name not in chosen:
+            missing.append((name, shards))
+    if missing:
+        inputs = yield from connection_inputs()
+        for slot, shards in missing:
+            chosen[slot] = shards.choose(inputs.random)
+
+
+def same_entity_condition(spec: ModelSpec) -> Condition:
+    """The stored item, if any, is this entity (or has no type attribute): updates and deletes
+    by key never change or remove another entity's item that renders the same key."""
+    stored = Attr((spec.table.type_attribute,), raw=True)
+    return stored.not_exists() | (stored == spec.entity)
+
+
+def delete_request(
+    model: type[Model],
+    key: Item,
+    condition: Condition | None,
+    version: VersionCheck | None = None,
+) -> Request:
+    """DeleteItem parameters (returns the old item); ``version`` adds the version check."""
+    spec = model._spec()
+    params: dict[str, Any] = {
+        "TableName": spec.table.physical_name,
+        "Key": key,
+        "ReturnValues": "ALL_OLD",
+    }
+    condition = all_of(
+        same_entity_condition(spec), version.condition() if version else None, condition
+    )
+    return Request("delete_item", _add_condition(params, placeholders(model), condition))
+
+
+def delete_flow(
+    model: type[M],
+    key: Item,
+    condition: Condition | None,
+    version: VersionCheck | None = None,
+    described: Mapping[str, Any] | None = None,
+) -> Flow[M | None]:
+    """Delete by key; return the deleted item parsed, or None if there was none.
+
+    ``described`` names the item in error messages (default: the rendered key)."""
+    if model._spec().unique:  # the guard items of its unique values are released too
+        from dynamodel.ops import unique
+
+        return (yield from unique.delete_flow(model, key, condition, version, described))
+    request = delete_request(model, key, condition, version)
+    yield from guard_shards([model], write=True)
+    try:
+        response = yield from call(request)
+    except ConditionFailed as error:
+        if error.item:  # another entity's item: say so, naming both types
+            check_entity(model, model._spec(), error.item)
+        described = described if described is not None else _describe_key(key)
+        raise condition_error(error, model, described, version) from error.__cause__
+    old = response.get("Attributes")
+    return model.from_item(old) if old else None
+
+
+_COMPUTED = object()
+
+
+def prepare_update(
+    model: type[Model],
+    known: Mapping[str, Any],
+    actions: Sequence[UpdateAction],
+    upsert: bool = False,
+) -> list[UpdateAction]:
+    """Check and complete update actions.
+
+    Literal SET values on top-level fields are validated through the field's type; key fields
+    and attributes dynamodel manages are refused; index keys built from changed fields are
+    rewritten (or removed, keeping sparse indexes right). An upsert may create the item, so it
+    also writes every index key that the known fields can render.
+    """
+    spec = model._spec()
+    by_stored = {stored: name for name, stored in spec.stored_names.items()}
+    managed = spec.managed_attributes
+    out: list[UpdateAction] = []
+    touched: dict[str, Any] = {}
+    for action in actions:
+        if not isinstance(action, UpdateAction):
+            raise ValidationError(f"{action!r} is not an update action (use Attr(...).set(...))")
+        top = action.attr.top
+        field = top if (not action.attr.raw and top in spec.stored_names) else by_stored.get(top)
+        if field is None and top in managed:
+            raise ValidationError(
+                f"{model.__name__}: attribute {top!r} is a key or type attribute managed by "
+                "dynamodel; update the fields its template uses instead"
+            )
+        if field in spec.key_fields:
+            raise ValidationError(
+                f"{model.__name__}: field {field!r} is part of the primary key and cannot be "
+                "updated; save a new item and delete the old one"
+            )
+        if field is not None and field == spec.version_field:
+            raise ValidationError(
+                f"{model.__name__}: field {field!r} is the optimistic-locking version; "
+                "dynamodel sets it on every write"
+            )
+        if field is not None and len(action.attr.segments) == 1:
+            if action.kind == "SET" and isinstance(action.operand, Value):
+                try:
+                    adapter = spec.adapter(model, field)
+                    value = adapter.validate_python(action.operand.value)
+                except Exception as exc:
+                    raise ValidationError(f"{model.__name__}.{field}: {exc}") from exc
+                if isinstance(value, set | frozenset) and not value:
+                    # an empty set is not stored (DynamoDB has none): setting one removes it
+                    action = UpdateAction("REMOVE", action.attr, None)
+                else:
+                    # stored as the field serialises (a TTL field: epoch seconds)
+                    stored = adapter.dump_python(value, by_alias=True)
+                    action = UpdateAction("SET", action.attr, Value(stored))
+                touched[field] = value
+            elif action.kind == "REMOVE":
+                touched[field] = None
+            else:
+                touched[field] = _COMPUTED
+        out.append(action)
+    out.extend(_index_actions(model, spec, known, touched, upsert))
+    return out
+
+
+def _index_actions(
+    model: type[Model],
+    spec: ModelSpec,
+    known: Mapping[str, Any],
+    touched: dict[str, Any],
+    upsert: bool,
+) -> list[UpdateAction]:
+    actions: list[UpdateAction] = []
+    merged = {**known, **touched}
+    for index in spec.indexes.values():
+        used = (index.pk.fields if index.pk else ()) + (index.sk.fields if index.sk else ())
+        used += index.shards.fields if index.shards else ()
+        changed = [f for f in used if f in touched]
+        if not changed:
+            if upsert and all(merged.get(f) is not None for f in used):
+                rendered = index_attributes(spec, merged, model.__name__, [index])
+                actions.extend(
+                    UpdateAction("SET", Attr((attr,), raw=True), Value(value["S"]))
+                    for attr, value in rendered.items()
+                )
+            continue
+        computed = [f for f in changed if touched[f] is _COMPUTED]
+        if computed:
+            raise ValidationError(
+                f"{model.__name__}: index {index.name!r} keys use {computed}, which this update "
+                "changes with an expression; set a plain value so the index key can be rewritten"
+            )
+        missing = [f for f in used if f not in merged]
+        if missing:
+            raise ValidationError(
+                f"{model.__name__}: changing {changed} rewrites index {index.name!r} keys, which "
+                f"also need {missing}; include them in the update (or update the instance)"
+            )
+        rendered = index_attributes(spec, merged, model.__name__, [index])
+        attrs = [index.pk_attr] if index.pk is not None else []
+        if index.sk is not None and index.sk_attr:
+            attrs.append(index.sk_attr)
+        for attr in attrs:
+            target = Attr((attr,), raw=True)
+            if attr in rendered:
+                actions.append(UpdateAction("SET", target, Value(rendered[attr]["S"])))
+            else:
+                actions.append(UpdateAction("REMOVE", target, None))
+    return actions
+
+
+def build_update(
+    model: type[Model],
+    known: Mapping[str, Any],
+    actions: Sequence[UpdateAction],
+    condition: Condition | None,
+    upsert: bool,
+    version: VersionCheck | Literal["auto"] | None = "auto",
+) -> tuple[Request, VersionCheck | None]:
+    """UpdateItem parameters returning ALL_NEW, with the version part of the update.
+
+    ``version="auto"`` checks the version when ``known`` holds it (an instance's fields) and
+    otherwise increments the stored version unchecked (an update by key).
+    """
+    spec = model._spec()
+    table = spec.table
+    if version == "auto":
+        version = update_version(model, known, check=spec.version_field in known)
+    key = key_attributes(spec, known, model.__name__, with_indexes=False)
+    stamps, created = update_stamps(spec, actions, upsert)
+    full = prepare_update(model, known, [*actions, *stamps] if stamps else actions, upsert)
+    full.extend(created)
+    full.append(UpdateAction("SET", Attr((table.type_attribute,), raw=True), Value(spec.entity)))
+    if version is not None:
+        full.append(version.update_action())
+    if upsert:
+        # a new item needs its key fields as attributes too (they never change, so SET is safe)
+        for name in dict.fromkeys(spec.key_fields):
+            stored = spec.stored_names[name]
+            full.append(UpdateAction("SET", Attr((stored,), raw=True), Value(known[name])))
+    ph = placeholders(model)
+    params: dict[str, Any] = {
+        "TableName": table.physical_name,
+        "Key": key,
+        "UpdateExpression": render_update(full, ph),
+        "ReturnValues": "ALL_NEW",
+    }
+    checks = [same_entity_condition(spec), version.condition() if version else None, condition]
+    if not upsert:
+        checks.insert(0, Attr((table.pk,), raw=True).exists())
+    return Request("update_item", _add_condition(params, ph, all_of(*checks))), version
+
+
+def update_request(
+    model: type[Model],
+    known: Mapping[str, Any],
+    actions: Sequence[UpdateAction],
+    condition: Condition | None,
+    upsert: bool,
+    version: VersionCheck | Literal["auto"] | None = "auto",
+) -> Request:
+    """UpdateItem parameters returning ALL_NEW (see `build_update`)."""
+    return build_update(model, known, actions, condition, upsert, version)[0]
+
+
+def update_flow(
+    model: type[M],
+    known: Mapping[str, Any],
+    actions: Sequence[UpdateAction],
+    condition: Condition | None,
+    upsert: bool,
+    version: VersionCheck | Literal["auto"] | None = "auto",
+) -> Flow[M]:
+    """Update an item and return it as stored afterwards."""
+    if model._spec().unique:  # one that changes a unique field moves its guard item
+        from dynamodel.ops import unique
+
+        if unique.touched(model, actions):
+            return (
+                yield from unique.update_flow(model, known, actions, condition, upsert, version)
+            )
+    request, check = build_update(model, known, actions, condition, upsert, version)
+    yield from guard_shards([model], write=True)
+    try:
+        response = yield from call(request)
+    except ConditionFailed as error:
+        if error.item:  # another entity's item: say so, naming both types
+            check_entity(model, model._spec(), error.item)
+        described = key_fields(model._spec(), known)
+        if not upsert and not error.item:
+            raise ItemNotFound(
+                f"{model.__name__} not found for update: {described}", key=described
+            ) from error
+        raise condition_error(error, model, described, check) from error.__cause__
+    return model.from_item(response["Attributes"])

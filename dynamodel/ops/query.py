@@ -1,0 +1,1036 @@
+"""Lazy queries and scans: builders, the pagination flow, pages and resumable cursors.
+
+A `Query` (or `Scan`) is an immutable builder; each refinement returns a new one.
+It runs only when iterated: ``for item in q`` (sync client) or ``async for item in q`` (async
+client), or through ``pages()``/``all()``/``first()``/``count()`` and their ``a``-prefixed twins.
+
+Limits are explicit: ``page_size(n)`` is DynamoDB's per-request ``Limit`` (items *evaluated*,
+before filters); ``limit(n)`` caps the items *returned* and is never exceeded. When the limit is
+reached in the middle of a page, the cursor points just after the last item returned, so
+resuming neither skips nor repeats items.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import json
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
+
+from dynamodel.core.codec import Item, encode
+from dynamodel.core.errors import ValidationError
+from dynamodel.core.expressions import (
+    Attr,
+    Condition,
+    PathSegment,
+    Placeholders,
+    all_of,
+    attrs_in,
+    render_condition,
+    render_projection,
+)
+from dynamodel.core.flows import Emit, Flow, Request, call, connection_inputs
+from dynamodel.core.keys import KeyTemplate
+from dynamodel.io.executors import aiterate, aiterate_many, arun, iterate, iterate_many, run
+from dynamodel.io.scope import resolve_connection
+from dynamodel.model import SHARD, check_shard, coerce_fields
+from dynamodel.modelling.paths import (
+    PathResolver,
+    check_index_projection,
+    resolver,
+    resolver_for,
+    suggest,
+)
+from dynamodel.modelling.sharding import (
+    Shards,
+    count_shards_flow,
+    decode_shard_cursor,
+    merge_flow,
+    shard_cursor_partition,
+)
+from dynamodel.modelling.ttl import is_expired, not_expired_condition
+
+if TYPE_CHECKING:
+    from dynamodel.io.clients import Connection
+    from dynamodel.model import Model
+    from dynamodel.modelling.multikey import MultiIndex
+    from dynamodel.modelling.table import Table
+
+M = TypeVar("M", bound="Model")
+R = TypeVar("R")
+MAX_CHAR = "\U0010ffff"
+
+
+# -- cursors -------------------------------------------------------------------------------
+
+
+def encode_cursor(key: Item | None) -> str | None:
+    """An opaque, URL-safe cursor for a LastEvaluatedKey (None stays None)."""
+    if key is None:
+        return None
+    plain: dict[str, dict[str, str]] = {}
+    for name, value in key.items():
+        ((tag, inner),) = value.items()
+        if tag == "B":
+            inner = base64.b64encode(bytes(inner)).decode("ascii")
+        plain[name] = {tag: inner}
+    text = json.dumps({"v": 1, "k": plain}, separators=(",", ":"), sort_keys=True)
+    return base64.urlsafe_b64encode(text.encode("utf-8")).decode("ascii").rstrip("=")
+
+
+def decode_cursor(cursor: str) -> Item:
+    """The LastEvaluatedKey inside a cursor made by `encode_cursor`."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        data = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+        if data.get("v") != 1 or not isinstance(data.get("k"), dict):
+            raise ValueError("unknown cursor version")
+        out: Item = {}
+        for name, value in data["k"].items():
+            ((tag, inner),) = value.items()
+            if tag not in ("S", "N", "B"):
+                raise ValueError(f"bad key type {tag}")
+            out[name] = {tag: base64.b64decode(inner) if tag == "B" else inner}
+        return out
+    except (ValueError, TypeError, AttributeError, binascii.Error, UnicodeError) as exc:
+        raise ValidationError(f"invalid cursor: {exc}") from exc
+
+
+# -- pages ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Page(Generic[M]):
+    """One page of results.
+
+    Attributes:
+        items: the parsed models.
+        cursor: where the next page starts (None when the results are complete).
+        scanned_count: items DynamoDB evaluated for this page (before filters).
+        request_number: how many requests the iteration has made so far (this page's included).
+        unknown: raw items whose entity type no model in the query knows (collections).
+        skipped: items of another entity type left out of a single-model query.
+        consumed_capacity: the ConsumedCapacity DynamoDB returned, if requested.
+    """
+
+    items: list[M]
+    cursor: str | None
+    scanned_count: int = 0
+    request_number: int = 0
+    unknown: list[Item] = field(default_factory=list)
+    skipped: int = 0
+    consumed_capacity: Any = None
+
+    def __iter__(self) -> Iterator[M]:
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+Parser = Callable[
+    [Item], "tuple[str, Any]"
+]  # -> ("ok", model) | ("unknown", None) | ("skip", None)
+
+
+def paginate(
+    op: str,
+    base: dict[str, Any],
+    parse: Parser,
+    *,
+    limit: int | None,
+    page_size: int | None,
+    start_key: Item | None,
+    key_attributes: Sequence[str],
+    retry: Any,
+) -> Flow[None]:
+    """Emit `Page` objects for a Query or Scan until done or ``limit`` items returned."""
+    remaining = limit
+    last_key = start_key
+    requests = 0
+    while True:
+        params = dict(base)
+        if last_key is not None:
+            params["ExclusiveStartKey"] = last_key
+        if page_size is not None:
+            params["Limit"] = page_size
+        response = yield from call(Request(op, params), retry)
+        requests += 1
+        last_key = response.get("LastEvaluatedKey")
+        page: Page[Any] = Page(
+            items=[],
+            cursor=None,
+            scanned_count=int(response.get("ScannedCount", 0)),
+            request_number=requests,
+            consumed_capacity=response.get("ConsumedCapacity"),
+        )
+        last_raw: Item | None = None
+        for raw in response.get("Items", []):
+            if remaining is not None and len(page.items) == remaining:
+                # limit reached mid-page: resume right after the last item returned
+                assert last_raw is not None
+                last_key = {a: last_raw[a] for a in key_attributes if a in last_raw}
+                break
+            status, model = parse(raw)
+            if status == "ok":
+                page.items.append(model)
+                last_raw = raw
+            elif status == "unknown":
+                page.unknown.append(raw)
+            else:
+                page.skipped += 1
+        page.cursor = encode_cursor(last_key)
+        if remaining is not None:
+            remaining -= len(page.items)
+        yield Emit(page)
+        del page, response  # let the consumer's page go before the next one is fetched
+        if last_key is None or remaining == 0:
+            return
+
+
+def count_flow(
+    op: str, base: dict[str, Any], start_key: Item | None, retry: Any, limit: int | None = None
+) -> Flow[int]:
+    """Matching items (``Select=COUNT``) over every page, capped at ``limit`` when given."""
+    total = 0
+    last_key = start_key
+    while True:
+        params = dict(base, Select="COUNT")
+        if last_key is not None:
+            params["ExclusiveStartKey"] = last_key
+        response = yield from call(Request(op, params), retry)
+        total += int(response.get("Count", 0))
+        last_key = response.get("LastEvaluatedKey")
+        if limit is not None and total >= limit:
+            return limit
+        if last_key is None:
+            return total
+
+
+# -- shared builder behaviour --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Read(Generic[M]):
+    table: Table
+    index: str | None
+    models: Mapping[str, type[Model]]
+    single: type[Model] | None
+    filter_condition: Condition | None = None
+    limit_count: int | None = None
+    page_size_count: int | None = None
+    consistent_read: bool = False
+    # (segments, raw) of each projected path: hashable, like the rest of the builder
+    projection_paths: tuple[tuple[tuple[PathSegment, ...], bool], ...] = ()
+    start_cursor: str | None = None
+    capacity: str | None = None
+    #: the connection given to the query (``connection=``); None: resolved when it runs
+    connection: Connection | None = field(default=None, compare=False)
+
+    # refinements
+    def filter(self, condition: Condition) -> Self:
+        """AND a filter expression (applied by DynamoDB after reading each page).
+
+        Its paths are checked against the query's models now (see `dynamodel.modelling.paths`)."""
+        self._paths().check(attrs_in(condition))
+        return replace(self, filter_condition=all_of(self.filter_condition, condition))
+
+    def limit(self, count: int) -> Self:
+        """Return at most ``count`` items in total (never more, across pages)."""
+        if count < 1:
+            raise ValidationError(f"limit must be >= 1, got {count}")
+        return replace(self, limit_count=count)
+
+    def page_size(self, count: int) -> Self:
+        """Items DynamoDB evaluates per request (its ``Limit``), before filters."""
+        if count < 1:
+            raise ValidationError(f"page_size must be >= 1, got {count}")
+        return replace(self, page_size_count=count)
+
+    def consistent(self, value: bool = True) -> Self:
+        """Strongly consistent reads (table and LSIs only)."""
+        if value and self.index is not None and self._is_gsi():
+            raise ValidationError(f"index {self.index!r} is a GSI: consistent reads unsupported")
+        return replace(self, consistent_read=value)
+
+    def project(self, *paths: str | Sequence[PathSegment] | Attr) -> Self:
+        """Read only these attributes (checked now against the query's models and the
+        index's projection); results are partial models."""
+        attrs = tuple(p if isinstance(p, Attr) else Attr(p) for p in paths)
+        self._paths().check(attrs)
+        if self.index is not None:
+            check_index_projection(self.table, self.index, self._paths(), attrs)
+        return replace(self, projection_paths=tuple((a.segments, a.raw) for a in attrs))
+
+    def start_from(self, cursor: str | None) -> Self:
+        """Resume from a page's cursor (None starts from the beginning)."""
+        if cursor:
+            self._check_cursor(cursor)
+        return replace(self, start_cursor=cursor or None)
+
+    def _check_cursor(self, cursor: str) -> None:
+        decode_cursor(cursor)
+
+    @property
+    def start_key(self) -> Item | None:
+        """The ExclusiveStartKey the cursor resumes from (unsharded reads)."""
+        return decode_cursor(self.start_cursor) if self.start_cursor else None
+
+    def using(self, connection: Connection | None) -> Self:
+        """Send this read's requests through ``connection`` (None: the scoped connection,
+        else the table's, resolved when it runs; see `dynamodel.use_connection`)."""
+        return replace(self, connection=connection)
+
+    def _connection(self) -> Connection:
+        return resolve_connection(self.table, self.connection)
+
+    def return_consumed_capacity(self, mode: str = "TOTAL") -> Self:
+        """Ask DynamoDB for consumed capacity (``TOTAL`` or ``INDEXES``) on each page."""
+        return replace(self, capacity=mode)
+
+    def _is_gsi(self) -> bool:
+        from dynamodel.modelling.table import GSI
+
+        return any(i.name == self.index and isinstance(i, GSI) for i in self.table.indexes)
+
+    # request building
+    def _paths(self) -> PathResolver:
+        single = self.single
+        if single is not None:
+            paths: PathResolver | None = single._spec().paths
+            return paths if paths is not None else resolver(single)
+        return resolver_for(self.models.values())
+
+    def _placeholders(self) -> Placeholders:
+        return Placeholders(paths=self._paths())
+
+    def _common(self, ph: Placeholders, extra_filter: Condition | None) -> dict[str, Any]:
+        params: dict[str, Any] = {"TableName": self.table.physical_name}
+        if self.index is not None:
+            params["IndexName"] = self.index
+        if self.consistent_read:
+            params["ConsistentRead"] = True
+        condition = all_of(self.filter_condition, extra_filter)
+        if condition is not None:
+            params["FilterExpression"] = render_condition(condition, ph, "FilterExpression")
+        if self.projection_paths:
+            # the type attribute routes each item to its model; key attributes make cursors
+            managed = [self.table.type_attribute, *self._key_attributes()]
+            if self.table.ttl and self.table.hide_expired:
+                managed.append(self.table.ttl)  # to hide expired items
+            attrs = [Attr(path, raw=raw) for path, raw in self.projection_paths]
+            attrs += [Attr((name,), raw=True) for name in managed]
+            params["ProjectionExpression"] = render_projection(attrs, ph)
+        if self.capacity:
+            params["ReturnConsumedCapacity"] = self.capacity
+        return params
+
+    def _key_attributes(self) -> list[str]:
+        attrs = list(self.table.key_attributes())
+        if self.index is not None:
+            keys = self.table.index_keys(self.index)
+            attrs += [a for a in keys.attributes if a not in attrs]
+        return attrs
+
+    def _now(self) -> Flow[dt.datetime | None]:
+        """The running connection's clock when this read hides expired items (one step, no
+        request), else None: ``now = yield from self._now()``."""
+        if not (self.table.ttl and self.table.hide_expired):
+            return None
+        inputs = yield from connection_inputs()
+        return dt.datetime.fromtimestamp(inputs.clock(), dt.UTC)
+
+    def _parser(self, now: dt.datetime | None) -> Parser:
+        """``now``: what `_now` gave (expired items are those whose TTL is before it)."""
+        type_attr = self.table.type_attribute
+        models = self.models
+        single = self.single
+        partial = bool(self.projection_paths)
+        ttl = self.table.ttl if self.table.hide_expired else None
+
+        def parse(raw: Item) -> tuple[str, Any]:
+            if ttl is not None and is_expired(raw, ttl, now):
+                return "skip", None  # expired, not deleted by DynamoDB yet
+            tag = raw.get(type_attr)
+            entity = tag.get("S") if tag else None
+            model = models.get(entity) if entity is not None else None
+            if model is None:
+                return ("skip", None) if single is not None else ("unknown", None)
+            return "ok", model.from_partial_item(raw) if partial else model.from_item(raw)
+
+        return parse
+
+    def _op(self) -> str:
+        raise NotImplementedError
+
+    def _params(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _flow(self) -> Flow[None]:
+        params = self._params()  # refusals before any request
+        return self._paginate(params, self._key_attributes())
+
+    def _paginate(self, params: dict[str, Any], key_attributes: list[str]) -> Flow[None]:
+        now = yield from self._now()
+        yield from paginate(
+            self._op(),
+            params,
+            self._parser(now),
+            limit=self.limit_count,
+            page_size=self.page_size_count,
+            start_key=self.start_key,
+            key_attributes=key_attributes,
+            retry=None,  # the running connection's policy
+        )
+
+    # running: sync
+    def pages(self) -> Iterator[Page[M]]:
+        """Iterate pages lazily (one request per page) with the sync client."""
+        return iterate(self._flow(), self._connection())
+
+    def __iter__(self) -> Iterator[M]:
+        for page in self.pages():
+            items = page.items
+            del page  # hold one page at a time while streaming
+            yield from items
+            del items
+
+    def all(self) -> list[M]:
+        """Every item (bounded by ``limit`` when set) as a list."""
+        return list(self)
+
+    def first(self) -> M | None:
+        """The first item, or None."""
+        for item in self.limit(1):
+            return item
+        return None
+
+    def count(self) -> int:
+        """How many items iteration would return (``Select=COUNT``; filters and limit applied)."""
+        return run(self._count_flow(), self._connection())
+
+    def _counting(self, now: dt.datetime | None) -> Any:
+        """This read as ``Select=COUNT`` sends it: no projection, expired items (TTL before
+        ``now``, from `_now`) filtered."""
+        condition = self.filter_condition
+        if self.table.ttl and self.table.hide_expired:
+            condition = all_of(condition, not_expired_condition(self.table.ttl, now))
+        return replace(self, projection_paths=(), filter_condition=condition)
+
+    def _count_flow(self) -> Flow[int]:
+        now = yield from self._now()
+        return (
+            yield from count_flow(
+                self._op(),
+                self._counting(now)._params(),
+                self.start_key,
+                None,  # the running connection's policy
+                self.limit_count,
+            )
+        )
+
+    # running: async
+    def apages(self) -> AsyncIterator[Page[M]]:
+        """Iterate pages lazily with the async client."""
+        return aiterate(self._flow(), self._connection())
+
+    async def __aiter__(self) -> AsyncIterator[M]:
+        async for page in self.apages():
+            for item in page.items:
+                yield item
+
+    async def aall(self) -> list[M]:
+        """Async `all`."""
+        return [item async for item in self]
+
+    async def afirst(self) -> M | None:
+        """Async `first`."""
+        async for item in self.limit(1):
+            return item
+        return None
+
+    async def acount(self) -> int:
+        """Async `count`."""
+        return await arun(self._count_flow(), self._connection())
+
+
+# -- queries -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Query(_Read[M]):
+    """A query on one partition of the table or an index. Build with ``Model.query(...)``."""
+
+    pk_value: str = ""
+    sk_condition: Condition | None = None
+    sk_template: KeyTemplate | None = None
+    scope_prefix: str = ""
+    forward: bool = True
+    shards: Shards | None = None
+    max_concurrency: int = 16
+    #: a multi-attribute GSI (dynamodel.modelling.multikey): its partition key attributes' values
+    #: (stored name, value) and the sort key fields (Python name, value) held equal, in order
+    multi: MultiIndex | None = None
+    multi_pk: tuple[tuple[str, Any], ...] = ()
+    multi_sk: tuple[tuple[str, Any], ...] = ()
+
+    @classmethod
+    def for_model(cls, model: type[M], index: str | None, fields: Mapping[str, Any]) -> Query[M]:
+        """A query for one model's items in the partition named by ``fields``."""
+        spec = model._spec()
+        if index is not None and index in spec.multi_indexes:
+            return cls.for_multi(
+                spec.table, spec.multi_indexes[index], {spec.entity: model}, model, fields
+            )
+        if index is None:
+            pk_template, sk_template = spec.pk, spec.sk
+        else:
+            templates = spec.indexes.get(index)
+            if templates is None:
+                raise ValidationError(
+                    f"{model.__name__} has no key templates for index {index!r}"
+                    f"{suggest(str(index), [*spec.indexes, *spec.multi_indexes])} (it declares "
+                    f"{sorted([*spec.indexes, *spec.multi_indexes])}). Nothing was sent"
+                )
+            pk_template = templates.pk or spec.pk
+            sk_template = templates.sk
+        shards = spec.shards if index is None else spec.indexes[index].shards
+        plain = {k: v for k, v in fields.items() if k != SHARD} if shards is not None else fields
+        values = coerce_fields(model, plain, pk_template.fields, "query partition key")
+        pk_value = pk_template.render(values, f"{model.__name__} query")
+        if shards is not None and SHARD in fields:
+            # one physical shard only, no fan-out
+            pk_value = shards.physical(pk_value, check_shard(fields[SHARD], shards, "query"))
+            shards = None
+        prefix = sk_template.prefix({})[0] if sk_template is not None else ""
+        return cls(
+            table=spec.table,
+            index=index,
+            models={spec.entity: model},
+            single=model,
+            pk_value=pk_value,
+            sk_template=sk_template,
+            scope_prefix=prefix,
+            shards=shards,
+        )
+
+    @classmethod
+    def for_multi(
+        cls,
+        table: Table,
+        multi: MultiIndex,
+        models: Mapping[str, type[Model]],
+        single: type[Model] | None,
+        fields: Mapping[str, Any],
+    ) -> Query[Any]:
+        """A query on one partition of a multi-attribute GSI: every partition key field is
+        required; sort key fields given are held equal (a prefix of the sort key)."""
+        from dynamodel.modelling.multikey import check_not_empty, split_fields
+
+        model = single or next(iter(models.values()))
+        what = "query" if single is not None else "collection query"
+        pk, sk = split_fields(model.__name__, multi, fields, what)
+        pk = coerce_fields(model, pk, multi.pk_fields, what)
+        sk = coerce_fields(model, sk, multi.sk_fields, what)
+        check_not_empty(model.__name__, multi, {**pk, **sk}, what)
+        multi_pk = tuple((multi.attribute(f), v) for f, v in pk.items())
+        return cls(
+            table=table,
+            index=multi.name,
+            models=models,
+            single=single,
+            pk_value=_describe_partition(multi_pk),
+            multi=multi,
+            multi_pk=multi_pk,
+            multi_sk=tuple(sk.items()),
+        )
+
+    def concurrency(self, limit: int) -> Query[M]:
+        """At most ``limit`` shard queries in flight at once (sharded keys only)."""
+        if limit < 1:
+            raise ValidationError(f"concurrency must be >= 1, got {limit}")
+        return replace(self, max_concurrency=limit)
+
+    def _check_cursor(self, cursor: str) -> None:
+        """Refuse a cursor made by a query of another partition (another tenant's, say): it
+        would resume somewhere this query never reads, which backends handle differently."""
+        if self.multi is not None:
+            start = decode_cursor(cursor)
+            found = tuple((a, _plain(start.get(a))) for a, _ in self.multi_pk)
+            if any(start.get(a) != encode(v) for a, v in self.multi_pk):
+                _refuse_foreign_cursor(_describe_partition(found), self.pk_value)
+            return
+        if self.shards is None:
+            self._check_cursor_partition(decode_cursor(cursor), self.pk_value)
+            return
+        positions, _ = decode_shard_cursor(cursor, self.shards.count)
+        recorded = shard_cursor_partition(cursor)
+        if recorded is not None:
+            _refuse_foreign_cursor(recorded, self.pk_value)
+        for shard, key in positions.items():
+            if key is not None:
+                self._check_cursor_partition(key, self.shards.physical(self.pk_value, shard))
+
+    def _check_cursor_partition(self, key: Item, expected: str) -> None:
+        attribute = self.table.index_keys(self.index).pk
+        _refuse_foreign_cursor(key.get(attribute, {}).get("S"), expected)
+
+    def _shard_params(self, physical_pk: str) -> dict[str, Any]:
+        return replace(self, pk_value=physical_pk, shards=None)._params()
+
+    def _guard(self) -> Flow[None]:
+        from dynamodel.ops.items import guard_shards
+
+        return guard_shards(self.models.values(), write=False, index=self.index)
+
+    def _flow(self) -> Flow[None]:
+        if self.shards is None:
+            return self._guarded(super()._flow())
+        return self._merge_flow()
+
+    def _guarded(self, flow: Flow[R]) -> Flow[R]:
+        yield from self._guard()
+        return (yield from flow)
+
+    def _merge_flow(self) -> Flow[None]:
+        assert self.shards is not None
+        yield from self._guard()
+        now = yield from self._now()
+        keys = self.table.index_keys(self.index)
+        yield from merge_flow(
+            op_params=self._shard_params,
+            shards=self.shards,
+            logical_pk=self.pk_value,
+            sort_attribute=keys.sk,
+            key_attributes=self._key_attributes(),
+            forward=self.forward,
+            limit=self.limit_count,
+            page_size=self.page_size_count,
+            cursor=self.start_cursor,
+            parse=self._parser(now),
+            retry=None,  # the running connection's policy
+            max_concurrency=self.max_concurrency,
+        )
+
+    def _count_flow(self) -> Flow[int]:
+        if self.shards is None:
+            return self._guarded(super()._count_flow())
+        if self.start_cursor:
+            raise ValidationError("count() of a sharded query cannot start from a cursor")
+        return self._count_shards_flow(self.shards)
+
+    def _count_shards_flow(self, shards: Shards) -> Flow[int]:
+        yield from self._guard()
+        counting = self._counting((yield from self._now()))
+        return (
+            yield from count_shards_flow(
+                counting._shard_params,
+                shards,
+                self.pk_value,
+                None,  # the running connection's policy
+                self.max_concurrency,
+                self.limit_count,
+            )
+        )
+
+    # sort key conditions
+    def _bound(self, raw: str | None, fields: Mapping[str, Any], high: bool) -> tuple[str, bool]:
+        if raw is not None:
+            if fields:
+                raise ValidationError("give either a raw sort key string or fields, not both")
+            return raw, True
+        if self.sk_template is None:
+            raise ValidationError("this query has no sort key template: pass a raw string")
+        if self.single is not None:
+            fields = coerce_fields(
+                self.single, fields, self.sk_template.fields, "sort key condition"
+            )
+        text, complete = self.sk_template.prefix(fields, "sort key condition")
+        if not complete:
+            used = self.sk_template.fields[: _first_missing(self.sk_template, fields)]
+            ignored = sorted(set(fields) - set(used))
+            if ignored:
+                raise ValidationError(
+                    f"sort key template {self.sk_template.text!r}: fields {ignored} come after "
+                    "a missing field and cannot narrow the range; give the fields in order"
+                )
+        return text, complete
+
+    def _sk(self) -> Attr:
+        keys = self.table.index_keys(self.index)
+        if keys.sk is None:
+            raise ValidationError("this table/index has no sort key")
+        return Attr((keys.sk,), raw=True)
+
+    def _with_sk(self, condition: Condition) -> Query[M]:
+        if self.sk_condition is not None:
+            raise ValidationError("a query takes one sort key condition")
+        return replace(self, sk_condition=condition)
+
+    # sort key conditions on a multi-attribute GSI: equality on the leading fields given, the
+    # operator on the last one
+    def _multi_fields(self, method: str, raw: Any, fields: Mapping[str, Any]) -> dict[str, Any]:
+        from dynamodel.modelling.multikey import check_not_empty, check_sort_prefix
+
+        multi = self.multi
+        assert multi is not None
+        if raw is not None:
+            raise ValidationError(
+                f"{method}: index {multi.name!r} has a multi-attribute sort key; give sort key "
+                f"fields {list(multi.sk_fields)} as keywords, not a raw string"
+            )
+        if self.sk_condition is not None:
+            raise ValidationError("a query takes one sort key condition")
+        if not fields:
+            raise ValidationError(f"{method}: give at least one sort key field")
+        if any(v is None for v in fields.values()):
+            raise ValidationError(f"{method}: sort key field values cannot be None")
+        check_sort_prefix(multi, [f for f, _ in self.multi_sk], list(fields), method)
+        model = self.single or next(iter(self.models.values()))
+        values = coerce_fields(model, fields, multi.sk_fields, "sort key condition")
+        check_not_empty(model.__name__, multi, values, method)
+        return {f: values[f] for f in multi.sk_fields if f in values}
+
+    def _multi_with(
+        self, method: str, values: Mapping[str, Any], last: Callable[[Attr, Any], Condition]
+    ) -> Query[M]:
+        assert self.multi is not None
+        *equal, (name, value) = values.items()
+        attribute = self.multi.attribute(name)
+        if method == "sk_begins_with" and self.multi.types[attribute] == "N":
+            raise ValidationError(
+                f"sk_begins_with: sort key field {name!r} of index {self.multi.name!r} is a "
+                "number; begins_with needs a string or binary attribute"
+            )
+        return replace(
+            self,
+            multi_sk=self.multi_sk + tuple(equal),
+            sk_condition=last(Attr((attribute,), raw=True), value),
+        )
+
+    def sk_eq(self, raw: str | None = None, /, **fields: Any) -> Query[M]:
+        """Sort key equals the rendered template (all its fields needed).
+
+        On a multi-attribute GSI: each sort key field given equals its value (the fields
+        must continue the sort key from the left; later ones may be left out).
+        """
+        if self.multi is not None:
+            values = self._multi_fields("sk_eq", raw, fields)
+            return replace(self, multi_sk=self.multi_sk + tuple(values.items()))
+        text, complete = self._bound(raw, fields, False)
+        if not complete:
+            raise ValidationError("sk_eq needs every sort key field; use sk_begins_with")
+        return self._with_sk(self._sk() == text)
+
+    def sk_begins_with(self, raw: str | None = None, /, **fields: Any) -> Query[M]:
+        """Sort key starts with the template rendered up to the first missing field.
+
+        Fields match whole segments only: the prefix ends with the separator after the last
+        given field (``user_id="u1"`` never matches ``u10``), and with every field given it
+        is an equality.
+        """
+        if self.multi is not None:
+            values = self._multi_fields("sk_begins_with", raw, fields)
+            return self._multi_with("sk_begins_with", values, lambda a, v: a.begins_with(v))
+        text, complete = self._bound(raw, fields, False)
+        if complete and raw is None:
+            return self._with_sk(self._sk() == text)
+        return self._with_sk(self._sk().begins_with(text))
+
+    def sk_between(self, low: Mapping[str, Any] | str, high: Mapping[str, Any] | str) -> Query[M]:
+        """Sort key between two bounds, inclusive (partial bounds cover whole prefixes).
+
+        On a multi-attribute GSI both bounds name the same sort key fields; all but the last
+        must be equal in both (they are held equal), the last one is the range.
+        """
+        if self.multi is not None:
+            return self._multi_between(low, high)
+        low_text, _ = self._bound(*_split(low), False)
+        high_text, complete = self._bound(*_split(high), True)
+        if not complete:
+            high_text += MAX_CHAR
+        return self._with_sk(self._sk().between(low_text, high_text))
+
+    def sk_lt(self, raw: str | None = None, /, **fields: Any) -> Query[M]:
+        """Sort key strictly before the bound (a partial bound excludes its whole prefix)."""
+        if self.multi is not None:
+            values = self._multi_fields("sk_lt", raw, fields)
+            return self._multi_with("sk_lt", values, lambda a, v: a < v)
+        text, _ = self._bound(raw, fields, False)
+        return self._with_sk(self._sk() < text)
+
+    def sk_le(self, raw: str | None = None, /, **fields: Any) -> Query[M]:
+        """Sort key at or before the bound (a partial bound includes its whole prefix)."""
+        if self.multi is not None:
+            values = self._multi_fields("sk_le", raw, fields)
+            return self._multi_with("sk_le", values, lambda a, v: a <= v)
+        text, complete = self._bound(raw, fields, True)
+        return self._with_sk(self._sk() <= (text if complete else text + MAX_CHAR))
+
+    def sk_gt(self, raw: str | None = None, /, **fields: Any) -> Query[M]:
+        """Sort key strictly after the bound (a partial bound excludes its whole prefix)."""
+        if self.multi is not None:
+            values = self._multi_fields("sk_gt", raw, fields)
+            return self._multi_with("sk_gt", values, lambda a, v: a > v)
+        text, complete = self._bound(raw, fields, False)
+        return self._with_sk(self._sk() > (text if complete else text + MAX_CHAR))
+
+    def sk_ge(self, raw: str | None = None, /, **fields: Any) -> Query[M]:
+        """Sort key at or after the bound."""
+        if self.multi is not None:
+            values = self._multi_fields("sk_ge", raw, fields)
+            return self._multi_with("sk_ge", values, lambda a, v: a >= v)
+        text, _ = self._bound(raw, fields, False)
+        return self._with_sk(self._sk() >= text)
+
+    def _multi_between(
+        self, low: Mapping[str, Any] | str, high: Mapping[str, Any] | str
+    ) -> Query[M]:
+        if isinstance(low, str) or isinstance(high, str):
+            raise ValidationError(
+                "sk_between: a multi-attribute sort key takes bounds as mappings of fields"
+            )
+        low_values = self._multi_fields("sk_between", None, low)
+        high_values = self._multi_fields("sk_between", None, high)
+        if list(low_values) != list(high_values):
+            raise ValidationError(
+                f"sk_between: both bounds must name the same sort key fields, got "
+                f"{list(low_values)} and {list(high_values)}"
+            )
+        *equal, _ = low_values
+        differ = [f for f in equal if low_values[f] != high_values[f]]
+        if differ:
+            raise ValidationError(
+                f"sk_between: {differ} differ between the bounds, but only the last field "
+                f"({list(low_values)[-1]!r}) can be a range; the earlier ones are held equal"
+            )
+        last = list(high_values.values())[-1]
+        return self._multi_with("sk_between", low_values, lambda a, v: a.between(v, last))
+
+    def reverse(self, value: bool = True) -> Query[M]:
+        """Descending sort key order."""
+        return replace(self, forward=not value)
+
+    def _op(self) -> str:
+        return "query"
+
+    def _params(self) -> dict[str, Any]:
+        shape = self._plain_shape()
+        if shape is None:
+            return self._build_params()
+        cached = _PLAIN_PARAMS.get(shape)
+        if cached is None:
+            cached = _PLAIN_PARAMS[shape] = _PlainParams(
+                replace(self, pk_value=_PK_SENTINEL)._build_params()
+            )
+            while len(_PLAIN_PARAMS) > MAX_PLAIN_PARAMS:  # the oldest shape goes first
+                _PLAIN_PARAMS.pop(next(iter(_PLAIN_PARAMS), shape), None)
+        return cached.with_partition(self.pk_value)
+
+    def _plain_shape(self) -> tuple[Any, ...] | None:
+        """What fixes a plain model query's request apart from its partition key value, or
+        None when it has a sort-key condition, filter or projection (built each time)."""
+        single = self.single
+        if (
+            single is None
+            or self.multi is not None
+            or self.sk_condition is not None
+            or self.filter_condition is not None
+            or self.projection_paths
+            or self.shards is not None
+            or self.table is not single._spec().table
+        ):
+            return None
+        return (
+            single,
+            self.index,
+            self.table.physical_name,
+            self.scope_prefix,
+            self.consistent_read,
+            self.forward,
+            self.capacity,
+        )
+
+    def _build_params(self) -> dict[str, Any]:
+        ph = self._placeholders()
+        keys = self.table.index_keys(self.index)
+        parts: list[Condition]
+        if self.multi is not None:
+            parts = [Attr((a,), raw=True) == v for a, v in self.multi_pk]
+            parts += [Attr((self.multi.attribute(f),), raw=True) == v for f, v in self.multi_sk]
+        else:
+            parts = [Attr((keys.pk,), raw=True) == self.pk_value]
+        if self.sk_condition is not None:
+            parts.append(self.sk_condition)
+        elif self.single is not None and self.scope_prefix and keys.sk:
+            parts.append(Attr((keys.sk,), raw=True).begins_with(self.scope_prefix))
+        extra_filter: Condition | None = None
+        if self.single is not None:
+            # the key condition may match other entity types (another model's sort key can
+            # share the prefix): keep only ours, server-side, so that iteration, limits and
+            # count() agree
+            extra_filter = Attr((self.table.type_attribute,), raw=True) == (
+                self.single._spec().entity
+            )
+        params = self._common(ph, extra_filter)
+        params["KeyConditionExpression"] = " AND ".join(
+            render_condition(part, ph, "KeyConditionExpression") for part in parts
+        )
+        if not self.forward:
+            params["ScanIndexForward"] = False
+        return ph.apply(params)
+
+
+_PK_SENTINEL = "\x00dynamodel partition key\x00"
+
+
+class _PlainParams:
+    """A plain query's request built once, with its partition key value's placeholder: the
+    same request as building it again, for the cost of copying two small dicts."""
+
+    __slots__ = ("names", "params", "pk_placeholder", "values")
+
+    def __init__(self, params: dict[str, Any]) -> None:
+        self.params = params
+        self.names: dict[str, str] = params.get("ExpressionAttributeNames", {})
+        self.values: dict[str, Any] = params["ExpressionAttributeValues"]
+        (self.pk_placeholder,) = [k for k, v in self.values.items() if v == {"S": _PK_SENTINEL}]
+
+    def with_partition(self, pk_value: str) -> dict[str, Any]:
+        values = dict(self.values)
+        values[self.pk_placeholder] = encode(pk_value, "query partition key")
+        params = dict(self.params)
+        if self.names:
+            params["ExpressionAttributeNames"] = dict(self.names)
+        params["ExpressionAttributeValues"] = values
+        return params
+
+
+#: the most request shapes `_PLAIN_PARAMS` keeps (scoped tables can make many physical names)
+MAX_PLAIN_PARAMS = 1024
+#: plain model queries' requests by shape (see `Query._plain_shape`). A pure memo of request
+#: building (no response, no clock is in it), so it is shared by every connection: the same
+#: shape builds the same request whichever endpoint it goes to. Bounded by MAX_PLAIN_PARAMS.
+_PLAIN_PARAMS: dict[tuple[Any, ...], _PlainParams] = {}
+
+
+def _refuse_foreign_cursor(partition: str | None, expected: str) -> None:
+    if partition != expected:
+        raise ValidationError(
+            f"invalid cursor: it resumes a query of partition {partition!r}, not this "
+            f"query's {expected!r}. Nothing was sent"
+        )
+
+
+def _describe_partition(values: Sequence[tuple[str, Any]]) -> str:
+    """A multi-attribute partition, as error messages show it."""
+    return ", ".join(f"{a}={v!r}" for a, v in values)
+
+
+def _plain(value: Any) -> Any:
+    """The value inside an AttributeValue (None stays None)."""
+    return next(iter(value.values())) if isinstance(value, Mapping) and value else None
+
+
+def _first_missing(template: KeyTemplate, fields: Mapping[str, Any]) -> int:
+    for position, name in enumerate(template.fields):
+        if fields.get(name) is None:
+            return position
+    return len(template.fields)
+
+
+def _split(bound: Mapping[str, Any] | str) -> tuple[str | None, Mapping[str, Any]]:
+    return (bound, {}) if isinstance(bound, str) else (None, bound)
+
+
+# -- scans ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scan(_Read[M]):
+    """A scan of the table or an index. Build with ``Model.scan()``."""
+
+    segment_index: int | None = None
+    total_segments: int | None = None
+
+    @classmethod
+    def for_model(cls, model: type[M], index: str | None) -> Scan[M]:
+        """A scan returning only ``model``'s items."""
+        spec = model._spec()
+        spec.table.index_keys(index)  # validates the index name
+        return cls(table=spec.table, index=index, models={spec.entity: model}, single=model)
+
+    def segment(self, segment: int, total_segments: int) -> Scan[M]:
+        """Scan one segment of a parallel scan (``0 <= segment < total_segments``)."""
+        if not 1 <= total_segments <= 1_000_000 or not 0 <= segment < total_segments:
+            raise ValidationError(
+                f"segment {segment} of {total_segments}: need 0 <= segment < total_segments"
+            )
+        return replace(self, segment_index=segment, total_segments=total_segments)
+
+    def segments(self, total_segments: int) -> list[Scan[M]]:
+        """The ``total_segments`` segment scans of a parallel scan."""
+        return [self.segment(i, total_segments) for i in range(total_segments)]
+
+    def parallel(self, total_segments: int, max_concurrency: int | None = None) -> ParallelScan[M]:
+        """Scan all segments concurrently (threads when sync, tasks when async)."""
+        if self.limit_count is not None:
+            raise ValidationError("limit() is not supported on a parallel scan")
+        scans = self.segments(total_segments)
+        return ParallelScan(scans, max_concurrency or total_segments, self.connection)
+
+    def _op(self) -> str:
+        return "scan"
+
+    def _params(self) -> dict[str, Any]:
+        ph = self._placeholders()
+        extra = None
+        if self.single is not None:
+            extra = Attr((self.table.type_attribute,), raw=True) == self.single._spec().entity
+        params = self._common(ph, extra)
+        if self.total_segments is not None:
+            params["Segment"] = self.segment_index
+            params["TotalSegments"] = self.total_segments
+        return ph.apply(params)
+
+
+@dataclass(frozen=True)
+class ParallelScan(Generic[M]):
+    """Several scan segments run concurrently; pages arrive in completion order."""
+
+    scans: list[Scan[M]]
+    max_concurrency: int
+    #: the connection given to the scan (``connection=``); None: resolved when it runs
+    connection: Connection | None = field(default=None, compare=False)
+
+    def pages(self) -> Iterator[Page[M]]:
+        """Pages from every segment, as they arrive (sync: a bounded thread pool)."""
+        # resolved here, before any worker starts (they also run in a copy of this context)
+        connection = resolve_connection(self.scans[0].table, self.connection)
+        return iterate_many([s._flow() for s in self.scans], connection, self.max_concurrency)
+
+    def __iter__(self) -> Iterator[M]:
+        for page in self.pages():
+            yield from page.items
+
+    def all(self) -> list[M]:
+        """Every item from every segment."""
+        return list(self)
+
+    def apages(self) -> AsyncIterator[Page[M]]:
+        """Async pages from every segment (bounded concurrent tasks)."""
+        # resolved here, before any worker starts (they also run in a copy of this context)
+        connection = resolve_connection(self.scans[0].table, self.connection)
+        return aiterate_many([s._flow() for s in self.scans], connection, self.max_concurrency)
+
+    async def __aiter__(self) -> AsyncIterator[M]:
+        async for page in self.apages():
+            for item in page.items:
+                yield item
+
+    async def aall(self) -> list[M]:
+        """Async `all`."""
+        return [item async for item in self]
