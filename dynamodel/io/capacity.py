@@ -31,7 +31,7 @@ from dynamodel.io.middleware import Around, Send
 
 if TYPE_CHECKING:
     from dynamodel.io.clients import Connection
-    from dynamodel.model import Model
+    from dynamodel.modelling.base import ModelBase
 
 CapacityMode = Literal["TOTAL", "INDEXES"]
 _STRENGTH = {None: 0, "NONE": 0, "TOTAL": 1, "INDEXES": 2}
@@ -269,16 +269,16 @@ def _read_units(size: int) -> int:
     return max(1, math.ceil(size / 4096))
 
 
-def estimate_capacity(item: Model | Mapping[str, AttributeValue]) -> CapacityEstimate:
+def estimate_capacity(item: ModelBase | Mapping[str, AttributeValue]) -> CapacityEstimate:
     """Size and WCU/RCU of one item: a model instance or a raw AttributeValue map.
 
     Reads of several items (Query, Scan) are rounded up over their total size, not per
     item, so a page costs less than the sum of its items' read units.
     """
-    from dynamodel.model import Model
+    from dynamodel.modelling.base import ModelBase
 
     indexes: dict[str, int] = {}
-    if isinstance(item, Model):
+    if isinstance(item, ModelBase):
         raw = item.to_item()
         indexes = _index_units(item, raw)
     elif isinstance(item, Mapping):
@@ -307,7 +307,7 @@ def estimate_capacity(item: Model | Mapping[str, AttributeValue]) -> CapacityEst
     )
 
 
-def _index_units(instance: Model, raw: dict[str, AttributeValue]) -> dict[str, int]:
+def _index_units(instance: ModelBase, raw: dict[str, AttributeValue]) -> dict[str, int]:
     spec = instance._spec()
     table = spec.table
     out: dict[str, int] = {}

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 from dynamodel.core.errors import ValidationError
 from dynamodel.io.scope import resolve_connection
@@ -189,7 +189,7 @@ class MigrationContext:
                 f"table {self.table.name!r} has no model for entity {entity!r}; "
                 f"known: {sorted(self.models)}"
             )
-        return found
+        return cast("type[Model]", found)  # every registered model derives from Model
 
     @property
     def batch(self) -> BatchWriter:

@@ -43,7 +43,8 @@ from dynamodel.core.codec import (
 from dynamodel.core.keys import ESCAPE, RESERVED_PREFIX
 
 if TYPE_CHECKING:
-    from dynamodel.model import Model, ModelSpec
+    from dynamodel.modelling.base import ModelBase
+    from dynamodel.modelling.spec import ModelSpec
 
 Encoder = Callable[[Mapping[str, Any]], tuple[Item, int]]
 
@@ -135,7 +136,7 @@ def _size_of_name(name: str) -> int:
     return len(name.encode("utf-8"))
 
 
-def compile_encoder(model: type[Model], spec: ModelSpec) -> Encoder | None:
+def compile_encoder(model: type[ModelBase], spec: ModelSpec) -> Encoder | None:
     """The model's compiled encoder, or None when it must keep the general path."""
     return _compile(model, spec.stored_names, spec.float_fields, spec)
 
@@ -295,7 +296,7 @@ def _compile(
 KeyEncoder = Callable[[Mapping[str, Any]], tuple[Item, int] | None]
 
 
-def compile_keys(model: type[Model], spec: ModelSpec) -> KeyEncoder | None:
+def compile_keys(model: type[ModelBase], spec: ModelSpec) -> KeyEncoder | None:
     """A compiled renderer of the item's key attributes, index keys and entity type.
 
     Compiled only when every field the key templates use is declared ``str`` (no format
@@ -304,7 +305,7 @@ def compile_keys(model: type[Model], spec: ModelSpec) -> KeyEncoder | None:
     ``str`` or a key renders empty or too long: the caller then takes the general path, which
     raises the error naming the attribute.
     """
-    from dynamodel.model import MAX_PK_BYTES, MAX_SK_BYTES
+    from dynamodel.modelling.item_keys import MAX_PK_BYTES, MAX_SK_BYTES
 
     if spec.sharded:
         return None

@@ -24,7 +24,8 @@ from dynamodel.core.codec import AttributeValue, _decode_list, decode, decode_it
 from dynamodel.modelling.compiled import _strip_optional
 
 if TYPE_CHECKING:
-    from dynamodel.model import Model, ModelSpec
+    from dynamodel.modelling.base import ModelBase
+    from dynamodel.modelling.spec import ModelSpec
 
 Decoder = Callable[[Mapping[str, AttributeValue]], dict[str, Any]]
 
@@ -64,7 +65,7 @@ _READ = {
 }
 
 
-def compile_decoder(model: type[Model], spec: ModelSpec) -> Decoder:
+def compile_decoder(model: type[ModelBase], spec: ModelSpec) -> Decoder:
     """The model's compiled decoder (see the module docstring)."""
     namespace: dict[str, Any] = {
         "decode": decode,

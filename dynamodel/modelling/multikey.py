@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 from dynamodel.core.errors import ValidationError
 
 if TYPE_CHECKING:
-    from dynamodel.model import Model
+    from dynamodel.modelling.base import ModelBase
     from dynamodel.modelling.table import GSI, Table
 
 
@@ -134,7 +134,7 @@ def _allows_none(annotation: Any) -> bool:
     return annotation is type(None)
 
 
-def model_multi_index(model: type[Model], table: Table, index: GSI) -> MultiIndex:
+def model_multi_index(model: type[ModelBase], table: Table, index: GSI) -> MultiIndex:
     """Check that ``model`` can be in the multi-attribute GSI ``index`` and describe how.
 
     Each key attribute must be a field of the model (by stored name), of a key type, not

@@ -43,10 +43,10 @@ from dynamodel.core.errors import UnknownPath, ValidationError
 from dynamodel.core.expressions import Attr, PathSegment, TypedAttr
 
 if TYPE_CHECKING:
-    from dynamodel.model import Model
+    from dynamodel.modelling.base import ModelBase
 
 T = TypeVar("T")
-MT = TypeVar("MT", bound="Model")
+MT = TypeVar("MT", bound="ModelBase")
 
 #: a type dynamodel does not look into: any further segment is accepted
 _ANY: Any = object()
@@ -227,7 +227,7 @@ class _ModelPaths:
 
     __slots__ = ("fields", "managed", "name", "top")
 
-    def __init__(self, model: type[Model]) -> None:
+    def __init__(self, model: type[ModelBase]) -> None:
         spec = model._spec()
         table = spec.table
         self.name = model.__name__
@@ -325,7 +325,7 @@ class PathResolver:
 
     __slots__ = ("_cache", "_models")
 
-    def __init__(self, models: Sequence[type[Model]]) -> None:
+    def __init__(self, models: Sequence[type[ModelBase]]) -> None:
         self._models = [_ModelPaths(m) for m in models]
         self._cache: dict[tuple[PathSegment, ...], tuple[PathSegment, ...]] = {}
 
@@ -374,7 +374,7 @@ class PathResolver:
         )
 
 
-def resolver(model: type[Model]) -> PathResolver:
+def resolver(model: type[ModelBase]) -> PathResolver:
     """The model's cached resolver."""
     spec = model._spec()
     found: PathResolver | None = spec.paths
@@ -385,10 +385,10 @@ def resolver(model: type[Model]) -> PathResolver:
 
 # Pure memo keyed by the model classes of a read (no I/O result): shared by every connection,
 # and bounded by the model combinations the program's code reads together.
-_SHARED: dict[tuple[type[Model], ...], PathResolver] = {}
+_SHARED: dict[tuple[type[ModelBase], ...], PathResolver] = {}
 
 
-def resolver_for(models: Iterable[type[Model]]) -> PathResolver:
+def resolver_for(models: Iterable[type[ModelBase]]) -> PathResolver:
     """The resolver of one model, or a shared one for several (collections)."""
     key = tuple(dict.fromkeys(models))
     if len(key) == 1:

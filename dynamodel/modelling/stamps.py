@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from dynamodel.core.expressions import UpdateAction
-    from dynamodel.model import Model, ModelSpec
+    from dynamodel.modelling.base import ModelBase
+    from dynamodel.modelling.spec import ModelSpec
 
 
 def utc_now() -> dt.datetime:
@@ -25,7 +26,7 @@ def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def stamp_instance(instance: Model, now: dt.datetime | None = None) -> None:
+def stamp_instance(instance: ModelBase, now: dt.datetime | None = None) -> None:
     """Set a whole-item write's timestamps on the instance (``created`` only when None)."""
     spec = instance._spec()
     created, updated = spec.created_field, spec.updated_field

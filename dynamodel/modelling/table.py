@@ -19,7 +19,7 @@ from dynamodel.io.clients import Connection, default_connection
 from dynamodel.io.scope import resolve_connection
 
 if TYPE_CHECKING:
-    from dynamodel.model import Model
+    from dynamodel.modelling.base import ModelBase
 
 ProjectionType = Literal["ALL", "KEYS_ONLY"]
 StreamView = Literal["NEW_IMAGE", "OLD_IMAGE", "NEW_AND_OLD_IMAGES", "KEYS_ONLY"]
@@ -318,7 +318,7 @@ class Table:
         self.deletion_protection = deletion_protection
         self.tags: dict[str, str] = {} if tags is None else tags
         self._binding = _Binding()
-        self._entities: dict[str, type[Model]] = {}
+        self._entities: dict[str, type[ModelBase]] = {}
         self._validate()
 
     def _validate(self) -> None:
@@ -484,7 +484,7 @@ class Table:
             out[attribute] = found[attribute][0]
         return out
 
-    def register(self, model: type[Model]) -> None:
+    def register(self, model: type[ModelBase]) -> None:
         """Record a model class under its entity type (called by Model subclasses)."""
         entity = model.__dynamodel__.entity
         existing = self._entities.get(entity)
@@ -499,7 +499,7 @@ class Table:
         self._entities[entity] = model
 
     @property
-    def entities(self) -> dict[str, type[Model]]:
+    def entities(self) -> dict[str, type[ModelBase]]:
         """Entity type -> model class, for every model bound to this table."""
         return dict(self._entities)
 

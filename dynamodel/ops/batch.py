@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
 from dynamodel.core.codec import Item, item_size
 from dynamodel.core.errors import DynamodelError, ValidationError
 from dynamodel.io.scope import resolve_connection
-from dynamodel.model import Model
+from dynamodel.modelling.base import ModelBase
 from dynamodel.ops.batch_flows import (
     MAX_BATCH_BYTES,
     MAX_GET_KEYS,
@@ -69,7 +69,7 @@ __all__ = [
     "batch_write",
 ]
 
-M = TypeVar("M", bound=Model)
+M = TypeVar("M", bound=ModelBase)
 
 #: chunks sent at once by default (sync: threads; async: tasks)
 DEFAULT_CONCURRENCY = 4
@@ -338,19 +338,19 @@ class BatchWriter:
 
     # -- collecting ------------------------------------------------------------------------------
 
-    def put(self, *items: Model) -> Self:
+    def put(self, *items: ModelBase) -> Self:
         """Buffer puts of whole model instances (serialised and validated now)."""
         for item in items:
-            if isinstance(item, Model):
+            if isinstance(item, ModelBase):
                 item.before_write("batch_put")
         return self.add(
             *(put_request(item, skip_version_check=self.skip_version_check) for item in items)
         )
 
-    def delete(self, *targets: Model | Key[Any]) -> Self:
+    def delete(self, *targets: ModelBase | Key[Any]) -> Self:
         """Buffer deletes, given model instances or `Key` objects."""
         for target in targets:
-            if isinstance(target, Model):
+            if isinstance(target, ModelBase):
                 target.before_write("batch_delete")
         return self.add(
             *(delete_request(t, skip_version_check=self.skip_version_check) for t in targets)
@@ -404,7 +404,7 @@ class BatchWriter:
         self.result.superseded.extend(result.superseded)
         for written in result.written:
             instance = written.item
-            if isinstance(instance, Model):
+            if isinstance(instance, ModelBase):
                 if written.action == "put":
                     instance._dm_stored(written.request["PutRequest"]["Item"])
                 instance.after_write("batch_put" if written.action == "put" else "batch_delete")
@@ -511,7 +511,7 @@ def _plan_get(
     retry: RetryPolicy | None,
     connection: Connection | None,
 ) -> _GetPlan[M]:
-    if isinstance(keys, Key | Model):
+    if isinstance(keys, Key | ModelBase):
         raise ValidationError("batch_get takes an iterable of keys, not a single key")
     unique, entries, duplicates = get_entries(as_key(k, "batch_get") for k in keys)
     progress = Progress()

@@ -15,15 +15,16 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 from dynamodel.core.codec import MAX_ITEM_BYTES, Item, item_size
 from dynamodel.core.errors import DynamodelError, ValidationError
 from dynamodel.core.flows import Flow, Request, Sleep
-from dynamodel.model import Model, coerce_fields, key_attributes
+from dynamodel.modelling.base import ModelBase
+from dynamodel.modelling.item_keys import coerce_fields, key_attributes
 from dynamodel.modelling.stamps import stamp_instance
 
 if TYPE_CHECKING:
     from dynamodel.core.retry import RetryPolicy
     from dynamodel.io.clients import Connection
 
-M = TypeVar("M", bound=Model)
-M_co = TypeVar("M_co", bound=Model, covariant=True)
+M = TypeVar("M", bound=ModelBase)
+M_co = TypeVar("M_co", bound=ModelBase, covariant=True)
 E = TypeVar("E")
 
 #: BatchWriteItem: at most 25 put/delete requests per call
@@ -51,8 +52,8 @@ def item_id(table_name: str, key: Mapping[str, Any]) -> ItemId:
     return (table_name, key_parts(key))
 
 
-def _model_class(model: Any, what: str) -> type[Model]:
-    if not (isinstance(model, type) and issubclass(model, Model)):
+def _model_class(model: Any, what: str) -> type[ModelBase]:
+    if not (isinstance(model, type) and issubclass(model, ModelBase)):
         raise ValidationError(f"{what}: expected a dynamodel Model class, got {model!r}")
     model._spec()  # raises when the model is not bound to a table
     return model
@@ -93,7 +94,7 @@ class Key(Generic[M_co]):
     @staticmethod
     def of(instance: M, item: Item | None = None) -> Key[M]:
         """The key of a model instance (taken from ``item``, its `to_item`, when given)."""
-        if not isinstance(instance, Model):
+        if not isinstance(instance, ModelBase):
             raise ValidationError(f"Key.of: expected a dynamodel Model instance, got {instance!r}")
         model = type(instance)
         spec = model._spec()
@@ -126,7 +127,7 @@ def as_key(target: Any, what: str) -> Key[Any]:
     """A `Key` given a Key or a model instance."""
     if isinstance(target, Key):
         return target
-    if isinstance(target, Model):
+    if isinstance(target, ModelBase):
         return Key.of(target)
     raise ValidationError(f"{what}: expected a Key or a Model instance, got {target!r}")
 
@@ -147,7 +148,7 @@ class WriteRequest:
 
     action: Literal["put", "delete"]
     key: Key[Any]
-    item: Model | None
+    item: ModelBase | None
     table_name: str
     request: dict[str, Any] = field(repr=False)
 
@@ -158,7 +159,7 @@ class WriteRequest:
         return item_size(entry.get("Item") or entry["Key"])
 
     @property
-    def model(self) -> type[Model]:
+    def model(self) -> type[ModelBase]:
         """The model class of the item."""
         return self.key.model
 
@@ -168,7 +169,7 @@ class WriteRequest:
         return (self.table_name, self.key._parts)
 
 
-def _check_versioned(model: type[Model], action: str, skip_version_check: bool) -> None:
+def _check_versioned(model: type[ModelBase], action: str, skip_version_check: bool) -> None:
     version = model._spec().version_field
     if version is not None and not skip_version_check:
         raise ValidationError(
@@ -179,16 +180,16 @@ def _check_versioned(model: type[Model], action: str, skip_version_check: bool) 
         )
 
 
-def _check_unique(model: type[Model], action: str) -> None:
+def _check_unique(model: type[ModelBase], action: str) -> None:
     if model._spec().unique:  # a batch has no conditions: guard items could not be kept
         from dynamodel.ops.unique import refuse
 
         refuse(model, f"batch {action}")
 
 
-def put_request(instance: Model, *, skip_version_check: bool = False) -> WriteRequest:
+def put_request(instance: ModelBase, *, skip_version_check: bool = False) -> WriteRequest:
     """A batch put of a whole model instance (serialised and size-checked now)."""
-    if not isinstance(instance, Model):
+    if not isinstance(instance, ModelBase):
         raise ValidationError(f"batch put: expected a dynamodel Model instance, got {instance!r}")
     model = type(instance)
     spec = model._spec()
@@ -215,7 +216,9 @@ def put_request(instance: Model, *, skip_version_check: bool = False) -> WriteRe
     )
 
 
-def delete_request(target: Model | Key[Any], *, skip_version_check: bool = False) -> WriteRequest:
+def delete_request(
+    target: ModelBase | Key[Any], *, skip_version_check: bool = False
+) -> WriteRequest:
     """A batch delete of a model instance's item, or of the item with a `Key`."""
     key = as_key(target, "batch delete")
     _check_versioned(key.model, "delete", skip_version_check)
@@ -223,7 +226,7 @@ def delete_request(target: Model | Key[Any], *, skip_version_check: bool = False
     return WriteRequest(
         action="delete",
         key=key,
-        item=target if isinstance(target, Model) else None,
+        item=target if isinstance(target, ModelBase) else None,
         table_name=key.model._spec().table.physical_name,
         request={"DeleteRequest": {"Key": key.item_key}},
     )

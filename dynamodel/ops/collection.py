@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from dynamodel.core.codec import Item
 from dynamodel.core.errors import ValidationError
 from dynamodel.core.keys import RESERVED_PREFIX
-from dynamodel.model import SHARD, Model, check_shard, coerce_fields
+from dynamodel.modelling.base import ModelBase
+from dynamodel.modelling.item_keys import SHARD, check_shard, coerce_fields
 from dynamodel.modelling.sharding import Shards
 from dynamodel.ops.query import Page, Query
 
@@ -27,14 +28,14 @@ if TYPE_CHECKING:
     from dynamodel.io.clients import Connection
     from dynamodel.modelling.multikey import MultiIndex
 
-M = TypeVar("M", bound=Model)
+M = TypeVar("M", bound=ModelBase)
 
 
 @dataclass
 class CollectionResult:
     """Everything a collection query returned, in sort key order."""
 
-    items: list[Model] = field(default_factory=list)
+    items: list[ModelBase] = field(default_factory=list)
     unknown: list[Item] = field(default_factory=list)
     cursor: str | None = None
     requests: int = 0
@@ -43,7 +44,7 @@ class CollectionResult:
         """The items of one model class."""
         return [item for item in self.items if type(item) is model]
 
-    def add(self, page: Page[Model]) -> None:
+    def add(self, page: Page[ModelBase]) -> None:
         """Accumulate one page."""
         self.items.extend(page.items)
         self.unknown.extend(page.unknown)
@@ -54,12 +55,12 @@ class CollectionResult:
 class Collection:
     """Several models sharing one partition key template on the table or an index."""
 
-    def __init__(self, *models: type[Model], index: str | None = None) -> None:
+    def __init__(self, *models: type[ModelBase], index: str | None = None) -> None:
         if not models:
             raise ValidationError("a Collection needs at least one model")
         specs = [m._spec() for m in models]
         table = specs[0].table
-        self.models: Sequence[type[Model]] = models
+        self.models: Sequence[type[ModelBase]] = models
         self.table = table
         self.index: str | None = index
         self.multi: MultiIndex | None = None
@@ -120,7 +121,7 @@ class Collection:
         self.template = templates[0]
         self.shards = shard_specs[0]
 
-    def query(self, *, connection: Connection | None = None, **fields: Any) -> Query[Model]:
+    def query(self, *, connection: Connection | None = None, **fields: Any) -> Query[ModelBase]:
         """A lazy query over the partition; items are parsed by entity type.
 
         A sharded partition is read from every shard concurrently and merged in sort key
@@ -144,7 +145,7 @@ class Collection:
             return self.query_key(physical, connection=connection)
         return replace(self.query_key(logical, connection=connection), shards=self.shards)
 
-    def query_key(self, pk_value: str, *, connection: Connection | None = None) -> Query[Model]:
+    def query_key(self, pk_value: str, *, connection: Connection | None = None) -> Query[ModelBase]:
         """A lazy query over the partition with this exact (physical) partition key value.
 
         dynamodel's own records (partition keys starting with ``_dynamodel``) are refused.

@@ -29,17 +29,19 @@ from dynamodel.core.expressions import (
     render_update,
 )
 from dynamodel.core.flows import Flow, Inputs, Request, call, connection_inputs
-from dynamodel.model import Model, ModelSpec, check_entity, index_attributes, key_attributes
+from dynamodel.modelling.base import ModelBase
+from dynamodel.modelling.item_keys import index_attributes, key_attributes
 from dynamodel.modelling.paths import resolver
 from dynamodel.modelling.sharding import checks_generation, guard_flow, trusted
+from dynamodel.modelling.spec import ModelSpec, check_entity
 from dynamodel.modelling.stamps import stamp_instance, update_stamps
 from dynamodel.modelling.table import Table
 from dynamodel.modelling.ttl import expired_condition, is_expired
 
-M = TypeVar("M", bound=Model)
+M = TypeVar("M", bound=ModelBase)
 
 
-def placeholders(owner: type[Model] | ModelSpec) -> Placeholders:
+def placeholders(owner: type[ModelBase] | ModelSpec) -> Placeholders:
     """Placeholders that check a model's paths and map them to stored names (modelling.paths)."""
     if isinstance(owner, ModelSpec):
         spec = owner
@@ -63,7 +65,7 @@ _ALL_SLOTS: Any = object()
 
 
 def guard_shards(
-    models: Iterable[type[Model]], *, write: bool, index: str | None = _ALL_SLOTS
+    models: Iterable[type[ModelBase]], *, write: bool, index: str | None = _ALL_SLOTS
 ) -> Flow[None]:
     """Check the table's shard records for these models' partition keys (once per connection:
     see `dynamodel.modelling.sharding.guard_flow`); ``index``: only that partition key (None: the
@@ -117,7 +119,7 @@ def expired_now(table: Table, item: Item) -> Flow[bool]:
 
 
 def get_request(
-    model: type[Model],
+    model: type[ModelBase],
     key: Item,
     consistent: bool = False,
     projection: Sequence[str | Attr] | None = None,
@@ -225,7 +227,7 @@ def _expected(what: str, name: str, known: Mapping[str, Any]) -> int | None:
     return value
 
 
-def instance_version(instance: Model) -> int | None:
+def instance_version(instance: ModelBase) -> int | None:
     """The version an instance was read with (None: never saved; 0 counts as never saved)."""
     name = instance._spec().version_field
     assert name is not None
@@ -238,7 +240,7 @@ def _version_attr(spec: ModelSpec) -> str | None:
 
 
 def put_version(
-    instance: Model,
+    instance: ModelBase,
     *,
     create: bool = False,
     expected: int | Literal["instance"] | None = "instance",
@@ -257,7 +259,7 @@ def put_version(
     return VersionCheck(stored, current, new=(current or 0) + 1)
 
 
-def check_version(instance: Model, *, force: bool = False) -> VersionCheck | None:
+def check_version(instance: ModelBase, *, force: bool = False) -> VersionCheck | None:
     """The version check of a delete or condition check on an instance (writes nothing)."""
     stored = _version_attr(instance._spec())
     if stored is None or force:
@@ -266,7 +268,7 @@ def check_version(instance: Model, *, force: bool = False) -> VersionCheck | Non
 
 
 def update_version(
-    model: type[Model], known: Mapping[str, Any], *, check: bool
+    model: type[ModelBase], known: Mapping[str, Any], *, check: bool
 ) -> VersionCheck | None:
     """The version part of an update.
 
@@ -285,7 +287,7 @@ def update_version(
     return VersionCheck(stored, expected, new=(expected or 0) + 1)
 
 
-def record_put(instance: Model, item: Item, check: VersionCheck | None) -> None:
+def record_put(instance: ModelBase, item: Item, check: VersionCheck | None) -> None:
     """After a whole-item write of ``instance`` succeeded: record the version it wrote (works
     on frozen models too) and the item, the baseline of `Model.changed_fields`."""
     if check is not None and check.new is not None:
@@ -297,7 +299,10 @@ def record_put(instance: Model, item: Item, check: VersionCheck | None) -> None:
 
 
 def condition_error(
-    error: ConditionFailed, model: type[Model], key: Mapping[str, Any], version: VersionCheck | None
+    error: ConditionFailed,
+    model: type[ModelBase],
+    key: Mapping[str, Any],
+    version: VersionCheck | None,
 ) -> ConditionFailed:
     """A failed condition as `VersionConflict` when the version check failed, else with
     ``current`` parsed (the stored item decides which: its version is compared). ``key``
@@ -325,7 +330,7 @@ def condition_error(
     return conflict
 
 
-def not_exists_condition(instance: Model, condition: Condition | None) -> Condition:
+def not_exists_condition(instance: ModelBase, condition: Condition | None) -> Condition:
     """``attribute_not_exists(<pk>)`` AND the user's condition.
 
     On a table whose reads hide expired items (``ttl`` with ``hide_expired``), an expired item
@@ -351,7 +356,7 @@ def _add_condition(
 
 
 def build_put(
-    instance: Model,
+    instance: ModelBase,
     condition: Condition | None = None,
     version: VersionCheck | Literal["auto"] | None = "auto",
 ) -> tuple[Request, VersionCheck | None]:
@@ -380,7 +385,7 @@ def build_put(
 
 
 def put_request(
-    instance: Model,
+    instance: ModelBase,
     condition: Condition | None = None,
     version: VersionCheck | Literal["auto"] | None = "auto",
 ) -> Request:
@@ -388,7 +393,7 @@ def put_request(
     return build_put(instance, condition, version)[0]
 
 
-def _with_current(error: ConditionFailed, model: type[Model]) -> ConditionFailed:
+def _with_current(error: ConditionFailed, model: type[ModelBase]) -> ConditionFailed:
     if error.item:
         try:
             error.current = model.from_item(error.item)
@@ -398,7 +403,7 @@ def _with_current(error: ConditionFailed, model: type[Model]) -> ConditionFailed
 
 
 def put_flow(
-    instance: Model,
+    instance: ModelBase,
     condition: Condition | None,
     version: VersionCheck | Literal["auto"] | None = "auto",
 ) -> Flow[None]:
@@ -414,7 +419,7 @@ def put_flow(
     record_put(instance, request.params["Item"], check)
 
 
-def draw_shards(instance: Model) -> Flow[None]:
+def draw_shards(instance: ModelBase) -> Flow[None]:
     """Draw the random shards a new item still lacks (see `dynamodel.modelling.sharding`) from the
     random source of the connection running the flow, asked only when one is missing; a
     seeded ``Connection(random=...)`` makes the choice deterministic."""
@@ -444,7 +449,7 @@ def same_entity_condition(spec: ModelSpec) -> Condition:
 
 
 def delete_request(
-    model: type[Model],
+    model: type[ModelBase],
     key: Item,
     condition: Condition | None,
     version: VersionCheck | None = None,
@@ -493,7 +498,7 @@ _COMPUTED = object()
 
 
 def prepare_update(
-    model: type[Model],
+    model: type[ModelBase],
     known: Mapping[str, Any],
     actions: Sequence[UpdateAction],
     upsert: bool = False,
@@ -555,7 +560,7 @@ def prepare_update(
 
 
 def _index_actions(
-    model: type[Model],
+    model: type[ModelBase],
     spec: ModelSpec,
     known: Mapping[str, Any],
     touched: dict[str, Any],
@@ -601,7 +606,7 @@ def _index_actions(
 
 
 def build_update(
-    model: type[Model],
+    model: type[ModelBase],
     known: Mapping[str, Any],
     actions: Sequence[UpdateAction],
     condition: Condition | None,
@@ -643,7 +648,7 @@ def build_update(
 
 
 def update_request(
-    model: type[Model],
+    model: type[ModelBase],
     known: Mapping[str, Any],
     actions: Sequence[UpdateAction],
     condition: Condition | None,

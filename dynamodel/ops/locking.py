@@ -21,13 +21,15 @@ from dynamodel.core.errors import ValidationError, VersionConflict
 from dynamodel.core.expressions import Condition
 from dynamodel.core.flows import Flow, Sleep, connection_policy
 from dynamodel.core.retry import RetryPolicy
-from dynamodel.model import Model, coerce_fields
+from dynamodel.modelling.base import ModelBase
+from dynamodel.modelling.item_keys import coerce_fields
 from dynamodel.ops.items import get_flow, instance_version, put_flow, put_version
 
 if TYPE_CHECKING:
     from dynamodel.io.clients import Connection
+    from dynamodel.model import Model
 
-M = TypeVar("M", bound=Model)
+M = TypeVar("M", bound="Model")
 
 #: default number of read-modify-write cycles (and forced-save attempts) before giving up
 DEFAULT_ATTEMPTS = 10
@@ -57,7 +59,7 @@ def retry_flow(
     if not callable(fn):
         raise ValidationError(f"retry_on_conflict: fn must be callable, got {fn!r}")
     current: M | None
-    if isinstance(target, Model):
+    if isinstance(target, ModelBase):
         if type(target) is not model:
             raise ValidationError(
                 f"retry_on_conflict: got a {type(target).__name__} instance for {model.__name__}"
@@ -159,7 +161,7 @@ async def aretry_on_conflict(
 
 
 def force_put_flow(
-    instance: Model,
+    instance: ModelBase,
     condition: Condition | None,
     attempts: int = DEFAULT_ATTEMPTS,
     policy: RetryPolicy | None = None,

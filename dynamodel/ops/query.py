@@ -36,7 +36,7 @@ from dynamodel.core.flows import Emit, Flow, Request, call, connection_inputs
 from dynamodel.core.keys import KeyTemplate
 from dynamodel.io.executors import aiterate, aiterate_many, arun, iterate, iterate_many, run
 from dynamodel.io.scope import resolve_connection
-from dynamodel.model import SHARD, check_shard, coerce_fields
+from dynamodel.modelling.item_keys import SHARD, check_shard, coerce_fields
 from dynamodel.modelling.paths import (
     PathResolver,
     check_index_projection,
@@ -55,11 +55,11 @@ from dynamodel.modelling.ttl import is_expired, not_expired_condition
 
 if TYPE_CHECKING:
     from dynamodel.io.clients import Connection
-    from dynamodel.model import Model
+    from dynamodel.modelling.base import ModelBase
     from dynamodel.modelling.multikey import MultiIndex
     from dynamodel.modelling.table import Table
 
-M = TypeVar("M", bound="Model")
+M = TypeVar("M", bound="ModelBase")
 R = TypeVar("R")
 MAX_CHAR = "\U0010ffff"
 
@@ -217,8 +217,8 @@ def count_flow(
 class _Read(Generic[M]):
     table: Table
     index: str | None
-    models: Mapping[str, type[Model]]
-    single: type[Model] | None
+    models: Mapping[str, type[ModelBase]]
+    single: type[ModelBase] | None
     filter_condition: Condition | None = None
     limit_count: int | None = None
     page_size_count: int | None = None
@@ -522,8 +522,8 @@ class Query(_Read[M]):
         cls,
         table: Table,
         multi: MultiIndex,
-        models: Mapping[str, type[Model]],
-        single: type[Model] | None,
+        models: Mapping[str, type[ModelBase]],
+        single: type[ModelBase] | None,
         fields: Mapping[str, Any],
     ) -> Query[Any]:
         """A query on one partition of a multi-attribute GSI: every partition key field is

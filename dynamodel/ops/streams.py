@@ -37,7 +37,7 @@ from dynamodel.core.errors import ValidationError
 from dynamodel.core.keys import RESERVED_PREFIX
 
 if TYPE_CHECKING:
-    from dynamodel.model import Model
+    from dynamodel.modelling.base import ModelBase
     from dynamodel.modelling.table import Table
 
 __all__ = [
@@ -84,9 +84,9 @@ class ChangeRecord:
     """
 
     event_name: EventName
-    model: type[Model]
-    new: Model | None
-    old: Model | None
+    model: type[ModelBase]
+    new: ModelBase | None
+    old: ModelBase | None
     keys: dict[str, Any]
     raw_keys: Item
     is_ttl_delete: bool
@@ -98,7 +98,7 @@ class ChangeRecord:
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
     @property
-    def item(self) -> Model:
+    def item(self) -> ModelBase:
         """The item as it is now: the new image, else (REMOVE) the old one."""
         found = self.new if self.new is not None else self.old
         assert found is not None  # a routed record has at least one image
@@ -147,7 +147,7 @@ class StreamBatch:
     def __len__(self) -> int:
         return len(self.in_order)
 
-    def of(self, model: type[Model]) -> list[ChangeRecord]:
+    def of(self, model: type[ModelBase]) -> list[ChangeRecord]:
         """The records of one model class."""
         return [r for r in self.records if r.model is model]
 
@@ -223,11 +223,11 @@ def _table_name(arn: Any) -> str | None:
 
 
 def _registry(
-    models: Sequence[type[Model]] | None, table: Table | None
-) -> tuple[dict[str, type[Model]], str]:
+    models: Sequence[type[ModelBase]] | None, table: Table | None
+) -> tuple[dict[str, type[ModelBase]], str]:
     if models is None and table is None:
         raise ValidationError("parse_stream_event needs models=[...] or table=...")
-    registry: dict[str, type[Model]] = dict(table.entities) if table is not None else {}
+    registry: dict[str, type[ModelBase]] = dict(table.entities) if table is not None else {}
     type_attributes = {table.type_attribute} if table is not None else set()
     for model in models or ():
         spec = model._spec()
@@ -259,7 +259,7 @@ def _is_ttl_delete(record: Mapping[str, Any]) -> bool:
 
 
 def parse_record(
-    record: Mapping[str, Any], registry: Mapping[str, type[Model]], type_attribute: str
+    record: Mapping[str, Any], registry: Mapping[str, type[ModelBase]], type_attribute: str
 ) -> ChangeRecord | UnroutedRecord:
     """One ``Records[]`` entry -> `ChangeRecord`, or `UnroutedRecord` saying why not."""
     body = record.get("dynamodb")
@@ -323,10 +323,10 @@ def parse_record(
 
 def _parse(
     image: Item | None,
-    registry: Mapping[str, type[Model]],
+    registry: Mapping[str, type[ModelBase]],
     type_attribute: str,
-    default: type[Model],
-) -> Model | None:
+    default: type[ModelBase],
+) -> ModelBase | None:
     if image is None:
         return None
     model = registry.get(_entity(image, type_attribute) or "", default)
@@ -336,7 +336,7 @@ def _parse(
 def parse_stream_event(
     event: Mapping[str, Any],
     *,
-    models: Sequence[type[Model]] | None = None,
+    models: Sequence[type[ModelBase]] | None = None,
     table: Table | None = None,
 ) -> StreamBatch:
     """Parse a DynamoDB Streams Lambda event (``{"Records": [...]}``) into a `StreamBatch`.
@@ -373,7 +373,7 @@ def handle_stream_event(
     event: Mapping[str, Any],
     handler: Callable[[ChangeRecord], Any],
     *,
-    models: Sequence[type[Model]] | None = None,
+    models: Sequence[type[ModelBase]] | None = None,
     table: Table | None = None,
     on_unrouted: Literal["fail", "skip", "skip_unknown"] | Callable[[UnroutedRecord], Any] = "fail",
 ) -> dict[str, Any]:

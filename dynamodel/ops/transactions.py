@@ -41,7 +41,9 @@ from dynamodel.core.errors import (
 from dynamodel.core.expressions import Attr, Condition, UpdateAction, all_of, render_condition
 from dynamodel.core.flows import Flow, Request, call
 from dynamodel.core.retry import RetryPolicy
-from dynamodel.model import Model, WriteOperation, coerce_fields
+from dynamodel.modelling.base import ModelBase
+from dynamodel.modelling.item_keys import coerce_fields
+from dynamodel.modelling.spec import WriteOperation
 from dynamodel.ops.items import (
     VersionCheck,
     build_put,
@@ -63,7 +65,7 @@ if TYPE_CHECKING:
     from dynamodel.io.clients import Connection
     from dynamodel.modelling.table import Table
 
-M = TypeVar("M", bound=Model)
+M = TypeVar("M", bound=ModelBase)
 
 #: DynamoDB's limits for one transaction
 MAX_ACTIONS = 100
@@ -91,7 +93,7 @@ class _Action:
     """One action as added: what the caller asked for and the request item built for it."""
 
     kind: str
-    model: type[Model]
+    model: type[ModelBase]
     key: dict[str, Any]  # the key fields (Python names), for messages
     table: Table
     identity: tuple[Any, ...]  # table and rendered key: one action per item
@@ -99,7 +101,7 @@ class _Action:
     size: int
     version: VersionCheck | None = None
     # put/create: gets its new version after the commit; every instance: its after_write hook
-    instance: Model | None = None
+    instance: ModelBase | None = None
     projection: bool = False  # gets: parse a partial model
 
     def describe(self) -> str:
@@ -252,7 +254,7 @@ class _Builder:
     def _new(
         self,
         kind: str,
-        model: type[Model],
+        model: type[ModelBase],
         values: Mapping[str, Any],
         item_key: Item,
         params: dict[str, Any],
@@ -290,7 +292,7 @@ class _Builder:
 
 
 def _refuse_unique(
-    model: type[Model], kind: str, actions: Sequence[UpdateAction] | None = None
+    model: type[ModelBase], kind: str, actions: Sequence[UpdateAction] | None = None
 ) -> None:
     """Models with ``Meta.unique`` keep guard items a user-built transaction cannot: refused
     (an update that changes no unique field is fine)."""
@@ -300,7 +302,7 @@ def _refuse_unique(
         refuse(model, f"TransactWrite.{kind}", actions)
 
 
-def _check_params(model: type[Model], key: Item, condition: Condition) -> dict[str, Any]:
+def _check_params(model: type[ModelBase], key: Item, condition: Condition) -> dict[str, Any]:
     spec = model._spec()
     ph = placeholders(model)
     params: dict[str, Any] = {
@@ -348,7 +350,7 @@ class TransactWrite(_Builder):
 
     # -- actions ----------------------------------------------------------------------------
 
-    def put(self, instance: Model, *, condition: Condition | None = None) -> None:
+    def put(self, instance: ModelBase, *, condition: Condition | None = None) -> None:
         """Write the whole item, like ``instance.save(condition=...)`` (version checked; the
         instance gets its new version once the transaction is committed)."""
         _refuse_unique(type(instance), "put")
@@ -356,7 +358,7 @@ class TransactWrite(_Builder):
         request, version = build_put(instance, condition)
         self._add_put("put", instance, request.params, version)
 
-    def create(self, instance: Model, *, condition: Condition | None = None) -> None:
+    def create(self, instance: ModelBase, *, condition: Condition | None = None) -> None:
         """Write the item only if its key is free, like ``instance.create(condition=...)``."""
         _refuse_unique(type(instance), "create")
         instance.before_write("transaction_create")
@@ -366,7 +368,7 @@ class TransactWrite(_Builder):
 
     def update(
         self,
-        instance: Model,
+        instance: ModelBase,
         *actions: UpdateAction,
         condition: Condition | None = None,
         force: bool = False,
@@ -387,7 +389,7 @@ class TransactWrite(_Builder):
 
     def update_item(
         self,
-        model: type[Model],
+        model: type[ModelBase],
         key: Mapping[str, Any],
         actions: Sequence[UpdateAction],
         *,
@@ -403,7 +405,7 @@ class TransactWrite(_Builder):
         self._append(self._new("update", model, values, params["Key"], params, version))
 
     def delete(
-        self, instance: Model, *, condition: Condition | None = None, force: bool = False
+        self, instance: ModelBase, *, condition: Condition | None = None, force: bool = False
     ) -> None:
         """Delete the item, like ``instance.delete(...)`` (version checked unless ``force``)."""
         model = type(instance)
@@ -417,7 +419,7 @@ class TransactWrite(_Builder):
         self._append(action)
 
     def delete_item(
-        self, model: type[Model], key: Mapping[str, Any], *, condition: Condition | None = None
+        self, model: type[ModelBase], key: Mapping[str, Any], *, condition: Condition | None = None
     ) -> None:
         """Delete by key fields, like ``Model.delete_item(...)`` (no version check)."""
         _refuse_unique(model, "delete_item")
@@ -426,7 +428,7 @@ class TransactWrite(_Builder):
         params = _without(request.params, "ReturnValues")
         self._append(self._new("delete", model, values, params["Key"], params))
 
-    def condition_check(self, instance: Model, condition: Condition | None = None) -> None:
+    def condition_check(self, instance: ModelBase, condition: Condition | None = None) -> None:
         """Require ``condition`` on the stored item without writing it. On a versioned
         instance the stored version must also be the instance's, so a transaction can depend
         on an item it read but does not change."""
@@ -444,7 +446,7 @@ class TransactWrite(_Builder):
         )
 
     def condition_check_item(
-        self, model: type[Model], key: Mapping[str, Any], condition: Condition
+        self, model: type[ModelBase], key: Mapping[str, Any], condition: Condition
     ) -> None:
         """Require ``condition`` on the item with these key fields, without writing it."""
         if not isinstance(condition, Condition):
@@ -457,7 +459,7 @@ class TransactWrite(_Builder):
         self._append(self._new("condition_check", model, values, params["Key"], params))
 
     def _add_put(
-        self, kind: str, instance: Model, params: dict[str, Any], version: VersionCheck | None
+        self, kind: str, instance: ModelBase, params: dict[str, Any], version: VersionCheck | None
     ) -> None:
         action = self._new(kind, type(instance), instance.__dict__, instance.item_key(), params)
         action.version = version
@@ -621,7 +623,7 @@ class TransactGet(_Builder):
             "transact_get_items", {"TransactItems": [action.body for action in self._actions]}
         )
 
-    def _execute_flow(self, connection: Connection) -> Flow[list[Model | None]]:
+    def _execute_flow(self, connection: Connection) -> Flow[list[ModelBase | None]]:
         if not self._actions:
             return []
         yield from guard_shards((a.model for a in self._actions), write=False, index=None)
@@ -630,10 +632,10 @@ class TransactGet(_Builder):
         except TransactionCanceled as error:
             raise _explain(error, self._actions, self._op) from error.__cause__
         responses = response.get("Responses") or []
-        items: list[Model | None] = []
+        items: list[ModelBase | None] = []
         for index, action in enumerate(self._actions):
             raw = responses[index].get("Item") if index < len(responses) else None
-            item: Model | None = None
+            item: ModelBase | None = None
             if raw and not (yield from expired_now(action.model._spec().table, raw)):
                 parse = (
                     action.model.from_partial_item if action.projection else action.model.from_item
@@ -643,14 +645,14 @@ class TransactGet(_Builder):
             items.append(item)
         return items
 
-    def execute(self) -> list[Model | None]:
+    def execute(self) -> list[ModelBase | None]:
         """Read every item (sync client); fills the refs and returns the items in order."""
         from dynamodel.io.executors import run
 
         connection = self.connection()
         return run(self._execute_flow(connection), connection)
 
-    async def aexecute(self) -> list[Model | None]:
+    async def aexecute(self) -> list[ModelBase | None]:
         """Async `execute`."""
         from dynamodel.io.executors import arun
 

@@ -41,10 +41,11 @@ if TYPE_CHECKING:
     from dynamodel.core.codec import Item
     from dynamodel.core.expressions import Condition, UpdateAction
     from dynamodel.core.flows import Flow
-    from dynamodel.model import Model, ModelSpec
+    from dynamodel.modelling.base import ModelBase
+    from dynamodel.modelling.spec import ModelSpec
     from dynamodel.ops.items import VersionCheck
 
-M = TypeVar("M", bound="Model")
+M = TypeVar("M", bound="ModelBase")
 
 #: guard partition keys start with it (then the JSON array [entity, field, value])
 GUARD_PREFIX = RESERVED_PREFIX + "#unique#"
@@ -94,7 +95,7 @@ def _type_problem(annotation: Any) -> str | None:
     return f"{annotation!r}"
 
 
-def declared_unique(cls: type[Model], meta: Any, spec: ModelSpec) -> tuple[str, ...]:
+def declared_unique(cls: type[ModelBase], meta: Any, spec: ModelSpec) -> tuple[str, ...]:
     """Check ``Meta.unique`` (field names) at class definition; the names in order."""
     owner = cls.__name__
     raw = getattr(meta, "unique", None)
@@ -142,7 +143,7 @@ def declared_unique(cls: type[Model], meta: Any, spec: ModelSpec) -> tuple[str, 
 # -- guard items ------------------------------------------------------------------------------
 
 
-def value_text(model: type[Model], field: str, value: Any) -> str | None:
+def value_text(model: type[ModelBase], field: str, value: Any) -> str | None:
     """The text a unique value is compared as (None: no value, no guard)."""
     if value is None:
         return None
@@ -156,7 +157,7 @@ def value_text(model: type[Model], field: str, value: Any) -> str | None:
     return render_part(value, "", sort=False, field=field)
 
 
-def guard_key(model: type[Model], field: str, text: str) -> Item:
+def guard_key(model: type[ModelBase], field: str, text: str) -> Item:
     """The key of the guard of one value of one unique field."""
     spec = model._spec()
     table = spec.table
@@ -188,7 +189,9 @@ class _Guard:
 
     __slots__ = ("action", "field", "kind", "text")
 
-    def __init__(self, model: type[Model], kind: str, field: str, text: str, owner: str) -> None:
+    def __init__(
+        self, model: type[ModelBase], kind: str, field: str, text: str, owner: str
+    ) -> None:
         spec = model._spec()
         table = spec.table
         self.kind = kind
@@ -219,7 +222,7 @@ class _Guard:
 
 
 def _guards(
-    model: type[Model],
+    model: type[ModelBase],
     old: Mapping[str, str | None],
     new: Mapping[str, str | None],
     owner: str,
@@ -243,10 +246,10 @@ def _guards(
 # -- the stored item ----------------------------------------------------------------------------
 
 
-def _read_flow(model: type[Model], key: Item, whole: bool) -> Flow[Item | None]:
+def _read_flow(model: type[ModelBase], key: Item, whole: bool) -> Flow[Item | None]:
     """The stored item (consistent read; ``whole`` False: only what the checks need)."""
     from dynamodel.core.flows import Request, call
-    from dynamodel.model import check_entity
+    from dynamodel.modelling.spec import check_entity
 
     spec = model._spec()
     table = spec.table
@@ -275,7 +278,7 @@ def _decoded(item: Mapping[str, Any], stored: str) -> Any:
 
 
 def stored_texts(
-    model: type[Model], item: Mapping[str, Any] | None, fields: Sequence[str]
+    model: type[ModelBase], item: Mapping[str, Any] | None, fields: Sequence[str]
 ) -> dict[str, str | None]:
     """The unique values of a raw stored item, as compared (None: absent)."""
     spec = model._spec()
@@ -294,7 +297,7 @@ def stored_texts(
 
 
 def _stored_condition(
-    model: type[Model], item: Mapping[str, Any] | None, fields: Sequence[str]
+    model: type[ModelBase], item: Mapping[str, Any] | None, fields: Sequence[str]
 ) -> Condition:
     """The stored item is still as read: absent, or present with these unique attributes."""
     from dynamodel.core.expressions import Attr, all_of
@@ -318,7 +321,7 @@ def _stored_condition(
 
 
 def _stale(
-    model: type[Model],
+    model: type[ModelBase],
     error: ConditionFailed,
     read: Mapping[str, Any] | None,
     fields: Sequence[str],
@@ -346,7 +349,7 @@ _SINGLE = {"Put": "put_item", "Update": "update_item", "Delete": "delete_item"}
 
 
 def _send(
-    model: type[Model], kind: str, params: dict[str, Any], guards: list[_Guard]
+    model: type[ModelBase], kind: str, params: dict[str, Any], guards: list[_Guard]
 ) -> Flow[tuple[str, Any]]:
     """Write the item alone (no guard changes) or in a transaction with its guards.
 
@@ -394,7 +397,9 @@ def _send(
     return "ok", None
 
 
-def _violation(model: type[Model], guard: _Guard, stored: Mapping[str, Any] | None) -> Exception:
+def _violation(
+    model: type[ModelBase], guard: _Guard, stored: Mapping[str, Any] | None
+) -> Exception:
     owner: dict[str, Any] | None = None
     raw = (stored or {}).get(OWNER, {}).get("S")
     if raw:
@@ -414,7 +419,7 @@ def _violation(model: type[Model], guard: _Guard, stored: Mapping[str, Any] | No
 
 
 def _replan_or_raise(
-    model: type[Model],
+    model: type[ModelBase],
     outcome: str,
     data: Any,
     stored: Mapping[str, Any] | None,
@@ -427,7 +432,7 @@ def _replan_or_raise(
     """After a failed attempt: return when the write should be re-planned (the item changed
     since it was read, or an old value's guard belongs to another item: not ours to free, and
     recorded in ``foreign``); otherwise raise the error the failure means."""
-    from dynamodel.model import check_entity
+    from dynamodel.modelling.spec import check_entity
     from dynamodel.ops import items as requests
 
     if outcome == "item":
@@ -443,7 +448,7 @@ def _replan_or_raise(
     raise _violation(model, guard, held)
 
 
-def _gave_up(model: type[Model], described: Mapping[str, Any]) -> ConditionFailed:
+def _gave_up(model: type[ModelBase], described: Mapping[str, Any]) -> ConditionFailed:
     return ConditionFailed(
         f"{model.__name__} {dict(described)}: gave up after {MAX_ATTEMPTS} attempts: concurrent "
         "writes kept changing the item's unique fields between the read and the write"
@@ -453,7 +458,7 @@ def _gave_up(model: type[Model], described: Mapping[str, Any]) -> ConditionFaile
 # -- flows --------------------------------------------------------------------------------------
 
 
-def create_flow(instance: Model, condition: Condition | None) -> Flow[None]:
+def create_flow(instance: ModelBase, condition: Condition | None) -> Flow[None]:
     """``create()``: the item Put (not-exists + version) and a claim per non-None value."""
     from dynamodel.ops import items as requests
 
@@ -477,7 +482,7 @@ def create_flow(instance: Model, condition: Condition | None) -> Flow[None]:
     requests.record_put(instance, request.params["Item"], check)
 
 
-def save_flow(instance: Model, condition: Condition | None, force: bool) -> Flow[None]:
+def save_flow(instance: ModelBase, condition: Condition | None, force: bool) -> Flow[None]:
     """``save()``: read the stored unique values, then Put the item conditioned on them (and
     the usual version check), claiming new values and releasing replaced ones."""
     from dynamodel.core.expressions import all_of
@@ -521,7 +526,7 @@ def save_flow(instance: Model, condition: Condition | None, force: bool) -> Flow
     raise _gave_up(model, described)
 
 
-def touched(model: type[Model], actions: Sequence[Any]) -> dict[str, Any]:
+def touched(model: type[ModelBase], actions: Sequence[Any]) -> dict[str, Any]:
     """The unique fields update ``actions`` set (to the validated value) or remove (None);
     a unique field changed by an expression is refused (its new value would be unknown)."""
     from dynamodel.core.expressions import UpdateAction, Value
@@ -568,7 +573,7 @@ def update_flow(
     values, then Update conditioned on them, claiming new values and releasing old ones; the
     updated item is read back (a transaction returns no values). Other updates: plain."""
     from dynamodel.core.expressions import all_of
-    from dynamodel.model import key_attributes
+    from dynamodel.modelling.item_keys import key_attributes
     from dynamodel.ops import items as requests
 
     changes = touched(model, actions)
@@ -644,7 +649,9 @@ def delete_flow(
     raise _gave_up(model, described)
 
 
-def instance_delete_flow(instance: Model, condition: Condition | None, force: bool) -> Flow[None]:
+def instance_delete_flow(
+    instance: ModelBase, condition: Condition | None, force: bool
+) -> Flow[None]:
     """``delete()``: the instance's unique values are tried first (no read)."""
     from dynamodel.ops import items as requests
 
@@ -663,7 +670,7 @@ def _plain(key: Item) -> dict[str, Any]:
 # -- where guards cannot be kept ----------------------------------------------------------------
 
 
-def refuse(model: type[Model], what: str, actions: Sequence[Any] | None = None) -> None:
+def refuse(model: type[ModelBase], what: str, actions: Sequence[Any] | None = None) -> None:
     """Refuse a batch or transaction write of a model with unique fields (``actions``: an
     update, refused only when it changes one)."""
     spec = model._spec()
