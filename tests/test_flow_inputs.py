@@ -25,7 +25,6 @@ from dynamodel import (
     Shards,
     Table,
     ThrottledError,
-    sharding,
 )
 from dynamodel.core.flows import (
     CONNECTION_INPUTS,
@@ -37,6 +36,7 @@ from dynamodel.core.flows import (
     call,
 )
 from dynamodel.io.executors import arun, run
+from dynamodel.modelling import sharding
 from dynamodel.modelling.sharding import ShardChecks, ShardCountMismatch, registry_key
 from dynamodel.ops import items as R, query as query_module
 from dynamodel.testing import InProcessDynamoDB
@@ -139,7 +139,7 @@ def drive(
 
 
 def inputs(now: float = T0, seed: int = 7) -> Inputs:
-    return Inputs(lambda: now, random.Random(seed), ShardChecks())
+    return Inputs(lambda: now, random.Random(seed))
 
 
 def registry_absent(request: Request) -> Any:
@@ -226,7 +226,7 @@ def test_connection_inputs_are_checked() -> None:
         Connection(random=random)
     connection = Connection()
     assert connection.inputs.clock is time.time
-    assert isinstance(connection.inputs.shard_checks, ShardChecks)
+    assert isinstance(connection.inputs.memo("shard_checks", ShardChecks), ShardChecks)
 
 
 # -- through the executors ------------------------------------------------------------------
@@ -327,8 +327,10 @@ def test_two_connections_do_not_share_shard_checks() -> None:
         get(second)  # the other endpoint's table records another layout
     assert stale.registry_reads == 1
     assert registry_key(INPUTS_TABLE, "Hit", None)  # the record checked is the entity's
-    assert first.inputs.shard_checks.model_checked(Hit._spec(), "flow-inputs")
-    assert not second.inputs.shard_checks.model_checked(Hit._spec(), "flow-inputs")
+    assert first.inputs.memo("shard_checks", ShardChecks).model_checked(Hit._spec(), "flow-inputs")
+    assert not second.inputs.memo("shard_checks", ShardChecks).model_checked(
+        Hit._spec(), "flow-inputs"
+    )
 
 
 def test_shard_checks_stay_bounded() -> None:

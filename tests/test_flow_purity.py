@@ -13,7 +13,6 @@ import pytest
 from dynamodel import Attr, Connection, Model, RetryPolicy, Table, ThrottledError
 from dynamodel.core.flows import CONNECTION_INPUTS, CONNECTION_POLICY, Emit, Inputs, Request, Sleep
 from dynamodel.io.executors import arun, run
-from dynamodel.modelling.sharding import ShardChecks
 from dynamodel.ops import items as R
 from dynamodel.testing import FaultInjector, InProcessDynamoDB, trust_shard_layouts
 
@@ -31,7 +30,7 @@ class Note(Model):
 
 
 #: the inputs a hand-driven flow is given when it asks (CONNECTION_INPUTS)
-INPUTS = Inputs(clock=lambda: 1_800_000_000.0, random=random.Random(7), shard_checks=ShardChecks())
+INPUTS = Inputs(clock=lambda: 1_800_000_000.0, random=random.Random(7))
 
 EMITTED: list[Any] = []  # what the last flows driven emitted (pages)
 

@@ -14,7 +14,7 @@ from shop_models import T0, Customer, Note, Order
 
 from dynamodel import Attr, Collection, Page, ValidationError
 from dynamodel.core.flows import CONNECTION_INPUTS, Emit, Inputs, Request
-from dynamodel.modelling.sharding import ShardChecks, forget_shard_checks
+from dynamodel.modelling.sharding import forget_shard_checks
 from dynamodel.ops.query import MAX_CHAR, decode_cursor, encode_cursor
 from dynamodel.testing import trust_shard_layouts
 
@@ -308,7 +308,7 @@ def _drive(flow: Any, responses: list[dict[str, Any]]) -> tuple[list[Page[Any]],
                 pages.append(step.value)
                 step = flow.send(None)
             elif step is CONNECTION_INPUTS:  # the clock, for a table hiding expired items
-                step = flow.send(Inputs(time.time, random.Random(), ShardChecks()))
+                step = flow.send(Inputs(time.time, random.Random()))
             else:
                 assert isinstance(step, Request)
                 sent.append(step.params)
@@ -425,7 +425,7 @@ def test_count_flow_follows_pages_and_drops_projection() -> None:
     flow = query._count_flow()
     step = next(flow)
     assert step is CONNECTION_INPUTS  # the table hides expired items: the clock is asked
-    step = flow.send(Inputs(lambda: 1_800_000_000.0, random.Random(), ShardChecks()))
+    step = flow.send(Inputs(lambda: 1_800_000_000.0, random.Random()))
     assert step.params["Select"] == "COUNT"
     assert {"N": "1800000000"} in step.params["ExpressionAttributeValues"].values()
     assert "ProjectionExpression" not in step.params

@@ -9,6 +9,7 @@ operation's result. The same flow runs under the sync and the async executor.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Generator
 from typing import Any, Generic, TypeVar
 
@@ -137,20 +138,32 @@ CONNECTION_POLICY = UsePolicy()
 class Inputs:
     """What a flow may take from the connection running it besides the retry policy: the
     clock (``clock()``: wall-clock epoch seconds; TTL reads and table waits), the random
-    source (``random``: shard choice) and the connection's shard-check memory
-    (``shard_checks``: a `dynamodel.modelling.sharding.ShardChecks`). A flow asks with
-    ``inputs = yield from connection_inputs()``, only when it needs one of them, so flows
-    read no clock, random generator or process-wide cache of their own."""
+    source (``random``: shard choice) and the connection's own memos (`memo`: e.g. the shard
+    checks made through it). A flow asks with ``inputs = yield from connection_inputs()``,
+    only when it needs one of them, so flows read no clock, random generator or process-wide
+    cache of their own."""
 
-    __slots__ = ("clock", "random", "shard_checks")
+    __slots__ = ("_lock", "_memos", "clock", "random")
 
-    def __init__(self, clock: Callable[[], float], random: Any, shard_checks: Any) -> None:
+    def __init__(self, clock: Callable[[], float], random: Any) -> None:
         self.clock = clock
         self.random = random
-        self.shard_checks = shard_checks
+        self._memos: dict[str, Any] = {}
+        self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"Inputs(clock={self.clock!r}, random={self.random!r})"
+
+    def memo(self, name: str, factory: Callable[[], T]) -> T:
+        """This connection's instance of the memo ``name``, made by ``factory`` on first use
+        (the layer that keeps a memo defines it; the connection only holds it)."""
+        found = self._memos.get(name)
+        if found is None:
+            with self._lock:
+                found = self._memos.get(name)
+                if found is None:
+                    found = self._memos[name] = factory()
+        return found
 
 
 class UseInputs:

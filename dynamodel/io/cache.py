@@ -202,6 +202,9 @@ class LocalCache:
         clock: the time source (seconds; default ``time.monotonic``).
     """
 
+    #: what `dynamodel.io.middleware.Wrapper.find` looks for
+    role = "cache"
+
     def __init__(
         self,
         *,

@@ -307,14 +307,14 @@ def _inputs(clock: Callable[[], float] | None, rng: Any) -> Any:
     import time
 
     from dynamodel.core.flows import Inputs
-    from dynamodel.modelling.sharding import ShardChecks
 
     if clock is not None and not callable(clock):
         raise ValidationError(f"Connection clock must be callable, got {clock!r}")
     if rng is not None and not isinstance(rng, random.Random):
         raise ValidationError(f"Connection random must be a random.Random, got {rng!r}")
-    # a connection's own shard-check memory: another endpoint's same-named table is not it
-    return Inputs(clock or time.time, rng or random.Random(), ShardChecks())
+    # memos (e.g. shard checks) are the connection's own: another endpoint's same-named
+    # table is not this one
+    return Inputs(clock or time.time, rng or random.Random())
 
 
 def _endpoints(value: str | Sequence[str] | None) -> list[str]:

@@ -185,6 +185,9 @@ class DaxRouting:
         retries: DAX's internal retries per call (default: read from the DAX client).
     """
 
+    #: what `dynamodel.io.middleware.Wrapper.find` looks for
+    role = "dax"
+
     def __init__(self, dax: Any, *, retries: int | None = None) -> None:
         self.target = Blocking(dax)
         self._retries = retries

@@ -94,7 +94,8 @@ Around = Generator[Send, Any, Any]
 
 
 class Middleware(Protocol):
-    """A step of the chain: ``around(op, params)`` is a generator yielding `Send` steps."""
+    """A step of the chain: ``around(op, params)`` is a generator yielding `Send` steps. It
+    may name its ``role`` ("cache", "dax"), which `Wrapper.find` looks up."""
 
     def around(self, op: str, params: dict[str, Any]) -> Around: ...
 
@@ -165,24 +166,20 @@ class Wrapper:
             raise AttributeError(name)
         return getattr(self.client, name)
 
-    def find(self, kind: type[Any]) -> Any:
-        """The chain's first middleware of type ``kind``, or None."""
-        return next((m for m in self.middleware if isinstance(m, kind)), None)
+    def find(self, role: str) -> Any:
+        """The chain's first middleware whose ``role`` is ``role`` ("cache", "dax"), or None."""
+        return next((m for m in self.middleware if getattr(m, "role", None) == role), None)
 
     @property
     def cache(self) -> Any:
         """The chain's `dynamodel.io.cache.LocalCache`, or None."""
-        from dynamodel.io.cache import LocalCache
-
-        return self.find(LocalCache)
+        return self.find("cache")
 
     @property
     def stats(self) -> Any:
         """The chain's DAX `dynamodel.io.dax.RouteStats` (without DAX routing: the wrapped
         client's ``stats``, as any other attribute)."""
-        from dynamodel.io.dax import DaxRouting
-
-        routing = self.find(DaxRouting)
+        routing = self.find("dax")
         return self.client.stats if routing is None else routing.stats
 
 

@@ -32,7 +32,7 @@ from dynamodel.core.flows import Flow, Inputs, Request, call, connection_inputs
 from dynamodel.modelling.base import ModelBase
 from dynamodel.modelling.item_keys import index_attributes, key_attributes
 from dynamodel.modelling.paths import resolver
-from dynamodel.modelling.sharding import checks_generation, guard_flow, trusted
+from dynamodel.modelling.sharding import ShardChecks, checks_generation, guard_flow, trusted
 from dynamodel.modelling.spec import ModelSpec, check_entity
 from dynamodel.modelling.stamps import stamp_instance, update_stamps
 from dynamodel.modelling.table import Table
@@ -79,7 +79,7 @@ def guard_shards(
             continue  # declared good for every connection (stub clients in tests)
         if inputs is None:
             inputs = yield from connection_inputs()
-        checks = inputs.shard_checks
+        checks = inputs.memo("shard_checks", ShardChecks)
         if checks.model_checked(spec, table_name):
             continue  # every key of the model was checked on this connection: the hot path
         slot = index
