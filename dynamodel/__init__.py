@@ -57,10 +57,11 @@ if TYPE_CHECKING:
     from dynamodel.io.cache import (
         LocalCache as LocalCache,
     )
-    from dynamodel.io.capacity import capacity as capacity, estimate_capacity as estimate_capacity
+    from dynamodel.io.capacity import capacity as capacity
     from dynamodel.local import (
         LocalDynamoDB as LocalDynamoDB,
     )
+    from dynamodel.modelling.capacity_estimate import estimate_capacity as estimate_capacity
     from dynamodel.modelling.paths import (
         present as present,
     )
@@ -132,7 +133,7 @@ _LAZY = {
     "batch_get": "dynamodel.ops.batch",
     "batch_write": "dynamodel.ops.batch",
     "capacity": "dynamodel.io.capacity",
-    "estimate_capacity": "dynamodel.io.capacity",
+    "estimate_capacity": "dynamodel.modelling.capacity_estimate",
     "present": "dynamodel.modelling.paths",
     "retry_on_conflict": "dynamodel.ops.locking",
 }

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import typing
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Literal, Self, TypeVar
 
 from dynamodel.core.errors import ValidationError
 from dynamodel.io.scope import resolve_connection
@@ -31,10 +31,14 @@ from dynamodel.modelling.base import ModelBase
 from dynamodel.modelling.item_keys import coerce_fields
 
 if TYPE_CHECKING:
+    from dynamodel.core.codec import Item
     from dynamodel.core.expressions import Attr, Condition, UpdateAction
     from dynamodel.core.flows import Flow
     from dynamodel.io.clients import Connection
+    from dynamodel.ops.items import VersionCheck
     from dynamodel.ops.query import Query, Scan
+
+M = TypeVar("M", bound=ModelBase)
 
 
 class Model(ModelBase):
@@ -189,11 +193,10 @@ class Model(ModelBase):
         ``upsert=False`` (default) requires the item to exist.
         """
         from dynamodel.io.executors import run
-        from dynamodel.ops import items as requests
 
         values = coerce_fields(cls, key, cls._spec().key_fields, "key")
         return run(
-            requests.update_flow(cls, values, actions, condition, upsert), cls._conn(connection)
+            _update_by_key_flow(cls, values, actions, condition, upsert), cls._conn(connection)
         )
 
     @classmethod
@@ -206,11 +209,8 @@ class Model(ModelBase):
     ) -> Self | None:
         """Delete by key fields; returns the deleted model (None if there was none)."""
         from dynamodel.io.executors import run
-        from dynamodel.ops import items as requests
 
-        return run(
-            requests.delete_flow(cls, cls.build_key(**key), condition), cls._conn(connection)
-        )
+        return run(_delete_by_key_flow(cls, cls.build_key(**key), condition), cls._conn(connection))
 
     @classmethod
     def query(
@@ -337,11 +337,10 @@ class Model(ModelBase):
     ) -> Self:
         """Async `update_item`."""
         from dynamodel.io.executors import arun
-        from dynamodel.ops import items as requests
 
         values = coerce_fields(cls, key, cls._spec().key_fields, "key")
         return await arun(
-            requests.update_flow(cls, values, actions, condition, upsert), cls._conn(connection)
+            _update_by_key_flow(cls, values, actions, condition, upsert), cls._conn(connection)
         )
 
     @classmethod
@@ -354,10 +353,9 @@ class Model(ModelBase):
     ) -> Self | None:
         """Async `delete_item`."""
         from dynamodel.io.executors import arun
-        from dynamodel.ops import items as requests
 
         return await arun(
-            requests.delete_flow(cls, cls.build_key(**key), condition), cls._conn(connection)
+            _delete_by_key_flow(cls, cls.build_key(**key), condition), cls._conn(connection)
         )
 
     @classmethod
@@ -403,7 +401,7 @@ class Model(ModelBase):
         key, described = self.item_key(), requests.key_fields(self._spec(), self.__dict__)
 
         def flow() -> Flow[None]:
-            yield from requests.delete_flow(type(self), key, condition, version, described)
+            yield from _delete_by_key_flow(type(self), key, condition, version, described)
             self.after_write("delete")
 
         return flow()
@@ -416,7 +414,7 @@ class Model(ModelBase):
         self.before_write("update")
         known = self._known()
         version = requests.update_version(type(self), known, check=not force)
-        flow = requests.update_flow(type(self), known, actions, condition, False, version)
+        flow = _update_by_key_flow(type(self), known, actions, condition, False, version)
         return _then(flow, self.after_write, "update")
 
     def _save_changes_flow(self, condition: Condition | None, force: bool) -> Flow[list[str]]:
@@ -441,7 +439,7 @@ class Model(ModelBase):
         ]
         version = requests.update_version(type(self), known, check=not force)
         update = (
-            requests.update_flow(type(self), known, actions, condition, False, version)
+            _update_by_key_flow(type(self), known, actions, condition, False, version)
             if changed
             else None
         )
@@ -471,3 +469,43 @@ def _then(flow: Flow[_R], callback: Any, argument: Any) -> Flow[_R]:
     result = yield from flow
     callback(argument)
     return result
+
+
+def _update_by_key_flow(
+    model: type[M],
+    known: Mapping[str, Any],
+    actions: Sequence[UpdateAction],
+    condition: Condition | None,
+    upsert: bool,
+    version: VersionCheck | Literal["auto"] | None = "auto",
+) -> Flow[M]:
+    """The update flow: `dynamodel.ops.items.update_flow`, or the unique-guard one when the
+    update changes a unique field (its guard item moves in the same transaction)."""
+    from dynamodel.ops import items
+
+    if model._spec().unique:
+        from dynamodel.modelling.constraints import touched
+
+        if touched(model, actions):
+            from dynamodel.ops import unique
+
+            return unique.update_flow(model, known, actions, condition, upsert, version)
+    return items.update_flow(model, known, actions, condition, upsert, version)
+
+
+def _delete_by_key_flow(
+    model: type[M],
+    key: Item,
+    condition: Condition | None,
+    version: VersionCheck | None = None,
+    described: Mapping[str, Any] | None = None,
+) -> Flow[M | None]:
+    """The delete flow: `dynamodel.ops.items.delete_flow`, or the unique-guard one for a model
+    with unique fields (the guard items of its values are released too)."""
+    from dynamodel.ops import items
+
+    if model._spec().unique:
+        from dynamodel.ops import unique
+
+        return unique.delete_flow(model, key, condition, version, described)
+    return items.delete_flow(model, key, condition, version, described)

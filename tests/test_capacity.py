@@ -7,14 +7,13 @@ from typing import Any
 import pytest
 from shop_models import APP, T0, Customer, Note, Order, order
 
-from dynamodel import Connection, ValidationError, batch_write
+from dynamodel import Connection, ValidationError, batch_write, estimate_capacity
 from dynamodel.core.codec import item_size
 from dynamodel.core.flows import Flow, Gather, Request
 from dynamodel.io.capacity import (
     CapacityRecord,
     Tracker,
     capacity,
-    estimate_capacity,
     records_from,
     tracker,
 )

@@ -567,7 +567,7 @@ def declare(cls: type[ModelBase], meta: Any) -> ModelSpec:
     spec.multi_indexes = _multi_indexes(cls, table, meta)
     _check_spec(cls, spec)
     if getattr(meta, "unique", None) is not None:
-        from dynamodel.ops.unique import declared_unique
+        from dynamodel.modelling.constraints import declared_unique
 
         spec.unique = declared_unique(cls, meta, spec)
     return spec

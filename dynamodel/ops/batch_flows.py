@@ -182,7 +182,7 @@ def _check_versioned(model: type[ModelBase], action: str, skip_version_check: bo
 
 def _check_unique(model: type[ModelBase], action: str) -> None:
     if model._spec().unique:  # a batch has no conditions: guard items could not be kept
-        from dynamodel.ops.unique import refuse
+        from dynamodel.modelling.constraints import refuse
 
         refuse(model, f"batch {action}")
 

@@ -476,11 +476,8 @@ def delete_flow(
 ) -> Flow[M | None]:
     """Delete by key; return the deleted item parsed, or None if there was none.
 
-    ``described`` names the item in error messages (default: the rendered key)."""
-    if model._spec().unique:  # the guard items of its unique values are released too
-        from dynamodel.ops import unique
-
-        return (yield from unique.delete_flow(model, key, condition, version, described))
+    ``described`` names the item in error messages (default: the rendered key). A model with
+    unique fields goes through `dynamodel.ops.unique.delete_flow` instead (see `Model`)."""
     request = delete_request(model, key, condition, version)
     yield from guard_shards([model], write=True)
     try:
@@ -667,14 +664,8 @@ def update_flow(
     upsert: bool,
     version: VersionCheck | Literal["auto"] | None = "auto",
 ) -> Flow[M]:
-    """Update an item and return it as stored afterwards."""
-    if model._spec().unique:  # one that changes a unique field moves its guard item
-        from dynamodel.ops import unique
-
-        if unique.touched(model, actions):
-            return (
-                yield from unique.update_flow(model, known, actions, condition, upsert, version)
-            )
+    """Update an item and return it as stored afterwards. An update of a model's unique field
+    goes through `dynamodel.ops.unique.update_flow` instead (see `Model`)."""
     request, check = build_update(model, known, actions, condition, upsert, version)
     yield from guard_shards([model], write=True)
     try:

@@ -297,7 +297,7 @@ def _refuse_unique(
     """Models with ``Meta.unique`` keep guard items a user-built transaction cannot: refused
     (an update that changes no unique field is fine)."""
     if model._spec().unique:
-        from dynamodel.ops.unique import refuse
+        from dynamodel.modelling.constraints import refuse
 
         refuse(model, f"TransactWrite.{kind}", actions)
 
