@@ -41,6 +41,7 @@ from pydantic import BaseModel, RootModel
 
 from dynamodel.core.errors import UnknownPath, ValidationError
 from dynamodel.core.expressions import Attr, PathSegment, TypedAttr
+from dynamodel.core.suggest import close_names
 
 if TYPE_CHECKING:
     from dynamodel.modelling.base import ModelBase
@@ -198,20 +199,13 @@ def _show(segments: Sequence[PathSegment]) -> str:
     return out
 
 
-def _closest(word: PathSegment, names: Iterable[str]) -> list[str]:
-    import difflib  # the error path only: `import dynamodel` stays cheap
-
-    candidates = sorted(set(names))
-    return difflib.get_close_matches(str(word), candidates, n=3, cutoff=0.6)
-
-
 def _hint(word: PathSegment, names: Iterable[str]) -> str:
     names = sorted(set(names))
     if not names:
         return ""
-    closest = _closest(word, names)
-    if closest:
-        return f" (did you mean {' or '.join(repr(n) for n in closest)}?)"
+    found = close_names(word, names)
+    if found:
+        return f" (did you mean {' or '.join(repr(n) for n in found)}?)"
     shown = ", ".join(repr(n) for n in names[:12]) + (", ..." if len(names) > 12 else "")
     return f" (declared: {shown})"
 
@@ -311,7 +305,7 @@ class _ModelPaths:
             model=self.name,
             path=_show(segments),
             segment=segment,
-            closest=_closest(segment, names) if names else [],
+            closest=close_names(segment, names) if names else [],
         )
 
 
@@ -469,12 +463,6 @@ def present(value: T | None) -> T:
 
 
 # -- indexes ----------------------------------------------------------------------------------
-
-
-def suggest(word: str, names: Iterable[str]) -> str:
-    """``" (did you mean 'x'?)"`` for an error message, or "" when no name is close."""
-    closest = _closest(word, names)
-    return f" (did you mean {' or '.join(repr(n) for n in closest)}?)" if closest else ""
 
 
 def check_index_projection(

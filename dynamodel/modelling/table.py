@@ -444,7 +444,7 @@ class Table:
                     return IndexKeys(index, declared.pk, declared.sk)
                 return IndexKeys(index, self.pk, declared.sk)
         known = [i.name for i in self.indexes]
-        from dynamodel.modelling.paths import suggest  # the error path only
+        from dynamodel.core.suggest import suggest  # the error path only
 
         raise ValidationError(
             f"table {self.name!r} has no index {index!r}{suggest(str(index), known)} "

@@ -92,7 +92,7 @@ class Collection:
                 template = spec.pk
             else:
                 if index not in spec.indexes:
-                    from dynamodel.modelling.paths import suggest
+                    from dynamodel.core.suggest import suggest
 
                     raise ValidationError(
                         f"{model.__name__} has no templates for index {index!r}"

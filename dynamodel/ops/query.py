@@ -34,6 +34,7 @@ from dynamodel.core.expressions import (
 )
 from dynamodel.core.flows import Emit, Flow, Request, call, connection_inputs
 from dynamodel.core.keys import KeyTemplate
+from dynamodel.core.suggest import suggest
 from dynamodel.io.executors import aiterate, aiterate_many, arun, iterate, iterate_many, run
 from dynamodel.io.scope import resolve_connection
 from dynamodel.modelling.item_keys import SHARD, check_shard, coerce_fields
@@ -42,7 +43,6 @@ from dynamodel.modelling.paths import (
     check_index_projection,
     resolver,
     resolver_for,
-    suggest,
 )
 from dynamodel.modelling.sharding import (
     Shards,
