@@ -90,12 +90,8 @@ if TYPE_CHECKING:
         aretry_on_conflict as aretry_on_conflict,
         retry_on_conflict as retry_on_conflict,
     )
-    from dynamodel.ops.query import (
-        Page as Page,
-        ParallelScan as ParallelScan,
-        Query as Query,
-        Scan as Scan,
-    )
+    from dynamodel.ops.page import Page as Page
+    from dynamodel.ops.query import ParallelScan as ParallelScan, Query as Query, Scan as Scan
     from dynamodel.ops.transactions import (
         ItemRef as ItemRef,
         TransactGet as TransactGet,
@@ -120,7 +116,7 @@ _LAZY = {
     "Key": "dynamodel.ops.batch",
     "LocalCache": "dynamodel.io.cache",
     "LocalDynamoDB": "dynamodel.local",
-    "Page": "dynamodel.ops.query",
+    "Page": "dynamodel.ops.page",
     "ParallelScan": "dynamodel.ops.query",
     "Query": "dynamodel.ops.query",
     "Scan": "dynamodel.ops.query",

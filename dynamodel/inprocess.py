@@ -142,7 +142,7 @@ class InProcessDynamoDB:
     def use(self) -> Self:
         """Make this instance the default connection (every table not bound to its own) until
         `restore` or the end of a ``with`` block."""
-        from dynamodel.modelling.sharding import forget_shard_checks
+        from dynamodel.ops.shard_guard import forget_shard_checks
 
         if self._connection is None:
             self._connection = self.connection()
@@ -191,7 +191,7 @@ class InProcessDynamoDB:
     def reset(self) -> None:
         """Delete every table of this instance (other instances are untouched), and forget the
         shard-count records this process has checked."""
-        from dynamodel.modelling.sharding import forget_shard_checks
+        from dynamodel.ops.shard_guard import forget_shard_checks
 
         with _REQUEST_LOCK:
             from moto.dynamodb.models import dynamodb_backends

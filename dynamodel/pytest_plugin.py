@@ -29,8 +29,8 @@ import pytest
 
 from dynamodel.core.retry import RetryPolicy
 from dynamodel.io.clients import Connection, default_connection
-from dynamodel.modelling.sharding import forget_shard_checks
 from dynamodel.modelling.table import Table
+from dynamodel.ops.shard_guard import forget_shard_checks
 
 if TYPE_CHECKING:
     from dynamodel.inprocess import InProcessDynamoDB

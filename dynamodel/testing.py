@@ -47,7 +47,7 @@ def trust_shard_layouts(*models: type[Any]) -> None:
     client answers only the model's own requests; never needed against moto, dynoxide or
     `InProcessDynamoDB`, and not for production code (a changed layout would then go unseen).
     `dynamodel.modelling.sharding.forget_shard_checks` undoes it."""
-    from dynamodel.modelling.sharding import trust_layout
+    from dynamodel.ops.shard_guard import trust_layout
 
     for model in models:
         spec = model._spec()

@@ -23,8 +23,8 @@ from shop_models import APP
 
 from dynamodel.core.keys import RESERVED_PREFIX
 from dynamodel.io.clients import default_connection
-from dynamodel.modelling.sharding import forget_shard_checks
 from dynamodel.modelling.table import Table
+from dynamodel.ops.shard_guard import forget_shard_checks
 
 # the fixtures users get (dynamodel_inprocess, dynamodel_tables...), tested as users use them
 pytest_plugins = ["dynamodel.pytest_plugin"]

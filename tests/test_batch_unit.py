@@ -24,7 +24,6 @@ from dynamodel import (
 )
 from dynamodel.core.errors import ServiceError, ThrottledError
 from dynamodel.core.flows import Request, Sleep
-from dynamodel.modelling.sharding import forget_shard_checks
 from dynamodel.ops.batch import (
     BatchGetError,
     BatchWriteError,
@@ -46,6 +45,7 @@ from dynamodel.ops.batch_flows import (
     write_call,
     write_flow,
 )
+from dynamodel.ops.shard_guard import forget_shard_checks
 from dynamodel.testing import FaultInjector, trust_shard_layouts
 
 UNIT = Table("unit-batch")

@@ -37,8 +37,9 @@ from dynamodel.core.flows import (
 )
 from dynamodel.io.executors import arun, run
 from dynamodel.modelling import sharding
-from dynamodel.modelling.sharding import ShardChecks, ShardCountMismatch, registry_key
-from dynamodel.ops import items as R, query as query_module
+from dynamodel.modelling.sharding import ShardCountMismatch
+from dynamodel.ops import items as R, query as query_module, shard_guard
+from dynamodel.ops.shard_guard import ShardChecks, registry_key
 from dynamodel.testing import InProcessDynamoDB
 
 INPUTS_TABLE = Table("flow-inputs", ttl="expires_at")
@@ -302,7 +303,7 @@ class RegistryStub:
 
     def get_item(self, **params: Any) -> Any:
         pk = params["Key"][INPUTS_TABLE.pk]["S"]
-        if pk.startswith(sharding.REGISTRY_PK):
+        if pk.startswith(shard_guard.REGISTRY_PK):
             self.registry_reads += 1
             return {"Item": {**params["Key"], **self.record}} if self.record else {}
         return {}
@@ -338,11 +339,11 @@ def test_shard_checks_stay_bounded() -> None:
     for n in range(10):
         checks.record((f"table-{n}", "Hit", None), None)
         checks.record_absent((f"other-{n}", "Hit", None), 1.0)
-        checks.mark_model(object(), f"table-{n}", sharding.checks_generation())
+        checks.mark_model(object(), f"table-{n}", shard_guard.checks_generation())
     assert len(checks) == 9  # three of each, the newest
     assert checks.known(("table-9", "Hit", None)) is None  # remembered: not sharded
-    assert checks.known(("table-0", "Hit", None)) is sharding._ABSENT  # forgotten
-    assert ShardChecks().limit == sharding.MAX_SHARD_CHECKS
+    assert checks.known(("table-0", "Hit", None)) is shard_guard._ABSENT  # forgotten
+    assert ShardChecks().limit == shard_guard.MAX_SHARD_CHECKS
 
 
 def test_the_plain_query_memo_stays_bounded(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -21,12 +21,9 @@ from dynamodel import (
     Table,
     ValidationError,
 )
-from dynamodel.modelling.sharding import (
-    decode_shard_cursor,
-    encode_shard_cursor,
-    forget_shard_checks,
-)
 from dynamodel.ops.batch import Key, abatch_get, batch_get
+from dynamodel.ops.shard_guard import forget_shard_checks
+from dynamodel.ops.shard_reads import decode_shard_cursor, encode_shard_cursor
 from dynamodel.ops.transactions import TransactGet
 
 SEC = Table("key-integrity", ttl="expires_at")

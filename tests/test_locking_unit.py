@@ -24,9 +24,9 @@ from dynamodel import (
 )
 from dynamodel.core.errors import VersionConflict
 from dynamodel.core.flows import Request, Sleep
-from dynamodel.modelling.sharding import forget_shard_checks
 from dynamodel.ops import items as R
 from dynamodel.ops.locking import aretry_on_conflict, retry_flow, retry_on_conflict
+from dynamodel.ops.shard_guard import forget_shard_checks
 from dynamodel.testing import trust_shard_layouts
 
 LOCK = Table("lock-unit")

@@ -23,8 +23,8 @@ from dynamodel import (
     schema,
 )
 from dynamodel.modelling.multikey import key_type
-from dynamodel.modelling.sharding import forget_shard_checks
 from dynamodel.ops.query import decode_cursor, encode_cursor
+from dynamodel.ops.shard_guard import forget_shard_checks
 from dynamodel.testing import trust_shard_layouts
 
 MK = Table(

@@ -18,8 +18,8 @@ from pydantic import BaseModel, Field
 import dynamodel.modelling.stamps as stamps
 from dynamodel import GSI, Attr, Model, Table, ValidationError, VersionConflict
 from dynamodel.core.errors import ItemNotFound
-from dynamodel.modelling.sharding import forget_shard_checks
 from dynamodel.ops.batch import BatchWriter
+from dynamodel.ops.shard_guard import forget_shard_checks
 from dynamodel.ops.transactions import TransactWrite
 
 NC = Table("never_clobber", indexes=[GSI("gsi1", pk="gsi1pk", sk="gsi1sk")])

@@ -29,8 +29,8 @@ from dynamodel import (
 )
 from dynamodel.core.expressions import Placeholders, render_condition, render_update
 from dynamodel.modelling.paths import MAX_CACHED, PathResolver, resolver, resolver_for
-from dynamodel.modelling.sharding import forget_shard_checks
 from dynamodel.ops import items as R
+from dynamodel.ops.shard_guard import forget_shard_checks
 
 PT = Table(
     "paths-unit",

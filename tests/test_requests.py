@@ -25,8 +25,8 @@ from dynamodel import (
     ValidationError,
 )
 from dynamodel.core.codec import MAX_ITEM_BYTES, item_size
-from dynamodel.modelling.sharding import forget_shard_checks
 from dynamodel.ops import items as R
+from dynamodel.ops.shard_guard import forget_shard_checks
 from dynamodel.testing import trust_shard_layouts
 
 REQ = Table(

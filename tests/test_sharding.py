@@ -13,14 +13,10 @@ from backends import Backend
 from conftest import SyncIO, user_items
 
 from dynamodel import GSI, Attr, Collection, Model, Table, TransactWrite, ValidationError
-from dynamodel.modelling.sharding import (
-    ShardCountMismatch,
-    Shards,
-    forget_shard_checks,
-    registry_key,
-)
+from dynamodel.modelling.sharding import ShardCountMismatch, Shards
 from dynamodel.ops.batch import abatch_get, batch_get, batch_write
 from dynamodel.ops.batch_flows import Key
+from dynamodel.ops.shard_guard import forget_shard_checks, registry_key
 
 TABLE = Table("sharding", indexes=[GSI("gsi1", pk="gsi1pk", sk="gsi1sk")])
 HOT_SHARDS = 16

@@ -13,13 +13,12 @@ import pytest
 from dynamodel import ValidationError
 from dynamodel.io.clients import Connection
 from dynamodel.io.executors import arun, iterate, run
-from dynamodel.modelling.sharding import (
-    Shards,
+from dynamodel.modelling.sharding import Shards, split_physical
+from dynamodel.ops.shard_reads import (
     count_shards_flow,
     decode_shard_cursor,
     encode_shard_cursor,
     merge_flow,
-    split_physical,
 )
 
 

@@ -25,7 +25,7 @@ from dynamodel import (
     ValidationError as DMValidationError,
 )
 from dynamodel.core.errors import map_client_error
-from dynamodel.modelling.sharding import forget_shard_checks
+from dynamodel.ops.shard_guard import forget_shard_checks
 from dynamodel.ops.transactions import MAX_TRANSACTION_BYTES, TransactGet, TransactWrite
 from dynamodel.testing import trust_shard_layouts
 

@@ -14,7 +14,7 @@ from test_unique import UNIQ, Account, Member, member
 from dynamodel import UniqueConstraintViolation, VersionConflict
 from dynamodel.core.errors import TransactionCanceled, parse_reasons
 from dynamodel.core.flows import Request
-from dynamodel.modelling.sharding import forget_shard_checks, trust_layout
+from dynamodel.ops.shard_guard import forget_shard_checks, trust_layout
 from dynamodel.ops.unique import GUARD_PREFIX, GUARD_SK, GUARD_TYPE, guard_key
 
 

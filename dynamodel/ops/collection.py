@@ -22,7 +22,8 @@ from dynamodel.core.keys import RESERVED_PREFIX
 from dynamodel.modelling.base import ModelBase
 from dynamodel.modelling.item_keys import SHARD, check_shard, coerce_fields
 from dynamodel.modelling.sharding import Shards
-from dynamodel.ops.query import Page, Query
+from dynamodel.ops.page import Page
+from dynamodel.ops.query import Query
 
 if TYPE_CHECKING:
     from dynamodel.io.clients import Connection

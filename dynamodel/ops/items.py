@@ -32,11 +32,11 @@ from dynamodel.core.flows import Flow, Inputs, Request, call, connection_inputs
 from dynamodel.modelling.base import ModelBase
 from dynamodel.modelling.item_keys import index_attributes, key_attributes
 from dynamodel.modelling.paths import resolver
-from dynamodel.modelling.sharding import ShardChecks, checks_generation, guard_flow, trusted
 from dynamodel.modelling.spec import ModelSpec, check_entity
 from dynamodel.modelling.stamps import stamp_instance, update_stamps
 from dynamodel.modelling.table import Table
 from dynamodel.modelling.ttl import expired_condition, is_expired
+from dynamodel.ops.shard_guard import ShardChecks, checks_generation, guard_flow, trusted
 
 M = TypeVar("M", bound=ModelBase)
 

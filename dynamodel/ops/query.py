@@ -44,14 +44,15 @@ from dynamodel.modelling.paths import (
     resolver,
     resolver_for,
 )
-from dynamodel.modelling.sharding import (
-    Shards,
+from dynamodel.modelling.sharding import Shards
+from dynamodel.modelling.ttl import is_expired, not_expired_condition
+from dynamodel.ops.page import Page
+from dynamodel.ops.shard_reads import (
     count_shards_flow,
     decode_shard_cursor,
     merge_flow,
     shard_cursor_partition,
 )
-from dynamodel.modelling.ttl import is_expired, not_expired_condition
 
 if TYPE_CHECKING:
     from dynamodel.io.clients import Connection
@@ -100,35 +101,6 @@ def decode_cursor(cursor: str) -> Item:
 
 
 # -- pages ---------------------------------------------------------------------------------
-
-
-@dataclass
-class Page(Generic[M]):
-    """One page of results.
-
-    Attributes:
-        items: the parsed models.
-        cursor: where the next page starts (None when the results are complete).
-        scanned_count: items DynamoDB evaluated for this page (before filters).
-        request_number: how many requests the iteration has made so far (this page's included).
-        unknown: raw items whose entity type no model in the query knows (collections).
-        skipped: items of another entity type left out of a single-model query.
-        consumed_capacity: the ConsumedCapacity DynamoDB returned, if requested.
-    """
-
-    items: list[M]
-    cursor: str | None
-    scanned_count: int = 0
-    request_number: int = 0
-    unknown: list[Item] = field(default_factory=list)
-    skipped: int = 0
-    consumed_capacity: Any = None
-
-    def __iter__(self) -> Iterator[M]:
-        return iter(self.items)
-
-    def __len__(self) -> int:
-        return len(self.items)
 
 
 Parser = Callable[
