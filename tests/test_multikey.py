@@ -25,6 +25,7 @@ from dynamodel import (
 from dynamodel.modelling.multikey import key_type
 from dynamodel.ops.query import decode_cursor, encode_cursor
 from dynamodel.ops.shard_guard import forget_shard_checks
+from dynamodel.schema import changes as schema_changes
 from dynamodel.testing import trust_shard_layouts
 
 MK = Table(
@@ -337,7 +338,7 @@ def test_declared_shape_diff_and_exports() -> None:
 def test_gsi_create_step_sends_every_key_attribute() -> None:
     declared = schema.declared_shape(MK)
     live = schema.declared_shape(MK.replace(indexes=[GSI("gsi1", pk="gsi1pk", sk="gsi1sk")]))
-    params = schema._gsi_create(live, declared.gsis["by_region"]).request.params
+    params = schema_changes._gsi_create(live, declared.gsis["by_region"]).request.params
     create = params["GlobalSecondaryIndexUpdates"][0]["Create"]
     assert [k["KeyType"] for k in create["KeySchema"]] == ["HASH", "HASH", "RANGE", "RANGE"]
     assert len(params["AttributeDefinitions"]) == 4

@@ -361,6 +361,6 @@ def test_workbench_model() -> None:
     ],
 )
 def test_workbench_attribute_types(annotation: Any, kind: str) -> None:
-    from dynamodel.schema import _attribute_type
+    from dynamodel.schema.export import _attribute_type
 
     assert _attribute_type(annotation) == kind

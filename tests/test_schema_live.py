@@ -26,7 +26,7 @@ async def test_describe_diff_apply(fresh_db: Backend, ddb: Any, mode: str) -> No
     async def diff(table: Table) -> list[schema.Change]:
         return schema.diff(table) if mode == "sync" else await schema.adiff(table)
 
-    async def apply(table: Table, **options: Any) -> schema.SyncResult:
+    async def apply(table: Table, **options: Any) -> schema.ApplyResult:
         if mode == "sync":
             return schema.apply(table, poll=0.05, **options)
         return await schema.aapply(table, poll=0.05, **options)

@@ -45,7 +45,7 @@ TimeoutOption = Annotated[
 
 
 def _requests(requests: list[Request]) -> list[dict[str, object]]:
-    return [schema.Step(r, 0).as_dict() for r in requests]
+    return [schema.PlanStep(r, 0).as_dict() for r in requests]
 
 
 def _interactive() -> bool:
@@ -231,7 +231,7 @@ def sync(
         _report_refused(changes, yes)
         return
 
-    def show(step: schema.Step) -> None:
+    def show(step: schema.PlanStep) -> None:
         console.print(f"- {step.describe} ...", highlight=False)
 
     with errors(project):
