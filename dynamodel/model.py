@@ -35,8 +35,8 @@ if TYPE_CHECKING:
     from dynamodel.core.expressions import Attr, Condition, UpdateAction
     from dynamodel.core.flows import Flow
     from dynamodel.io.clients import Connection
-    from dynamodel.ops.items import VersionCheck
     from dynamodel.ops.query import Query, Scan
+    from dynamodel.ops.versioning import VersionCheck
 
 M = TypeVar("M", bound=ModelBase)
 
@@ -378,7 +378,7 @@ class Model(ModelBase):
         return _then(requests.put_flow(self, condition), self.after_write, "save")
 
     def _create_flow(self, condition: Condition | None) -> Flow[None]:
-        from dynamodel.ops import items as requests
+        from dynamodel.ops import items as requests, versioning
 
         self.before_write("create")
         if self._spec().unique:
@@ -386,18 +386,18 @@ class Model(ModelBase):
 
             return _then(create_flow(self, condition), self.after_write, "create")
         condition = requests.not_exists_condition(self, condition)
-        flow = requests.put_flow(self, condition, requests.put_version(self, create=True))
+        flow = requests.put_flow(self, condition, versioning.put_version(self, create=True))
         return _then(flow, self.after_write, "create")
 
     def _delete_flow(self, condition: Condition | None, force: bool) -> Flow[None]:
-        from dynamodel.ops import items as requests
+        from dynamodel.ops import items as requests, versioning
 
         self.before_write("delete")
         if self._spec().unique:
             from dynamodel.ops.unique import instance_delete_flow
 
             return _then(instance_delete_flow(self, condition, force), self.after_write, "delete")
-        version = requests.check_version(self, force=force)
+        version = versioning.check_version(self, force=force)
         key, described = self.item_key(), requests.key_fields(self._spec(), self.__dict__)
 
         def flow() -> Flow[None]:
@@ -409,17 +409,17 @@ class Model(ModelBase):
     def _update_flow(
         self, actions: Sequence[UpdateAction], condition: Condition | None, force: bool
     ) -> Flow[Self]:
-        from dynamodel.ops import items as requests
+        from dynamodel.ops import versioning
 
         self.before_write("update")
         known = self._known()
-        version = requests.update_version(type(self), known, check=not force)
+        version = versioning.update_version(type(self), known, check=not force)
         flow = _update_by_key_flow(type(self), known, actions, condition, False, version)
         return _then(flow, self.after_write, "update")
 
     def _save_changes_flow(self, condition: Condition | None, force: bool) -> Flow[list[str]]:
         from dynamodel.core.expressions import Attr
-        from dynamodel.ops import items as requests
+        from dynamodel.ops import versioning
 
         self.before_write("save_changes")
         if self._dm_loaded is None:
@@ -437,7 +437,7 @@ class Model(ModelBase):
             else Attr(name).remove()  # None or an empty set: not stored
             for name in changed
         ]
-        version = requests.update_version(type(self), known, check=not force)
+        version = versioning.update_version(type(self), known, check=not force)
         update = (
             _update_by_key_flow(type(self), known, actions, condition, False, version)
             if changed

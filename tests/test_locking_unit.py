@@ -24,7 +24,7 @@ from dynamodel import (
 )
 from dynamodel.core.errors import VersionConflict
 from dynamodel.core.flows import Request, Sleep
-from dynamodel.ops import items as R
+from dynamodel.ops import items as R, versioning
 from dynamodel.ops.locking import aretry_on_conflict, retry_flow, retry_on_conflict
 from dynamodel.ops.shard_guard import forget_shard_checks
 from dynamodel.testing import trust_shard_layouts
@@ -171,7 +171,7 @@ def _layouts_checked() -> Iterator[None]:
 
 def test_put_of_a_new_item_requires_no_stored_version_and_writes_1() -> None:
     request, check = R.build_put(Doc(doc_id="d1"))
-    assert check == R.VersionCheck("version", None, new=1)
+    assert check == versioning.VersionCheck("version", None, new=1)
     assert request.params["Item"]["version"] == {"N": "1"}
     assert request.params["ConditionExpression"] == "attribute_not_exists(#n0)"
     assert request.params["ExpressionAttributeNames"] == {"#n0": "version"}
@@ -209,7 +209,7 @@ def test_update_checks_and_sets_the_next_version() -> None:
 def test_update_by_key_and_forced_update_increment_without_a_check() -> None:
     by_key = R.update_request(Doc, {"doc_id": "d1"}, [Attr("title").set("t")], None, False)
     known = Doc(doc_id="d1", version=2).__dict__
-    version = R.update_version(Doc, known, check=False)
+    version = versioning.update_version(Doc, known, check=False)
     forced = R.update_request(Doc, known, [Attr("title").set("t")], None, False, version)
     for request in (by_key, forced):
         params = request.params
@@ -224,19 +224,19 @@ def test_update_by_key_and_forced_update_increment_without_a_check() -> None:
 
 
 def test_delete_of_an_instance_checks_its_version() -> None:
-    check = R.check_version(Doc(doc_id="d1", version=7))
+    check = versioning.check_version(Doc(doc_id="d1", version=7))
     params = R.delete_request(Doc, KEY, Attr("title") == "x", check).params
     assert params["ConditionExpression"] == (
         "((attribute_not_exists(#n0)) OR (#n0 = :v0)) AND (#n1 = :v1) AND (#n2 = :v2)"
     )
     assert params["ExpressionAttributeNames"] == {"#n0": "_type", "#n1": "version", "#n2": "title"}
     assert params["ExpressionAttributeValues"][":v1"] == {"N": "7"}
-    assert R.check_version(Doc(doc_id="d1", version=7), force=True) is None
+    assert versioning.check_version(Doc(doc_id="d1", version=7), force=True) is None
 
 
 def test_unversioned_models_are_unchanged() -> None:
-    assert R.put_version(Plain(pid="p")) is None
-    assert R.check_version(Plain(pid="p")) is None
+    assert versioning.put_version(Plain(pid="p")) is None
+    assert versioning.check_version(Plain(pid="p")) is None
     assert "ConditionExpression" not in R.put_request(Plain(pid="p")).params
 
 

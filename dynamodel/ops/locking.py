@@ -23,7 +23,8 @@ from dynamodel.core.flows import Flow, Sleep, connection_policy
 from dynamodel.core.retry import RetryPolicy
 from dynamodel.modelling.base import ModelBase
 from dynamodel.modelling.item_keys import coerce_fields
-from dynamodel.ops.items import get_flow, instance_version, put_flow, put_version
+from dynamodel.ops.items import get_flow, put_flow
+from dynamodel.ops.versioning import instance_version, put_version
 
 if TYPE_CHECKING:
     from dynamodel.io.clients import Connection

@@ -45,10 +45,8 @@ from dynamodel.modelling.base import ModelBase
 from dynamodel.modelling.item_keys import coerce_fields
 from dynamodel.modelling.spec import WriteOperation
 from dynamodel.ops.items import (
-    VersionCheck,
     build_put,
     build_update,
-    check_version,
     delete_request,
     expired_now,
     get_request,
@@ -56,6 +54,10 @@ from dynamodel.ops.items import (
     key_fields,
     not_exists_condition,
     placeholders,
+)
+from dynamodel.ops.versioning import (
+    VersionCheck,
+    check_version,
     put_version,
     record_put,
     update_version,

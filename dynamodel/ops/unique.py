@@ -34,13 +34,14 @@ from dynamodel.core.errors import (
 )
 from dynamodel.core.keys import RESERVED_PREFIX, render_part
 from dynamodel.modelling.constraints import MAX_ACTIONS, UNIQUE_TYPES, touched
+from dynamodel.ops import versioning
 
 if TYPE_CHECKING:
     from dynamodel.core.codec import Item
     from dynamodel.core.expressions import Condition, UpdateAction
     from dynamodel.core.flows import Flow
     from dynamodel.modelling.base import ModelBase
-    from dynamodel.ops.items import VersionCheck
+    from dynamodel.ops.versioning import VersionCheck
 
 M = TypeVar("M", bound="ModelBase")
 
@@ -250,7 +251,7 @@ def _stale(
 ) -> bool:
     """Whether a failed item condition failed because the item changed since it was read (its
     presence or unique values; ``version``: its version too), so the write should be re-planned."""
-    from dynamodel.ops.items import stored_version
+    from dynamodel.ops.versioning import stored_version
 
     now = error.item or None
     if (now is None) != (read is None):
@@ -354,14 +355,13 @@ def _replan_or_raise(
     since it was read, or an old value's guard belongs to another item: not ours to free, and
     recorded in ``foreign``); otherwise raise the error the failure means."""
     from dynamodel.modelling.spec import check_entity
-    from dynamodel.ops import items as requests
 
     if outcome == "item":
         if _stale(model, data, stored, fields, forced):
             return
         if data.item:  # another entity's item: say so, naming both types
             check_entity(model, model._spec(), data.item)
-        raise requests.condition_error(data, model, described, check) from data.__cause__
+        raise versioning.condition_error(data, model, described, check) from data.__cause__
     guard, held = data
     if outcome == "release":
         foreign.add((guard.field, guard.text))
@@ -381,12 +381,12 @@ def _gave_up(model: type[ModelBase], described: Mapping[str, Any]) -> ConditionF
 
 def create_flow(instance: ModelBase, condition: Condition | None) -> Flow[None]:
     """``create()``: the item Put (not-exists + version) and a claim per non-None value."""
-    from dynamodel.ops import items as requests
+    from dynamodel.ops import items as requests, versioning
 
     model = type(instance)
     spec = model._spec()
     condition = requests.not_exists_condition(instance, condition)
-    version = requests.put_version(instance, create=True)
+    version = versioning.put_version(instance, create=True)
     request, check = requests.build_put(instance, condition, version)
     item = request.params["Item"]
     key = {a: item[a] for a in (spec.table.pk, spec.table.sk) if a}
@@ -397,17 +397,17 @@ def create_flow(instance: ModelBase, condition: Condition | None) -> Flow[None]:
     yield from requests.guard_shards([model], write=True)
     outcome, data = yield from _send(model, "Put", request.params, guards)
     if outcome == "item":
-        raise requests.condition_error(data, model, described, check) from data.__cause__
+        raise versioning.condition_error(data, model, described, check) from data.__cause__
     if outcome != "ok":
         raise _violation(model, *data)
-    requests.record_put(instance, request.params["Item"], check)
+    versioning.record_put(instance, request.params["Item"], check)
 
 
 def save_flow(instance: ModelBase, condition: Condition | None, force: bool) -> Flow[None]:
     """``save()``: read the stored unique values, then Put the item conditioned on them (and
     the usual version check), claiming new values and releasing replaced ones."""
     from dynamodel.core.expressions import all_of
-    from dynamodel.ops import items as requests
+    from dynamodel.ops import items as requests, versioning
 
     model = type(instance)
     spec = model._spec()
@@ -433,13 +433,15 @@ def save_flow(instance: ModelBase, condition: Condition | None, force: bool) -> 
         version: VersionCheck | str | None = "auto"
         if forced:
             attr = spec.stored_names[spec.version_field or ""]
-            version = requests.put_version(instance, expected=requests.stored_version(stored, attr))
+            version = versioning.put_version(
+                instance, expected=versioning.stored_version(stored, attr)
+            )
         cond = all_of(_stored_condition(model, stored, spec.unique), condition)
         request, check = requests.build_put(instance, cond, version)  # type: ignore[arg-type]
         guards = _guards(model, old, new, owner, foreign)
         outcome, data = yield from _send(model, "Put", request.params, guards)
         if outcome == "ok":
-            requests.record_put(instance, request.params["Item"], check)
+            versioning.record_put(instance, request.params["Item"], check)
             return
         _replan_or_raise(
             model, outcome, data, stored, spec.unique, forced, foreign, described, check
@@ -539,10 +541,10 @@ def instance_delete_flow(
     instance: ModelBase, condition: Condition | None, force: bool
 ) -> Flow[None]:
     """``delete()``: the instance's unique values are tried first (no read)."""
-    from dynamodel.ops import items as requests
+    from dynamodel.ops import items as requests, versioning
 
     model = type(instance)
-    version = requests.check_version(instance, force=force)
+    version = versioning.check_version(instance, force=force)
     key = instance.item_key()
     described = requests.key_fields(model._spec(), instance.__dict__)
     assumed = None if instance._dm_partial else instance.to_item()
