@@ -39,9 +39,9 @@ from dynamodel.ops.batch_flows import (
     Progress,
     chunked,
     deduplicate,
-    delete_request,
+    delete_write_request,
     get_entries,
-    put_request,
+    put_write_request,
     write_call,
     write_flow,
 )
@@ -272,7 +272,7 @@ def test_key_rejects_bad_input() -> None:
 
 def test_put_request_is_serialised_when_added() -> None:
     thing = Thing(n=1, text="before")
-    request = put_request(thing)
+    request = put_write_request(thing)
     thing.text = "after"
     assert request.request["PutRequest"]["Item"]["text"] == {"S": "before"}
     assert request.action == "put" and request.item is thing and request.model is Thing
@@ -281,8 +281,8 @@ def test_put_request_is_serialised_when_added() -> None:
 
 
 def test_delete_request_from_instance_or_key() -> None:
-    by_instance = delete_request(Thing(n=1))
-    by_key = delete_request(Key(Thing, n=1))
+    by_instance = delete_write_request(Thing(n=1))
+    by_key = delete_write_request(Key(Thing, n=1))
     assert (
         by_instance.request
         == by_key.request
@@ -290,36 +290,36 @@ def test_delete_request_from_instance_or_key() -> None:
     )
     assert by_instance.item is not None and by_key.item is None
     with pytest.raises(ValidationError, match="expected a Key or a Model instance"):
-        delete_request({"n": 1})  # type: ignore[arg-type]
+        delete_write_request({"n": 1})  # type: ignore[arg-type]
 
 
 def test_put_rejects_items_over_400_kb_naming_size_and_limit() -> None:
     message = r"item is 410,\d{3} bytes; DynamoDB's limit is 409,600"
     with pytest.raises(ItemTooLarge, match=message) as e:
-        put_request(Thing(n=1, blob=b"x" * 410_000))
+        put_write_request(Thing(n=1, blob=b"x" * 410_000))
     assert e.value.limit == 409_600 and e.value.size > e.value.limit
 
 
 def test_put_rejects_partial_instances_and_non_models() -> None:
     partial = Thing.from_partial_item({"n": {"N": "1"}})
     with pytest.raises(ValidationError, match="read with a projection"):
-        put_request(partial)
+        put_write_request(partial)
     with pytest.raises(ValidationError, match="expected a dynamodel Model instance"):
-        put_request({"n": 1})  # type: ignore[arg-type]
+        put_write_request({"n": 1})  # type: ignore[arg-type]
 
 
 def test_versioned_models_are_refused_unless_the_check_is_skipped() -> None:
     doc = Doc(doc_id="d1", version=3)
     with pytest.raises(ValidationError, match=r"Doc is versioned \(Meta.version = 'version'\)"):
-        put_request(doc)
+        put_write_request(doc)
     with pytest.raises(ValidationError, match="skip_version_check=True"):
-        delete_request(Key(Doc, doc_id="d1"))
+        delete_write_request(Key(Doc, doc_id="d1"))
     with pytest.raises(ValidationError, match="versioned"):
         batch_write().put(doc)
-    written = put_request(doc, skip_version_check=True)
+    written = put_write_request(doc, skip_version_check=True)
     assert written.request["PutRequest"]["Item"]["version"] == {"N": "3"}  # as it is
     # no version yet: none is stored (a NULL would fail the next locked save's check)
-    fresh = put_request(Doc(doc_id="d2"), skip_version_check=True)
+    fresh = put_write_request(Doc(doc_id="d2"), skip_version_check=True)
     assert "version" not in fresh.request["PutRequest"]["Item"]
     assert batch_write(skip_version_check=True).delete(doc).pending[0].action == "delete"
 
@@ -335,12 +335,12 @@ def test_a_failed_put_adds_nothing() -> None:
 
 
 def test_last_write_wins() -> None:
-    put1 = put_request(Thing(n=1, text="first"))
-    put2 = put_request(Thing(n=2))
-    delete1 = delete_request(Key(Thing, n=1))
-    put1b = put_request(Thing(n=1, text="again"))
-    other_table = put_request(Flat(name="1"))
-    part = put_request(Part(n=1, part="a"))  # same partition, other sort key: another item
+    put1 = put_write_request(Thing(n=1, text="first"))
+    put2 = put_write_request(Thing(n=2))
+    delete1 = delete_write_request(Key(Thing, n=1))
+    put1b = put_write_request(Thing(n=1, text="again"))
+    other_table = put_write_request(Flat(name="1"))
+    part = put_write_request(Part(n=1, part="a"))  # same partition, other sort key: another item
     kept, superseded = deduplicate([put1, put2, delete1, other_table, part, put1b])
     assert kept == [put2, other_table, part, put1b]
     assert superseded == [put1, delete1]
@@ -370,7 +370,11 @@ def len_1(_: Any) -> int:
 
 
 def test_write_call_groups_requests_by_table() -> None:
-    requests = [put_request(Thing(n=1)), put_request(Flat(name="a")), put_request(Thing(n=2))]
+    requests = [
+        put_write_request(Thing(n=1)),
+        put_write_request(Flat(name="a")),
+        put_write_request(Thing(n=2)),
+    ]
     request = write_call(requests)
     assert request.op == "batch_write_item"
     assert list(request.params["RequestItems"]) == ["unit-batch", "unit-batch-flat"]
@@ -404,7 +408,7 @@ def sent(step: Any) -> list[dict[str, Any]]:
 
 def test_unprocessed_items_are_resent_after_full_jitter_backoff() -> None:
     random.seed(3)
-    writes = [put_request(Thing(n=i)) for i in range(5)]
+    writes = [put_write_request(Thing(n=i)) for i in range(5)]
     report: ChunkReport[Any] = ChunkReport(pending=list(writes))
     progress = Progress()
     flow = write_flow(report, RetryPolicy(base=0.5, cap=10), progress)
@@ -428,7 +432,7 @@ def test_unprocessed_items_are_resent_after_full_jitter_backoff() -> None:
 
 
 def test_throttled_calls_are_retried_and_counted() -> None:
-    writes = [put_request(Thing(n=i)) for i in range(3)]
+    writes = [put_write_request(Thing(n=i)) for i in range(3)]
     report: ChunkReport[Any] = ChunkReport(pending=list(writes))
     flow = write_flow(report, RetryPolicy(base=0.0), Progress())
     next(flow)
@@ -442,7 +446,7 @@ def test_throttled_calls_are_retried_and_counted() -> None:
 
 
 def test_botocore_sends_count_against_the_chunk_budget() -> None:
-    writes = [put_request(Thing(n=1))]
+    writes = [put_write_request(Thing(n=1))]
     report: ChunkReport[Any] = ChunkReport(pending=list(writes))
     progress = Progress()
     flow = write_flow(report, RetryPolicy(base=0.0, max_attempts=3), progress)
@@ -456,7 +460,7 @@ def test_botocore_sends_count_against_the_chunk_budget() -> None:
 
 
 def test_non_retryable_errors_stop_the_chunk_at_once() -> None:
-    writes = [put_request(Thing(n=1))]
+    writes = [put_write_request(Thing(n=1))]
     report: ChunkReport[Any] = ChunkReport(pending=list(writes))
     progress = Progress()
     flow = write_flow(report, RetryPolicy(base=0.0), progress)
@@ -468,7 +472,7 @@ def test_non_retryable_errors_stop_the_chunk_at_once() -> None:
 
 
 def test_the_policy_gives_up_on_items_that_stay_unprocessed() -> None:
-    writes = [put_request(Thing(n=i)) for i in range(2)]
+    writes = [put_write_request(Thing(n=i)) for i in range(2)]
     report: ChunkReport[Any] = ChunkReport(pending=list(writes))
     progress = Progress()
     flow = write_flow(report, RetryPolicy(base=0.0, max_attempts=3), progress)
@@ -490,7 +494,7 @@ def test_the_policy_gives_up_on_items_that_stay_unprocessed() -> None:
 def test_max_elapsed_bounds_the_time_spent_on_a_chunk() -> None:
     now = [0.0]
     policy = RetryPolicy(base=0.0, max_attempts=100, max_elapsed=5.0, clock=lambda: now[0])
-    writes = [put_request(Thing(n=1))]
+    writes = [put_write_request(Thing(n=1))]
     report: ChunkReport[Any] = ChunkReport(pending=list(writes))
     flow = write_flow(report, policy, Progress())
     next(flow)
@@ -505,7 +509,7 @@ def test_max_elapsed_bounds_the_time_spent_on_a_chunk() -> None:
 def test_a_chunk_sends_nothing_once_another_chunk_failed() -> None:
     progress = Progress()
     progress.stop(None)
-    report: ChunkReport[Any] = ChunkReport(pending=[put_request(Thing(n=1))])
+    report: ChunkReport[Any] = ChunkReport(pending=[put_write_request(Thing(n=1))])
     with pytest.raises(StopIteration):
         next(write_flow(report, RetryPolicy(), progress))
     assert report.calls == 0 and len(report.pending) == 1
@@ -513,7 +517,7 @@ def test_a_chunk_sends_nothing_once_another_chunk_failed() -> None:
 
 def test_an_abandoned_chunk_stops_the_batch() -> None:
     progress = Progress()
-    report: ChunkReport[Any] = ChunkReport(pending=[put_request(Thing(n=1))])
+    report: ChunkReport[Any] = ChunkReport(pending=[put_write_request(Thing(n=1))])
     flow = write_flow(report, RetryPolicy(), progress)
     next(flow)
     flow.close()  # what the executor does after a transport error

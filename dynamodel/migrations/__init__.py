@@ -43,7 +43,7 @@ from dynamodel.migrations.runner import (
     parse_target,
 )
 from dynamodel.migrations.store import ENTITY, RESERVED_PARTITION
-from dynamodel.ops.batch_flows import delete_request, put_request
+from dynamodel.ops.batch_flows import delete_write_request, put_write_request
 
 __all__ = [
     "ENTITY",
@@ -66,7 +66,7 @@ __all__ = [
     "Record",
     "Reporter",
     "RunResult",
-    "delete_request",
+    "delete_write_request",
     "parse_target",
-    "put_request",
+    "put_write_request",
 ]

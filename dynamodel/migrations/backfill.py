@@ -33,7 +33,7 @@ from dynamodel.ops.batch_flows import (
     WriteRequest,
     chunk_writes,
     deduplicate,
-    put_request,
+    put_write_request,
     write_flow,
 )
 from dynamodel.ops.query import decode_cursor, encode_cursor
@@ -353,7 +353,7 @@ class _Job:
             if isinstance(entry, WriteRequest):
                 writes.append(entry)
             elif isinstance(entry, Model):
-                write = put_request(entry, skip_version_check=self.skip_version_check)
+                write = put_write_request(entry, skip_version_check=self.skip_version_check)
                 if self.drop_unknown:  # instances read from the table carry them: drop them
                     item = write.request["PutRequest"]["Item"]
                     for name in [n for n in item if n not in self.known]:

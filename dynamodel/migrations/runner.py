@@ -235,9 +235,9 @@ class MigrationContext:
         """Scan ``model``'s items in parallel, transform each, write the results in batches.
 
         ``transform(item)`` returns None (leave the item as it is), a model instance (put), a
-        `dynamodel.ops.batch.WriteRequest` (``put_request``/``delete_request``), or a list of
-        those. It must be idempotent: after a crash the pages since the last checkpoint are
-        processed again. A put that would lose attributes of the item its model does not
+        `WriteRequest` (``put_write_request``/``delete_write_request``), or a list of those.
+        It must be idempotent: after a crash the pages since the last checkpoint are processed
+        again. A put that would lose attributes of the item its model does not
         declare is refused, unless ``drop_unknown``, which leaves them out of every put of a
         model instance (an instance read from the table otherwise carries them, see
         ``Meta.unknown_attributes``, so returning the transformed instance keeps them).

@@ -37,14 +37,14 @@ from dynamodel.ops.batch_flows import (
     Progress,
     WriteRequest,
     as_key,
+    batch_get_flow,
     chunk_writes,
     chunked,
     deduplicate,
-    delete_request,
+    delete_write_request,
     get_entries,
-    get_flow,
     group_by_connection,
-    put_request,
+    put_write_request,
     write_flow,
 )
 from dynamodel.ops.items import expired, guard_shards
@@ -344,7 +344,7 @@ class BatchWriter:
             if isinstance(item, ModelBase):
                 item.before_write("batch_put")
         return self.add(
-            *(put_request(item, skip_version_check=self.skip_version_check) for item in items)
+            *(put_write_request(item, skip_version_check=self.skip_version_check) for item in items)
         )
 
     def delete(self, *targets: ModelBase | Key[Any]) -> Self:
@@ -353,7 +353,7 @@ class BatchWriter:
             if isinstance(target, ModelBase):
                 target.before_write("batch_delete")
         return self.add(
-            *(delete_request(t, skip_version_check=self.skip_version_check) for t in targets)
+            *(delete_write_request(t, skip_version_check=self.skip_version_check) for t in targets)
         )
 
     def add(self, *requests: WriteRequest) -> Self:
@@ -529,7 +529,7 @@ def _plan_get(
             what="batch get",
         )
         reports: list[ChunkReport[Any]] = [ChunkReport(pending=chunk) for chunk in chunks]
-        flows: list[Flow[Any]] = [get_flow(r, policy, progress, consistent) for r in reports]
+        flows: list[Flow[Any]] = [batch_get_flow(r, policy, progress, consistent) for r in reports]
         guard = guard_shards((e.keys[0].model for e in group), write=False, index=None)
         jobs.append(_Job(conn, reports, flows, guard))
     return _GetPlan(unique, entries, duplicates, jobs, progress)

@@ -187,7 +187,7 @@ def _check_unique(model: type[ModelBase], action: str) -> None:
         refuse(model, f"batch {action}")
 
 
-def put_request(instance: ModelBase, *, skip_version_check: bool = False) -> WriteRequest:
+def put_write_request(instance: ModelBase, *, skip_version_check: bool = False) -> WriteRequest:
     """A batch put of a whole model instance (serialised and size-checked now)."""
     if not isinstance(instance, ModelBase):
         raise ValidationError(f"batch put: expected a dynamodel Model instance, got {instance!r}")
@@ -216,7 +216,7 @@ def put_request(instance: ModelBase, *, skip_version_check: bool = False) -> Wri
     )
 
 
-def delete_request(
+def delete_write_request(
     target: ModelBase | Key[Any], *, skip_version_check: bool = False
 ) -> WriteRequest:
     """A batch delete of a model instance's item, or of the item with a `Key`."""
@@ -529,7 +529,7 @@ def absorb_get(report: ChunkReport[GetEntry], response: dict[str, Any]) -> list[
     return [entry for entry in report.pending if entry.id in left]
 
 
-def get_flow(
+def batch_get_flow(
     report: ChunkReport[GetEntry], policy: RetryPolicy, progress: Progress, consistent: bool
 ) -> Flow[ChunkReport[GetEntry]]:
     """Read one chunk of keys (see `chunk_flow`)."""
