@@ -1,4 +1,4 @@
-"""Write sharding of hot partition keys, and the scatter-gather read that merges shards back.
+"""Write sharding of hot partition keys: the `Shards` declaration and physical key suffixes.
 
 A model (or one of its index key templates) declares ``Shards(n)`` to spread one logical
 partition key over ``n`` physical ones. The physical key is the rendered template plus a suffix:
@@ -22,7 +22,8 @@ Reads that cannot know the shard (a query on the logical partition, a collection
 query all ``n`` shards concurrently and merge the already-sorted pages with a k-way merge on
 the sort key (ties broken by shard number), forwards or backwards. A ``limit`` is honoured
 exactly, and the cursor records every shard's own position, so resuming neither skips nor
-repeats items.
+repeats items. That read is `dynamodel.ops.shard_reads`; the check that every deployment
+declares the same layout is `dynamodel.ops.shard_guard`.
 """
 
 from __future__ import annotations

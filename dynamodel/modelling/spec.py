@@ -101,8 +101,6 @@ class ModelSpec:
         # the compiled item decoder (modelling.compiled_decoder), made by the first from_item
         self.decoder: Any = UNCOMPILED
         self._guard_slots: list[tuple[str | None, Shards | None]] | None = None
-        # (checks generation, physical table name) once every key's layout was checked
-        self.layout_checked: tuple[int, str] | None = None
         self.paths: Any = None  # the attribute path checker (modelling.paths), made on first use
 
     def __repr__(self) -> str:
