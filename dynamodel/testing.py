@@ -46,7 +46,7 @@ def trust_shard_layouts(*models: type[Any]) -> None:
     then sends no shard-record GetItem/PutItem (see the sharding docs). For tests whose stub
     client answers only the model's own requests; never needed against moto, dynoxide or
     `InProcessDynamoDB`, and not for production code (a changed layout would then go unseen).
-    `dynamodel.modelling.sharding.forget_shard_checks` undoes it."""
+    `dynamodel.ops.shard_guard.forget_shard_checks` undoes it."""
     from dynamodel.ops.shard_guard import trust_layout
 
     for model in models:

@@ -74,7 +74,7 @@ def guard_shards(
     models: Iterable[type[ModelBase]], *, write: bool, index: str | None = _ALL_SLOTS
 ) -> Flow[None]:
     """Check the table's shard records for these models' partition keys (once per connection:
-    see `dynamodel.modelling.sharding.guard_flow`); ``index``: only that partition key (None: the
+    see `dynamodel.ops.shard_guard.guard_flow`); ``index``: only that partition key (None: the
     table's), default every one. The connection running the flow lends its memory of the
     checks made (one step, no request, once a model is checked)."""
     inputs: Inputs | None = None
