@@ -301,9 +301,9 @@ def compile_keys(model: type[ModelBase], spec: ModelSpec) -> KeyEncoder | None:
 
     Compiled only when every field the key templates use is declared ``str`` (no format
     specs) and nothing is sharded; the general `dynamodel.modelling.item_keys.key_attributes`
-    handles the rest. The function returns ``(attributes, their size)``, or None when a value is not a
-    ``str`` or a key renders empty or too long: the caller then takes the general path, which
-    raises the error naming the attribute.
+    handles the rest. The function returns ``(attributes, their size)``, or None when a value
+    is not a ``str`` or a key renders empty or too long: the caller then takes the general
+    path, which raises the error naming the attribute.
     """
     from dynamodel.modelling.item_keys import MAX_PK_BYTES, MAX_SK_BYTES
 
