@@ -91,7 +91,8 @@ if TYPE_CHECKING:
         retry_on_conflict as retry_on_conflict,
     )
     from dynamodel.ops.page import Page as Page
-    from dynamodel.ops.query import ParallelScan as ParallelScan, Query as Query, Scan as Scan
+    from dynamodel.ops.query import Query as Query
+    from dynamodel.ops.scan import ParallelScan as ParallelScan, Scan as Scan
     from dynamodel.ops.transactions import (
         ItemRef as ItemRef,
         TransactGet as TransactGet,
@@ -117,9 +118,9 @@ _LAZY = {
     "LocalCache": "dynamodel.io.cache",
     "LocalDynamoDB": "dynamodel.local",
     "Page": "dynamodel.ops.page",
-    "ParallelScan": "dynamodel.ops.query",
+    "ParallelScan": "dynamodel.ops.scan",
     "Query": "dynamodel.ops.query",
-    "Scan": "dynamodel.ops.query",
+    "Scan": "dynamodel.ops.scan",
     "TTL": "dynamodel.modelling.ttl",
     "TransactGet": "dynamodel.ops.transactions",
     "TransactWrite": "dynamodel.ops.transactions",

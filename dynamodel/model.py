@@ -35,7 +35,8 @@ if TYPE_CHECKING:
     from dynamodel.core.expressions import Attr, Condition, UpdateAction
     from dynamodel.core.flows import Flow
     from dynamodel.io.clients import Connection
-    from dynamodel.ops.query import Query, Scan
+    from dynamodel.ops.query import Query
+    from dynamodel.ops.scan import Scan
     from dynamodel.ops.versioning import VersionCheck
 
 M = TypeVar("M", bound=ModelBase)
@@ -236,7 +237,7 @@ class Model(ModelBase):
     @classmethod
     def scan(cls, *, index: str | None = None, connection: Connection | None = None) -> Scan[Self]:
         """A lazy scan returning only this model's items (filtered on the entity type)."""
-        from dynamodel.ops.query import Scan
+        from dynamodel.ops.scan import Scan
 
         scan = Scan.for_model(cls, index)
         return scan if connection is None else scan.using(connection)

@@ -12,7 +12,8 @@ import dynamodel
 from dynamodel import Model, Table
 from dynamodel.ops.batch import BatchWriter
 from dynamodel.ops.collection import Collection
-from dynamodel.ops.query import ParallelScan, Query, Scan
+from dynamodel.ops.query import Query
+from dynamodel.ops.scan import ParallelScan, Scan
 from dynamodel.ops.transactions import TransactGet, TransactWrite
 
 #: The operations that do I/O, by owner: each must have its ``a``-prefixed twin.

@@ -23,7 +23,7 @@ from dynamodel import (
     schema,
 )
 from dynamodel.modelling.multikey import key_type
-from dynamodel.ops.query import decode_cursor, encode_cursor
+from dynamodel.ops.pagination import decode_cursor, encode_cursor
 from dynamodel.ops.shard_guard import forget_shard_checks
 from dynamodel.schema import changes as schema_changes
 from dynamodel.testing import trust_shard_layouts

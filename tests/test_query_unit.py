@@ -14,7 +14,8 @@ from shop_models import T0, Customer, Note, Order
 
 from dynamodel import Attr, Collection, Page, ValidationError
 from dynamodel.core.flows import CONNECTION_INPUTS, Emit, Inputs, Request
-from dynamodel.ops.query import MAX_CHAR, decode_cursor, encode_cursor
+from dynamodel.ops.pagination import decode_cursor, encode_cursor
+from dynamodel.ops.query import MAX_CHAR
 from dynamodel.ops.shard_guard import forget_shard_checks
 from dynamodel.testing import trust_shard_layouts
 

@@ -36,7 +36,7 @@ from dynamodel.ops.batch_flows import (
     put_write_request,
     write_flow,
 )
-from dynamodel.ops.query import decode_cursor, encode_cursor
+from dynamodel.ops.pagination import decode_cursor, encode_cursor
 
 if TYPE_CHECKING:
     from dynamodel.core.expressions import Condition

@@ -1,4 +1,4 @@
-"""Lazy queries and scans: builders, the pagination flow, pages and resumable cursors.
+"""Lazy queries: `Query`, and `ReadBuilder`, the behaviour queries and scans share.
 
 A `Query` (or `Scan`) is an immutable builder; each refinement returns a new one.
 It runs only when iterated: ``for item in q`` (sync client) or ``async for item in q`` (async
@@ -7,15 +7,13 @@ client), or through ``pages()``/``all()``/``first()``/``count()`` and their ``a`
 Limits are explicit: ``page_size(n)`` is DynamoDB's per-request ``Limit`` (items *evaluated*,
 before filters); ``limit(n)`` caps the items *returned* and is never exceeded. When the limit is
 reached in the middle of a page, the cursor points just after the last item returned, so
-resuming neither skips nor repeats items.
+resuming neither skips nor repeats items. Scans are in `dynamodel.ops.scan`; the pagination
+flow and cursors in `dynamodel.ops.pagination`; pages in `dynamodel.ops.page`.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
-import json
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
@@ -32,10 +30,10 @@ from dynamodel.core.expressions import (
     render_condition,
     render_projection,
 )
-from dynamodel.core.flows import Emit, Flow, Request, call, connection_inputs
+from dynamodel.core.flows import Flow, connection_inputs
 from dynamodel.core.keys import KeyTemplate
 from dynamodel.core.suggest import suggest
-from dynamodel.io.executors import aiterate, aiterate_many, arun, iterate, iterate_many, run
+from dynamodel.io.executors import aiterate, arun, iterate, run
 from dynamodel.io.scope import resolve_connection
 from dynamodel.modelling.item_keys import SHARD, check_shard, coerce_fields
 from dynamodel.modelling.paths import (
@@ -47,6 +45,7 @@ from dynamodel.modelling.paths import (
 from dynamodel.modelling.sharding import Shards
 from dynamodel.modelling.ttl import is_expired, not_expired_condition
 from dynamodel.ops.page import Page
+from dynamodel.ops.pagination import Parser, count_flow, decode_cursor, paginate
 from dynamodel.ops.shard_reads import (
     count_shards_flow,
     decode_shard_cursor,
@@ -68,125 +67,17 @@ MAX_CHAR = "\U0010ffff"
 # -- cursors -------------------------------------------------------------------------------
 
 
-def encode_cursor(key: Item | None) -> str | None:
-    """An opaque, URL-safe cursor for a LastEvaluatedKey (None stays None)."""
-    if key is None:
-        return None
-    plain: dict[str, dict[str, str]] = {}
-    for name, value in key.items():
-        ((tag, inner),) = value.items()
-        if tag == "B":
-            inner = base64.b64encode(bytes(inner)).decode("ascii")
-        plain[name] = {tag: inner}
-    text = json.dumps({"v": 1, "k": plain}, separators=(",", ":"), sort_keys=True)
-    return base64.urlsafe_b64encode(text.encode("utf-8")).decode("ascii").rstrip("=")
-
-
-def decode_cursor(cursor: str) -> Item:
-    """The LastEvaluatedKey inside a cursor made by `encode_cursor`."""
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        data = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
-        if data.get("v") != 1 or not isinstance(data.get("k"), dict):
-            raise ValueError("unknown cursor version")
-        out: Item = {}
-        for name, value in data["k"].items():
-            ((tag, inner),) = value.items()
-            if tag not in ("S", "N", "B"):
-                raise ValueError(f"bad key type {tag}")
-            out[name] = {tag: base64.b64decode(inner) if tag == "B" else inner}
-        return out
-    except (ValueError, TypeError, AttributeError, binascii.Error, UnicodeError) as exc:
-        raise ValidationError(f"invalid cursor: {exc}") from exc
-
-
 # -- pages ---------------------------------------------------------------------------------
-
-
-Parser = Callable[
-    [Item], "tuple[str, Any]"
-]  # -> ("ok", model) | ("unknown", None) | ("skip", None)
-
-
-def paginate(
-    op: str,
-    base: dict[str, Any],
-    parse: Parser,
-    *,
-    limit: int | None,
-    page_size: int | None,
-    start_key: Item | None,
-    key_attributes: Sequence[str],
-    retry: Any,
-) -> Flow[None]:
-    """Emit `Page` objects for a Query or Scan until done or ``limit`` items returned."""
-    remaining = limit
-    last_key = start_key
-    requests = 0
-    while True:
-        params = dict(base)
-        if last_key is not None:
-            params["ExclusiveStartKey"] = last_key
-        if page_size is not None:
-            params["Limit"] = page_size
-        response = yield from call(Request(op, params), retry)
-        requests += 1
-        last_key = response.get("LastEvaluatedKey")
-        page: Page[Any] = Page(
-            items=[],
-            cursor=None,
-            scanned_count=int(response.get("ScannedCount", 0)),
-            request_number=requests,
-            consumed_capacity=response.get("ConsumedCapacity"),
-        )
-        last_raw: Item | None = None
-        for raw in response.get("Items", []):
-            if remaining is not None and len(page.items) == remaining:
-                # limit reached mid-page: resume right after the last item returned
-                assert last_raw is not None
-                last_key = {a: last_raw[a] for a in key_attributes if a in last_raw}
-                break
-            status, model = parse(raw)
-            if status == "ok":
-                page.items.append(model)
-                last_raw = raw
-            elif status == "unknown":
-                page.unknown.append(raw)
-            else:
-                page.skipped += 1
-        page.cursor = encode_cursor(last_key)
-        if remaining is not None:
-            remaining -= len(page.items)
-        yield Emit(page)
-        del page, response  # let the consumer's page go before the next one is fetched
-        if last_key is None or remaining == 0:
-            return
-
-
-def count_flow(
-    op: str, base: dict[str, Any], start_key: Item | None, retry: Any, limit: int | None = None
-) -> Flow[int]:
-    """Matching items (``Select=COUNT``) over every page, capped at ``limit`` when given."""
-    total = 0
-    last_key = start_key
-    while True:
-        params = dict(base, Select="COUNT")
-        if last_key is not None:
-            params["ExclusiveStartKey"] = last_key
-        response = yield from call(Request(op, params), retry)
-        total += int(response.get("Count", 0))
-        last_key = response.get("LastEvaluatedKey")
-        if limit is not None and total >= limit:
-            return limit
-        if last_key is None:
-            return total
 
 
 # -- shared builder behaviour --------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class _Read(Generic[M]):
+class ReadBuilder(Generic[M]):
+    """What a query and a scan share: table, index, models, filters, projection, limits,
+    cursor, connection; iteration, pages, ``all``/``first``/``count`` and their async twins."""
+
     table: Table
     index: str | None
     models: Mapping[str, type[ModelBase]]
@@ -433,7 +324,7 @@ class _Read(Generic[M]):
 
 
 @dataclass(frozen=True)
-class Query(_Read[M]):
+class Query(ReadBuilder[M]):
     """A query on one partition of the table or an index. Build with ``Model.query(...)``."""
 
     pk_value: str = ""
@@ -919,90 +810,3 @@ def _split(bound: Mapping[str, Any] | str) -> tuple[str | None, Mapping[str, Any
 
 
 # -- scans ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Scan(_Read[M]):
-    """A scan of the table or an index. Build with ``Model.scan()``."""
-
-    segment_index: int | None = None
-    total_segments: int | None = None
-
-    @classmethod
-    def for_model(cls, model: type[M], index: str | None) -> Scan[M]:
-        """A scan returning only ``model``'s items."""
-        spec = model._spec()
-        spec.table.index_keys(index)  # validates the index name
-        return cls(table=spec.table, index=index, models={spec.entity: model}, single=model)
-
-    def segment(self, segment: int, total_segments: int) -> Scan[M]:
-        """Scan one segment of a parallel scan (``0 <= segment < total_segments``)."""
-        if not 1 <= total_segments <= 1_000_000 or not 0 <= segment < total_segments:
-            raise ValidationError(
-                f"segment {segment} of {total_segments}: need 0 <= segment < total_segments"
-            )
-        return replace(self, segment_index=segment, total_segments=total_segments)
-
-    def segments(self, total_segments: int) -> list[Scan[M]]:
-        """The ``total_segments`` segment scans of a parallel scan."""
-        return [self.segment(i, total_segments) for i in range(total_segments)]
-
-    def parallel(self, total_segments: int, max_concurrency: int | None = None) -> ParallelScan[M]:
-        """Scan all segments concurrently (threads when sync, tasks when async)."""
-        if self.limit_count is not None:
-            raise ValidationError("limit() is not supported on a parallel scan")
-        scans = self.segments(total_segments)
-        return ParallelScan(scans, max_concurrency or total_segments, self.connection)
-
-    def _op(self) -> str:
-        return "scan"
-
-    def _params(self) -> dict[str, Any]:
-        ph = self._placeholders()
-        extra = None
-        if self.single is not None:
-            extra = Attr((self.table.type_attribute,), raw=True) == self.single._spec().entity
-        params = self._common(ph, extra)
-        if self.total_segments is not None:
-            params["Segment"] = self.segment_index
-            params["TotalSegments"] = self.total_segments
-        return ph.apply(params)
-
-
-@dataclass(frozen=True)
-class ParallelScan(Generic[M]):
-    """Several scan segments run concurrently; pages arrive in completion order."""
-
-    scans: list[Scan[M]]
-    max_concurrency: int
-    #: the connection given to the scan (``connection=``); None: resolved when it runs
-    connection: Connection | None = field(default=None, compare=False)
-
-    def pages(self) -> Iterator[Page[M]]:
-        """Pages from every segment, as they arrive (sync: a bounded thread pool)."""
-        # resolved here, before any worker starts (they also run in a copy of this context)
-        connection = resolve_connection(self.scans[0].table, self.connection)
-        return iterate_many([s._flow() for s in self.scans], connection, self.max_concurrency)
-
-    def __iter__(self) -> Iterator[M]:
-        for page in self.pages():
-            yield from page.items
-
-    def all(self) -> list[M]:
-        """Every item from every segment."""
-        return list(self)
-
-    def apages(self) -> AsyncIterator[Page[M]]:
-        """Async pages from every segment (bounded concurrent tasks)."""
-        # resolved here, before any worker starts (they also run in a copy of this context)
-        connection = resolve_connection(self.scans[0].table, self.connection)
-        return aiterate_many([s._flow() for s in self.scans], connection, self.max_concurrency)
-
-    async def __aiter__(self) -> AsyncIterator[M]:
-        async for page in self.apages():
-            for item in page.items:
-                yield item
-
-    async def aall(self) -> list[M]:
-        """Async `all`."""
-        return [item async for item in self]
