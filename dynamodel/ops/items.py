@@ -219,7 +219,7 @@ def get_flow(
 
 
 def not_exists_condition(
-    instance: ModelBase, condition: Condition | None, now: dt.datetime | None
+    instance: ModelBase, condition: Condition | None, now: dt.datetime | None = None
 ) -> Condition:
     """``attribute_not_exists(<pk>)`` AND the user's condition.
 
