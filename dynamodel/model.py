@@ -386,8 +386,8 @@ class Model(ModelBase):
             from dynamodel.ops.unique import create_flow
 
             return _then(create_flow(self, condition), self.after_write, "create")
-        condition = requests.not_exists_condition(self, condition)
-        flow = requests.put_flow(self, condition, versioning.put_version(self, create=True))
+        version = versioning.put_version(self, create=True)
+        flow = requests.put_flow(self, condition, version, create=True)
         return _then(flow, self.after_write, "create")
 
     def _delete_flow(self, condition: Condition | None, force: bool) -> Flow[None]:
@@ -399,9 +399,11 @@ class Model(ModelBase):
 
             return _then(instance_delete_flow(self, condition, force), self.after_write, "delete")
         version = versioning.check_version(self, force=force)
-        key, described = self.item_key(), requests.key_fields(self._spec(), self.__dict__)
+        described = requests.key_fields(self._spec(), self.__dict__)
 
         def flow() -> Flow[None]:
+            yield from requests.draw_shards(self)  # a new random item's, by this connection
+            key = self.item_key()
             yield from _delete_by_key_flow(type(self), key, condition, version, described)
             self.after_write("delete")
 
@@ -410,13 +412,19 @@ class Model(ModelBase):
     def _update_flow(
         self, actions: Sequence[UpdateAction], condition: Condition | None, force: bool
     ) -> Flow[Self]:
-        from dynamodel.ops import versioning
+        from dynamodel.ops import items, versioning
 
         self.before_write("update")
-        known = self._known()
-        version = versioning.update_version(type(self), known, check=not force)
-        flow = _update_by_key_flow(type(self), known, actions, condition, False, version)
-        return _then(flow, self.after_write, "update")
+
+        def flow() -> Flow[Self]:
+            # a new random item's shard is drawn from the connection running the update
+            yield from items.draw_shards(self)
+            known = self._known()
+            version = versioning.update_version(type(self), known, check=not force)
+            update = _update_by_key_flow(type(self), known, actions, condition, False, version)
+            return (yield from update)
+
+        return _then(flow(), self.after_write, "update")
 
     def _save_changes_flow(self, condition: Condition | None, force: bool) -> Flow[list[str]]:
         from dynamodel.core.expressions import Attr

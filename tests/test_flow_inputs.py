@@ -2,8 +2,10 @@
 them (a CONNECTION_INPUTS step, asked only when needed) or from the retry policy. A flow built
 and driven by hand, given its inputs, reads no clock, no global random generator, no table
 binding and no default connection; seeded inputs make backoff and shard choice deterministic;
-a fake clock makes TTL reads and table waits deterministic; connections keep their own bounded
-memory of the shard records they checked."""
+a fake clock makes TTL reads, table waits, ``Meta.timestamps`` and the create-on-TTL condition
+deterministic; transactions, batch writes and ``to_item`` take the clock and random source of
+the connection in effect; connections keep their own bounded memory of the shard records they
+checked."""
 
 from __future__ import annotations
 
@@ -18,13 +20,21 @@ import pytest
 
 from dynamodel import (
     TTL,
+    Attr,
+    BatchWriter,
+    ConditionFailed,
     Connection,
     DynamodelError,
+    Key,
     Model,
     RetryPolicy,
     Shards,
     Table,
     ThrottledError,
+    TransactWrite,
+    abatch_get,
+    batch_get,
+    use_connection,
 )
 from dynamodel.core.flows import (
     CONNECTION_INPUTS,
@@ -67,6 +77,23 @@ class Hit(Model):
     hit_id: str
 
 
+class Note(Model):
+    class Meta:
+        table = INPUTS_TABLE
+        pk = "NOTE#{note_id}"
+        sk = "NOTE"
+        timestamps = ("created_at", "updated_at")
+
+    note_id: str
+    text: str = ""
+    created_at: dt.datetime | None = None
+    updated_at: dt.datetime | None = None
+
+
+def at(seconds: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(seconds, dt.UTC)
+
+
 def lease_item(seconds: float) -> dict[str, Any]:
     return Lease(lease_id="l1", expires_at=dt.datetime.fromtimestamp(seconds, dt.UTC)).to_item()
 
@@ -83,6 +110,7 @@ def no_globals(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         patch.setattr(time, "time", refuse)
         patch.setattr(time, "monotonic", refuse)
         patch.setattr("dynamodel.modelling.ttl._now", refuse)
+        patch.setattr("dynamodel.modelling.stamps.utc_now", refuse)
         for name in ("random", "uniform", "randrange", "randint", "choice"):
             patch.setattr(random, name, refuse)
         patch.setattr(sharding, "_rng", None)  # Shards.choose() without a generator fails
@@ -202,6 +230,41 @@ def test_flows_given_their_inputs_read_no_clock_random_or_connection(
             drive(call(Request("get_item", {})), lambda _: throttled(), inputs(), policy, seen)
         assert len(seen.sleeps) == 3 and all(0 <= s <= 4 for s in seen.sleeps)
 
+        # timestamps: the given clock's time; the inputs are asked once (the shard check
+        # reuses the answer)
+        note = Note(note_id="n1")
+        seen = Driven()
+        drive(R.put_flow(note, None), lambda _: {}, inputs(T0), seen=seen)
+        assert note.created_at == note.updated_at == at(T0) and seen.asked == 1
+        (put,) = [r for r in seen.requests if not r.control]
+        assert put.params["Item"]["updated_at"] == {"S": "2030-03-17T17:46:40.000000Z"}
+        seen = Driven()
+        update = R.update_flow(Note, {"note_id": "n1"}, [Attr("text").set("x")], None, False)
+        drive(
+            update,
+            lambda r: {} if r.control else {"Attributes": put.params["Item"]},
+            inputs(T0 + 5),
+            seen=seen,
+        )
+        (sent,) = [r for r in seen.requests if not r.control]
+        assert {"S": "2030-03-17T17:46:45.000000Z"} in sent.params[
+            "ExpressionAttributeValues"
+        ].values()
+        assert seen.asked == 1
+
+        # create on a table hiding expired items: "expired" is by the given clock
+        seen = Driven()
+        lease = Lease(lease_id="l2", expires_at=at(T0 + 60))
+        drive(lease._create_flow(None), lambda _: {}, inputs(T0), seen=seen)
+        (put,) = [r for r in seen.requests if not r.control]
+        assert {"N": str(int(T0))} in put.params["ExpressionAttributeValues"].values()
+        assert seen.asked == 1
+
+        # a plain model's put asks once (its shard check), as before
+        seen = Driven()
+        drive(R.put_flow(lease, None), lambda _: {}, inputs(T0), seen=seen)
+        assert seen.asked == 1
+
 
 def test_seeded_random_gives_deterministic_backoff() -> None:
     def delays(seed: int) -> list[float]:
@@ -272,6 +335,156 @@ def test_a_seeded_connection_chooses_the_same_shards(db: InProcessDynamoDB) -> N
 
     assert shards(4) == shards(4)
     assert shards(4) != shards(5)
+
+
+@pytest.fixture
+def no_fallbacks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The module-level fallbacks (real time for timestamps and TTL, the shared random
+    generator for shards) fail if an operation reaches them."""
+
+    def refuse(*_: Any, **__: Any) -> Any:
+        raise AssertionError("an operation read the real clock")
+
+    monkeypatch.setattr("dynamodel.modelling.stamps.utc_now", refuse)
+    monkeypatch.setattr("dynamodel.modelling.ttl._now", refuse)
+    monkeypatch.setattr(sharding, "_rng", None)  # Shards.choose() without a generator fails
+
+
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+async def test_the_connection_clock_decides_the_timestamps(
+    db: InProcessDynamoDB, no_fallbacks: None, asynchronous: bool
+) -> None:
+    now = [T0]
+    connection = Connection(client=db.client(), aclient=db.aclient(), clock=lambda: now[0])
+
+    async def op(target: Any, name: str, *args: Any, **kwargs: Any) -> Any:
+        if asynchronous:
+            return await getattr(target, "a" + name)(*args, connection=connection, **kwargs)
+        return getattr(target, name)(*args, connection=connection, **kwargs)
+
+    note = Note(note_id="n1")
+    await op(note, "create")
+    assert note.created_at == note.updated_at == at(T0)
+    now[0] = T0 + 10
+    note.text = "saved"
+    await op(note, "save")
+    assert (note.created_at, note.updated_at) == (at(T0), at(T0 + 10))
+    now[0] = T0 + 20
+    updated = await op(note, "update", Attr("text").set("updated"))
+    assert (updated.created_at, updated.updated_at) == (at(T0), at(T0 + 20))
+    now[0] = T0 + 30
+    updated.text = "changed"
+    await op(updated, "save_changes")
+    assert (updated.created_at, updated.updated_at) == (at(T0), at(T0 + 30))
+    now[0] = T0 + 40
+    made = await op(Note, "update_item", {"note_id": "n2"}, [Attr("text").set("x")], upsert=True)
+    assert made.created_at == made.updated_at == at(T0 + 40)
+
+    # a transaction's actions and a batch's puts: the clock of the connection in effect when
+    # each is added (here the one given to the builder)
+    now[0] = T0 + 50
+    tx = TransactWrite(connection=connection)
+    tx.put(Note(note_id="n3"))
+    tx.update(Note.get(note_id="n1", connection=connection), Attr("text").set("tx"))
+    now[0] = T0 + 55  # committed later: the times are those of when the actions were added
+    await (tx.acommit() if asynchronous else _sync(tx.commit))
+    batch = BatchWriter(connection=connection)
+    batch.put(Note(note_id="n4"))
+    await (batch.aflush() if asynchronous else _sync(batch.flush))
+
+    def stamps(note_id: str) -> tuple[dt.datetime | None, dt.datetime | None]:
+        stored = Note.get(note_id=note_id, connection=connection)
+        return stored.created_at, stored.updated_at
+
+    assert stamps("n3") == (at(T0 + 50), at(T0 + 50))
+    assert stamps("n1") == (at(T0), at(T0 + 50))
+    assert stamps("n4") == (at(T0 + 55), at(T0 + 55))
+
+
+async def _sync(call: Callable[[], Any]) -> Any:
+    return call()
+
+
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+async def test_create_counts_an_item_expired_by_the_connection_clock_as_absent(
+    db: InProcessDynamoDB, no_fallbacks: None, sent: Any, asynchronous: bool
+) -> None:
+    run(
+        R.put_flow(Lease(lease_id="l1", expires_at=at(T0 + 60)), None),
+        Connection(client=db.client()),
+    )
+
+    async def create(clock: float) -> None:
+        connection = Connection(client=db.client(), aclient=db.aclient(), clock=lambda: clock)
+        lease = Lease(lease_id="l1", expires_at=at(T0 + 600))
+        if asynchronous:
+            await lease.acreate(connection=connection)
+        else:
+            lease.create(connection=connection)
+
+    sent.clear()
+    with pytest.raises(ConditionFailed):
+        await create(T0 + 59)  # not expired by this clock: the key is taken
+    (put,) = [
+        p
+        for op, p in zip(sent, sent.params, strict=True)
+        if op == "put_item" and p["Item"]["pk"]["S"].startswith("LEASE#")  # not a shard record
+    ]
+    assert {"N": str(int(T0 + 59))} in put["ExpressionAttributeValues"].values()  # the :now
+    await create(T0 + 61)  # expired by this clock: counts as absent, overwritten
+    stored = Lease.get(lease_id="l1", connection=Connection(client=db.client(), clock=lambda: T0))
+    assert stored.expires_at == at(T0 + 600)
+
+
+@pytest.mark.parametrize("how", ["batch", "transaction", "to_item"])
+def test_a_seeded_connection_draws_the_same_shards_outside_flows(
+    db: InProcessDynamoDB, no_fallbacks: None, how: str
+) -> None:
+    def shards(seed: int) -> list[int | None]:
+        connection = Connection(client=db.client(), random=random.Random(seed))
+        hits = [Hit(page="home", hit_id=f"{how}-{n}") for n in range(12)]
+        if how == "batch":
+            with BatchWriter(connection=connection) as batch:
+                batch.put(*hits)
+        elif how == "transaction":
+            with TransactWrite(connection=connection) as tx:
+                for hit in hits:
+                    tx.put(hit)
+        else:
+            with use_connection(connection):  # to_item alone: the connection in effect
+                items = [hit.to_item() for hit in hits]
+            assert items[0]["pk"] == {"S": f"HIT#home.{hits[0].shard_number()}"}
+        return [hit.shard_number() for hit in hits]
+
+    seeded = random.Random(4)
+    expected = [seeded.randrange(8) for _ in range(12)]
+    assert shards(4) == shards(4) == expected
+    assert shards(5) != expected
+    if how != "to_item":  # written under the drawn shard
+        connection = Connection(client=db.client())
+        found = Hit.get(page="home", hit_id=f"{how}-0", shard=expected[0], connection=connection)
+        assert found.shard_number() == expected[0]
+
+
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+async def test_batch_get_hides_items_expired_by_the_connection_clock(
+    db: InProcessDynamoDB, no_fallbacks: None, asynchronous: bool
+) -> None:
+    writer = Connection(client=db.client())
+    run(R.put_flow(Lease(lease_id="l1", expires_at=at(T0 + 60)), None), writer)
+    run(R.put_flow(Lease(lease_id="l2", expires_at=at(T0 + 600)), None), writer)
+    keys = [Key(Lease, lease_id="l1"), Key(Lease, lease_id="l2")]
+
+    async def read(clock: float) -> Any:
+        connection = Connection(client=db.client(), aclient=db.aclient(), clock=lambda: clock)
+        if asynchronous:
+            return await abatch_get(keys, connection=connection)
+        return batch_get(keys, connection=connection)
+
+    early = await read(T0 + 59)
+    assert sorted(lease.lease_id for lease in early) == ["l1", "l2"] and early.missing == []
+    late = await read(T0 + 61)
+    assert [lease.lease_id for lease in late] == ["l2"] and late.missing == [keys[0]]
 
 
 def test_a_table_wait_times_out_by_the_connection_clock() -> None:

@@ -8,15 +8,14 @@ would, and read back raw, so the tests see exactly what is stored.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
 from conftest import SentLog, SyncIO
 from pydantic import BaseModel, Field
 
-import dynamodel.modelling.stamps as stamps
-from dynamodel import GSI, Attr, Model, Table, ValidationError, VersionConflict
+from dynamodel import GSI, Attr, Connection, Model, Table, ValidationError, VersionConflict
 from dynamodel.core.errors import ItemNotFound
 from dynamodel.ops.batch import BatchWriter
 from dynamodel.ops.shard_guard import forget_shard_checks
@@ -316,11 +315,18 @@ async def test_a_projected_instance_saves_its_changes(nc: Table, ddb: Any, io: S
 
 
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> list[dt.datetime]:
-    """A settable clock for timestamps: the last entry is now."""
+async def clock(nc: Table) -> AsyncIterator[list[dt.datetime]]:
+    """A settable clock for timestamps: the last entry is now. It is the clock of the
+    connection the table is bound to for the test: timestamps come from the connection."""
     times = [dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.UTC)]
-    monkeypatch.setattr(stamps, "utc_now", lambda: times[-1])
-    return times
+    connection = Connection(clock=lambda: times[-1].timestamp())
+    nc.bind(connection=connection)
+    try:
+        yield times
+    finally:
+        nc.unbind()
+        await connection.aclose()
+        connection.close()
 
 
 def tick(clock: list[dt.datetime]) -> dt.datetime:

@@ -137,11 +137,11 @@ CONNECTION_POLICY = UsePolicy()
 
 class Inputs:
     """What a flow may take from the connection running it besides the retry policy: the
-    clock (``clock()``: wall-clock epoch seconds; TTL reads and table waits), the random
-    source (``random``: shard choice) and the connection's own memos (`memo`: e.g. the shard
-    checks made through it). A flow asks with ``inputs = yield from connection_inputs()``,
-    only when it needs one of them, so flows read no clock, random generator or process-wide
-    cache of their own."""
+    clock (``clock()``: wall-clock epoch seconds; TTL reads, the create-on-TTL condition,
+    ``Meta.timestamps``, table waits), the random source (``random``: shard choice) and the
+    connection's own memos (`memo`: e.g. the shard checks made through it). A flow asks with
+    ``inputs = yield from connection_inputs()``, only when it needs one of them, so flows
+    read no clock, random generator or process-wide cache of their own."""
 
     __slots__ = ("_lock", "_memos", "clock", "random")
 

@@ -64,10 +64,13 @@ class Connection:
         transport: for clients created lazily: ``"boto3"`` (boto3/aioboto3) or ``"lean"``
             (`dynamodel.io.lean`: the same interface with far less CPU per call). Default: the
             ``DYNAMODEL_TRANSPORT`` environment variable, else ``"boto3"``.
-        clock: wall-clock epoch seconds for the flows this connection runs (TTL-aware reads,
-            table waits); default ``time.time``. A fake one makes them deterministic.
-        random: the ``random.Random`` new items' random shards are drawn from (default: a
-            private generator). Retry jitter comes from the retry policy's own ``random``.
+        clock: wall-clock epoch seconds for what this connection runs (TTL-aware reads and
+            ``batch_get``, the "an expired item counts as absent" condition of ``create``,
+            ``Meta.timestamps``, table waits; transaction actions and batch puts read it when
+            they are added); default ``time.time``. A fake one makes them deterministic.
+        random: the ``random.Random`` new items' random shards are drawn from (also by
+            transaction and batch puts, and by a ``to_item()`` outside an operation; default:
+            a private generator). Retry jitter comes from the retry policy's own ``random``.
     """
 
     def __init__(

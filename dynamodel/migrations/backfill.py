@@ -21,11 +21,12 @@ from typing import TYPE_CHECKING, Any
 
 from dynamodel.core.codec import Item, decode_item
 from dynamodel.core.errors import ValidationError
-from dynamodel.core.flows import Flow, Request, Sleep, call, connection_policy
+from dynamodel.core.flows import Flow, Inputs, Request, Sleep, call, connection_policy
 from dynamodel.io.scope import resolve_connection
 from dynamodel.migrations.errors import BackfillFailed
 from dynamodel.migrations.rate import RateLimiter
 from dynamodel.model import Model
+from dynamodel.modelling.stamps import stamp_time
 from dynamodel.ops.batch import BatchWriteError, BatchWriteResult
 from dynamodel.ops.batch_flows import (
     ChunkReport,
@@ -328,6 +329,7 @@ class _Job:
     known: frozenset[str]  # every attribute the model's items may carry
     drop_unknown: bool  # puts leave out the attributes the model does not declare
     skip_version_check: bool
+    inputs: Inputs  # the connection's clock (timestamps) and random source (new shards)
 
     # -- per item -------------------------------------------------------------------------------
 
@@ -353,7 +355,12 @@ class _Job:
             if isinstance(entry, WriteRequest):
                 writes.append(entry)
             elif isinstance(entry, Model):
-                write = put_write_request(entry, skip_version_check=self.skip_version_check)
+                write = put_write_request(
+                    entry,
+                    skip_version_check=self.skip_version_check,
+                    now=stamp_time(self.inputs.clock()),
+                    rng=self.inputs.random,
+                )
                 if self.drop_unknown:  # instances read from the table carry them: drop them
                     item = write.request["PutRequest"]["Item"]
                     for name in [n for n in item if n not in self.known]:
@@ -588,6 +595,7 @@ def run_backfill(
         known=known_attributes(model),
         drop_unknown=drop_unknown,
         skip_version_check=skip_version_check,
+        inputs=connection.inputs,
     )
     if on_start is not None:
         on_start(shared.progress(), result.resumed)

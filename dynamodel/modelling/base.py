@@ -25,6 +25,7 @@ from dynamodel.modelling.item_keys import (
     _stored_shard,
     coerce_fields,
     key_attributes,
+    missing_shards,
     shard_for,
 )
 from dynamodel.modelling.spec import (
@@ -36,6 +37,8 @@ from dynamodel.modelling.spec import (
 )
 
 if TYPE_CHECKING:
+    import random
+
     from dynamodel.core.expressions import TypedAttr
 
 T = TypeVar("T")
@@ -78,6 +81,27 @@ class ModelBase(BaseModel):
         chosen at the first write of a random item or recovered from a stored key."""
         shards: dict[str | None, int] = _instance_state(self, create=True)["shards"]
         return shards
+
+    def _dm_draw_shards(self, rng: random.Random | None = None) -> None:
+        """Draw the random shards this new item still lacks (see
+        `dynamodel.modelling.sharding`) from ``rng``: operations pass the random source of
+        their connection. Without ``rng`` (a direct `to_item`, `item_key` or `shard_number`
+        call, no operation) the connection the table resolves to now is used
+        (`dynamodel.io.scope.resolve_connection`: the scoped, bound or default one). A
+        partial item draws none: its unknown shard is refused where its key is rendered."""
+        spec = type(self).__dict__.get("__dynamodel__") or self._spec()
+        if not spec.sharded or self._dm_partial:
+            return
+        chosen = self._dm_shards
+        missing = missing_shards(spec, chosen)
+        if not missing:
+            return
+        if rng is None:
+            from dynamodel.io.scope import resolve_connection
+
+            rng = resolve_connection(spec.table).inputs.random
+        for slot, shards in missing:
+            chosen[slot] = shards.choose(rng)
 
     def __eq__(self, other: object) -> bool:
         """Pydantic's equality (same model, fields, extra and private attributes), not
@@ -140,14 +164,16 @@ class ModelBase(BaseModel):
                 f"{type(self).__name__} was read with a projection without its partition key, "
                 "so its random shard is unknown; include the key in the projection"
             )
+        self._dm_draw_shards()
         return shard_for(spec.shards, self.__dict__, self._dm_shards, None, "", choose=True)
 
     def shard_number(self, index: str | None = None) -> int | None:
         """The shard of this item's partition key (``index``: of that index's key).
 
         None when that key is not sharded. A randomly sharded item gets its shard at its
-        first write (or when this is first called); an item read from the table has the shard
-        it is stored under.
+        first write, drawn from the random source of the connection writing it (or when this
+        is first called: from the connection the table resolves to now); an item read from the
+        table has the shard it is stored under.
         """
         spec = self._spec()
         if index is None:
@@ -155,6 +181,7 @@ class ModelBase(BaseModel):
         templates = spec.indexes.get(index)
         if templates is None or templates.shards is None:
             return None
+        self._dm_draw_shards()
         return shard_for(templates.shards, self.__dict__, self._dm_shards, index, "", choose=True)
 
     def to_item(self) -> Item:
@@ -162,7 +189,11 @@ class ModelBase(BaseModel):
 
         An instance read from the table also carries the stored attributes its model does
         not declare (``Meta.unknown_attributes = "keep"``, the default), so a whole-item write
-        puts them back."""
+        puts them back.
+
+        A new randomly sharded item draws its shards here if no write drew them yet: from the
+        random source of the connection the table resolves to now (the scoped, bound or
+        default one: `dynamodel.io.scope.resolve_connection`)."""
         spec = type(self).__dict__.get("__dynamodel__") or self._spec()
         encoder = spec.encoder
         if encoder is UNCOMPILED:
@@ -197,7 +228,10 @@ class ModelBase(BaseModel):
             item = self._dumped_item(spec)
             if extras is not None:
                 item.update(extras)
-        chosen = self._dm_shards if spec.sharded else None
+        chosen: dict[str | None, int] | None = None
+        if spec.sharded:
+            self._dm_draw_shards()  # none missing after a write drew them: no lookup
+            chosen = self._dm_shards
         keys = key_attributes(spec, self.__dict__, what, with_indexes=True, chosen=chosen)
         item.update(keys)
         type_attribute = spec.table.type_attribute
@@ -292,8 +326,11 @@ class ModelBase(BaseModel):
         return key_attributes(spec, values, cls.__name__, with_indexes=False)
 
     def item_key(self) -> Item:
-        """This instance's primary key (AttributeValue map)."""
+        """This instance's primary key (AttributeValue map). A new randomly sharded item
+        draws its shards first (see `to_item`)."""
         spec = self._spec()
+        if spec.sharded:
+            self._dm_draw_shards()
         return key_attributes(
             spec,
             self.__dict__,

@@ -3,6 +3,7 @@ the shard suffix and the size limits DynamoDB enforces on keys."""
 
 from __future__ import annotations
 
+import random
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -73,12 +74,13 @@ def shard_for(
     what: str,
     *,
     choose: bool,
+    rng: random.Random | None = None,
 ) -> int:
     """The shard of one sharded partition key.
 
     Calculated: hashed from ``values`` (a given shard must agree). Random: ``values["shard"]``
-    (table key only), else the one recorded in ``chosen``, else a new random one when
-    ``choose`` (recorded in ``chosen``), else a ValidationError asking for ``shard=``.
+    (table key only), else the one recorded in ``chosen``, else a new one drawn from ``rng``
+    when ``choose`` (recorded in ``chosen``), else a ValidationError asking for ``shard=``.
     """
     given = values.get(SHARD) if slot is None else None
     if given is None and chosen is not None:
@@ -102,10 +104,35 @@ def shard_for(
             "item's shard cannot be computed; pass shard= (an item read from the table knows "
             "its own: item.shard_number()), or query the partition to fan out"
         )
-    shard = shards.choose()
+    shard = shards.choose(rng)
     if chosen is not None:
         chosen[slot] = shard
     return shard
+
+
+def missing_shards(
+    spec: ModelSpec, chosen: Mapping[str | None, int]
+) -> list[tuple[str | None, Shards]]:
+    """The randomly sharded partition keys (None: the table's, else the index name) whose
+    shard is not in ``chosen`` yet: what a new item still has to draw."""
+    missing: list[tuple[str | None, Shards]] = []
+    table_shards = spec.shards
+    if table_shards is not None and not table_shards.by and None not in chosen:
+        missing.append((None, table_shards))
+    for name, templates in spec.indexes.items():
+        shards = templates.shards if templates.pk is not None else None
+        if shards is not None and not shards.by and name not in chosen:
+            missing.append((name, shards))
+    return missing
+
+
+def random_sharded(spec: ModelSpec) -> bool:
+    """Whether any of the model's partition keys is sharded randomly (writes may draw)."""
+    if spec.shards is not None and not spec.shards.by:
+        return True
+    return any(
+        t.shards is not None and t.pk is not None and not t.shards.by for t in spec.indexes.values()
+    )
 
 
 def _stored_shard(
@@ -170,11 +197,12 @@ def index_attributes(
     what: str,
     indexes: Any,
     chosen: dict[str | None, int] | None = None,
+    rng: random.Random | None = None,
 ) -> Item:
     """Index key attributes that can be rendered from ``values`` (sparse: others are skipped).
 
     A sharded index partition key gets its suffix; a random one reuses the shard in
-    ``chosen`` or draws (and records) a new one.
+    ``chosen`` or draws (and records) a new one from ``rng``.
     """
     out: Item = {}
     for index in indexes:
@@ -183,7 +211,7 @@ def index_attributes(
         if pk is None or sk is None:
             continue  # sparse: the item is not in this index
         if index.pk is not None and index.shards is not None:
-            shard = shard_for(index.shards, values, chosen, index.name, what, choose=True)
+            shard = shard_for(index.shards, values, chosen, index.name, what, choose=True, rng=rng)
             pk = index.shards.physical(pk, shard)
         if index.pk is not None:
             out[index.pk_attr] = _key_text(index.pk_attr, pk, MAX_PK_BYTES, what)

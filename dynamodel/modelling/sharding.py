@@ -90,10 +90,13 @@ class Shards(Frozen):
         return int.from_bytes(digest, "big") % self.count
 
     def choose(self, rng: random.Random | None = None) -> int:
-        """A shard for a new item under the random strategy."""
+        """A shard for a new item under the random strategy, drawn from ``rng``. Operations
+        always pass their connection's random source (``Connection(random=...)``)."""
         return (rng or _rng).randrange(self.count)
 
 
+# The fallback of `Shards.choose` without ``rng``: only for code with no connection at all
+# (a direct call); operations and `dynamodel.modelling.base.ModelBase.to_item` never reach it.
 _rng = random.Random()
 
 

@@ -7,6 +7,9 @@ naming ``datetime | None`` fields. Every write path sets them: whole-item writes
 ``updated`` and, when they may create the item (``upsert=True``), ``created`` if the stored
 item has none. Values are timezone-aware UTC datetimes, stored as fixed-width ISO-8601 text
 ending in ``Z`` (see `dynamodel.core.codec.format_datetime`), so they sort as strings.
+
+The time written is always given (``now``): an operation takes it from the clock of the
+connection it runs on (``Connection(clock=...)``), so a fake clock decides the timestamps.
 """
 
 from __future__ import annotations
@@ -22,17 +25,23 @@ if TYPE_CHECKING:
 
 
 def utc_now() -> dt.datetime:
-    """The time written by timestamps: now, timezone-aware, in UTC."""
+    """The real time, timezone-aware, in UTC. Operations never use it: they stamp the time
+    of their connection's clock (see `stamp_time`); it is for code with no connection."""
     return dt.datetime.now(dt.UTC)
 
 
-def stamp_instance(instance: ModelBase, now: dt.datetime | None = None) -> None:
-    """Set a whole-item write's timestamps on the instance (``created`` only when None)."""
+def stamp_time(clock_seconds: float) -> dt.datetime:
+    """The timestamp for a clock reading (epoch seconds): aware, in UTC."""
+    return dt.datetime.fromtimestamp(clock_seconds, dt.UTC)
+
+
+def stamp_instance(instance: ModelBase, now: dt.datetime) -> None:
+    """Set a whole-item write's timestamps on the instance to ``now`` (``created`` only when
+    None)."""
     spec = instance._spec()
     created, updated = spec.created_field, spec.updated_field
     if created is None and updated is None:
         return
-    now = now or utc_now()
     values = instance.__dict__
     for name in (created, updated):
         if name is not None and (name == updated or values.get(name) is None):
@@ -44,17 +53,19 @@ def update_stamps(
     spec: ModelSpec,
     actions: Sequence[UpdateAction],
     upsert: bool,
-    now: dt.datetime | None = None,
+    now: dt.datetime | None,
 ) -> tuple[list[UpdateAction], list[UpdateAction]]:
-    """The timestamp actions of an update: (``updated`` SET, checked with the user's actions;
-    ``created`` ``if_not_exists`` for an upsert, added after them). A field the user's actions
-    already change is left to them."""
+    """The timestamp actions of an update, writing ``now`` (``updated`` SET, checked with the
+    user's actions; ``created`` ``if_not_exists`` for an upsert, added after them). A field the
+    user's actions already change is left to them. ``now`` may be None only for a model
+    without timestamps."""
     created, updated = spec.created_field, spec.updated_field
     if created is None and updated is None:
         return [], []
     from dynamodel.core.expressions import Attr, IfNotExists, UpdateAction, Value
 
-    now = now or utc_now()
+    if now is None:
+        raise TypeError(f"{spec.entity} has Meta.timestamps: the update needs now=")
     touched = {a.attr.top for a in actions} if actions else set()
     stored = spec.stored_names
     first: list[UpdateAction] = []

@@ -58,6 +58,9 @@ MAX_EPOCH_SECONDS = 10**11 - 1
 
 
 def _now() -> dt.datetime:
+    # The real time, only for code with no connection: a TTL field given a timedelta while
+    # pydantic validates it (at model construction), and the helpers below called without
+    # ``now``. Operations pass ``now`` from their connection's clock (``Connection(clock=)``).
     return dt.datetime.now(dt.UTC)
 
 
@@ -171,7 +174,8 @@ def not_expired_condition(attribute: str, now: dt.datetime | None = None) -> Con
 
 
 def expired_condition(attribute: str, now: dt.datetime | None = None) -> Condition:
-    """The condition true of items that have expired (see `is_expired`):
+    """The condition true of items that have expired (see `is_expired`) at ``now`` (default:
+    the current time; operations pass their connection's clock):
     ``attribute_type(ttl, N) AND ttl < :now``."""
     ttl = Attr((attribute,), raw=True)
     moment = math.floor((now or _now()).timestamp())

@@ -18,6 +18,7 @@ not done and what was. The logic lives in `dynamodel.ops.batch_flows`; see docs/
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -27,6 +28,8 @@ from dynamodel.core.codec import Item, item_size
 from dynamodel.core.errors import DynamodelError, ValidationError
 from dynamodel.io.scope import resolve_connection
 from dynamodel.modelling.base import ModelBase
+from dynamodel.modelling.item_keys import missing_shards
+from dynamodel.modelling.stamps import stamp_time
 from dynamodel.ops.batch_flows import (
     MAX_BATCH_BYTES,
     MAX_GET_KEYS,
@@ -47,12 +50,13 @@ from dynamodel.ops.batch_flows import (
     put_write_request,
     write_flow,
 )
-from dynamodel.ops.items import expired, guard_shards
+from dynamodel.ops.items import expired, guard_shards, hides_expired
 
 if TYPE_CHECKING:
     from dynamodel.core.flows import Flow
     from dynamodel.core.retry import RetryPolicy
     from dynamodel.io.clients import Connection
+    from dynamodel.modelling.table import Table
 
 __all__ = [
     "BatchError",
@@ -339,12 +343,32 @@ class BatchWriter:
     # -- collecting ------------------------------------------------------------------------------
 
     def put(self, *items: ModelBase) -> Self:
-        """Buffer puts of whole model instances (serialised and validated now)."""
+        """Buffer puts of whole model instances (serialised and validated now).
+
+        Each item is stamped (``Meta.timestamps``) and draws its new random shards now, with
+        the clock and random source of the connection in effect for its table when it is
+        added (this writer's ``connection``, else the scoped one, else the table's)."""
         for item in items:
             if isinstance(item, ModelBase):
                 item.before_write("batch_put")
-        return self.add(
-            *(put_write_request(item, skip_version_check=self.skip_version_check) for item in items)
+        return self.add(*(self._put_request(item) for item in items))
+
+    def _put_request(self, item: ModelBase) -> WriteRequest:
+        if not isinstance(item, ModelBase):
+            return put_write_request(item)  # raises: not a model instance
+        spec = item._spec()
+        if (
+            spec.created_field is None
+            and spec.updated_field is None
+            and not (spec.sharded and missing_shards(spec, item._dm_shards))
+        ):
+            return put_write_request(item, skip_version_check=self.skip_version_check)
+        inputs = resolve_connection(spec.table, self.connection).inputs
+        return put_write_request(
+            item,
+            skip_version_check=self.skip_version_check,
+            now=stamp_time(inputs.clock()),
+            rng=inputs.random,
         )
 
     def delete(self, *targets: ModelBase | Key[Any]) -> Self:
@@ -538,10 +562,24 @@ def _plan_get(
 def _finish_get(plan: _GetPlan[M]) -> BatchGetResult[M]:
     reports = [report for job in plan.jobs for report in job.reports]
     found: dict[ItemId, Item] = {}
+    read_by: dict[ItemId, Connection] = {}  # whose clock says whether an item has expired
     missing_ids: set[ItemId] = set()
-    for report in reports:
-        found.update(report.found)
-        missing_ids.update(entry.id for entry in report.missing)
+    for job in plan.jobs:
+        for report in job.reports:
+            found.update(report.found)
+            read_by.update(dict.fromkeys(report.found, job.connection))
+            missing_ids.update(entry.id for entry in report.missing)
+    times: dict[int, dt.datetime] = {}  # each connection's clock, read once
+
+    def expired_by_clock(table: Table, ident: ItemId, raw: Item) -> bool:
+        if not hides_expired(table):
+            return False
+        connection = read_by[ident]
+        now = times.get(id(connection))
+        if now is None:
+            now = times[id(connection)] = stamp_time(connection.inputs.clock())
+        return expired(table, raw, now)
+
     result: BatchGetResult[M] = BatchGetResult(duplicates=plan.duplicates)
     result._add_reports(reports)
     ids = {key: entry.id for entry in plan.entries for key in entry.keys}
@@ -549,7 +587,7 @@ def _finish_get(plan: _GetPlan[M]) -> BatchGetResult[M]:
     for key in plan.keys:
         ident = ids[key]
         raw = found.get(ident)
-        if raw is not None and expired(key.model._spec().table, raw):
+        if raw is not None and expired_by_clock(key.model._spec().table, ident, raw):
             result.missing.append(key)  # expired: DynamoDB has not deleted it yet
         elif raw is not None:
             model = key.model.from_item(raw)

@@ -7,6 +7,8 @@ Nothing here performs I/O. `dynamodel.ops.batch` builds the flows and runs them 
 
 from __future__ import annotations
 
+import datetime as dt
+import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -17,7 +19,7 @@ from dynamodel.core.errors import DynamodelError, ValidationError
 from dynamodel.core.flows import Flow, Request, Sleep
 from dynamodel.modelling.base import ModelBase
 from dynamodel.modelling.item_keys import coerce_fields, key_attributes
-from dynamodel.modelling.stamps import stamp_instance
+from dynamodel.modelling.stamps import stamp_instance, stamp_time
 
 if TYPE_CHECKING:
     from dynamodel.core.retry import RetryPolicy
@@ -187,8 +189,18 @@ def _check_unique(model: type[ModelBase], action: str) -> None:
         refuse(model, f"batch {action}")
 
 
-def put_write_request(instance: ModelBase, *, skip_version_check: bool = False) -> WriteRequest:
-    """A batch put of a whole model instance (serialised and size-checked now)."""
+def put_write_request(
+    instance: ModelBase,
+    *,
+    skip_version_check: bool = False,
+    now: dt.datetime | None = None,
+    rng: random.Random | None = None,
+) -> WriteRequest:
+    """A batch put of a whole model instance (serialised and size-checked now). ``now``: the
+    time ``Meta.timestamps`` writes; ``rng``: where a new item's random shards are drawn from.
+    `dynamodel.ops.batch.BatchWriter.put` passes those of the connection it will write
+    through; without them, the connection the table resolves to now
+    (`dynamodel.io.scope.resolve_connection`) gives its clock and random source."""
     if not isinstance(instance, ModelBase):
         raise ValidationError(f"batch put: expected a dynamodel Model instance, got {instance!r}")
     model = type(instance)
@@ -201,7 +213,13 @@ def put_write_request(instance: ModelBase, *, skip_version_check: bool = False) 
     _check_versioned(model, "put", skip_version_check)
     _check_unique(model, "put")
     if spec.created_field is not None or spec.updated_field is not None:
-        stamp_instance(instance)
+        if now is None:
+            from dynamodel.io.scope import resolve_connection
+
+            now = stamp_time(resolve_connection(spec.table).inputs.clock())
+        stamp_instance(instance, now)
+    if rng is not None:
+        instance._dm_draw_shards(rng)
     item = instance.to_item()  # validates values and the 400 KB item limit
     version = spec.version_field
     if version is not None and getattr(instance, version) is None:

@@ -11,6 +11,7 @@ check into `VersionConflict`.
 from __future__ import annotations
 
 import datetime as dt
+import random
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal, TypeVar
 
@@ -29,10 +30,15 @@ from dynamodel.core.expressions import (
 )
 from dynamodel.core.flows import Flow, Inputs, Request, call, connection_inputs
 from dynamodel.modelling.base import ModelBase
-from dynamodel.modelling.item_keys import index_attributes, key_attributes
+from dynamodel.modelling.item_keys import (
+    index_attributes,
+    key_attributes,
+    missing_shards,
+    random_sharded,
+)
 from dynamodel.modelling.paths import resolver
 from dynamodel.modelling.spec import ModelSpec, check_entity
-from dynamodel.modelling.stamps import stamp_instance, update_stamps
+from dynamodel.modelling.stamps import stamp_instance, stamp_time, update_stamps
 from dynamodel.modelling.table import Table
 from dynamodel.modelling.ttl import expired_condition, is_expired
 from dynamodel.ops.shard_guard import ShardChecks, checks_generation, guard_flow, trusted
@@ -71,13 +77,17 @@ _ALL_SLOTS: Any = object()
 
 
 def guard_shards(
-    models: Iterable[type[ModelBase]], *, write: bool, index: str | None = _ALL_SLOTS
+    models: Iterable[type[ModelBase]],
+    *,
+    write: bool,
+    index: str | None = _ALL_SLOTS,
+    inputs: Inputs | None = None,
 ) -> Flow[None]:
     """Check the table's shard records for these models' partition keys (once per connection:
     see `dynamodel.ops.shard_guard.guard_flow`); ``index``: only that partition key (None: the
     table's), default every one. The connection running the flow lends its memory of the
-    checks made (one step, no request, once a model is checked)."""
-    inputs: Inputs | None = None
+    checks made (one step, no request, once a model is checked); ``inputs``: its answer, when
+    the flow already asked for it (so it is asked once)."""
     for model in dict.fromkeys(models):
         spec = model._spec()
         table_name = spec.table.physical_name
@@ -110,9 +120,46 @@ def guard_shards(
                 checks.mark_model(spec, table_name, generation)
 
 
-def expired(table: Table, item: Item) -> bool:
-    """Whether reads of ``table`` should hide this raw item as expired (see `Table.ttl`)."""
-    return bool(table.ttl and table.hide_expired and is_expired(item, table.ttl))
+def hides_expired(table: Table) -> bool:
+    """Whether reads of ``table`` hide expired items (and ``create`` overwrites them)."""
+    return bool(table.ttl and table.hide_expired)
+
+
+def expired(table: Table, item: Item, now: dt.datetime) -> bool:
+    """Whether reads of ``table`` should hide this raw item as expired at ``now`` (see
+    `Table.ttl`)."""
+    return bool(table.ttl and table.hide_expired and is_expired(item, table.ttl, now))
+
+
+def write_inputs(spec: ModelSpec, *, create: bool = False) -> bool:
+    """Whether a write of this model needs the `Inputs` of its connection before building
+    its request: a clock for ``Meta.timestamps`` (or, for ``create``, for the "an expired
+    item counts as absent" condition of a table hiding expired items), a random source for
+    randomly sharded keys. A plain model needs none (no extra step)."""
+    return (
+        spec.created_field is not None
+        or spec.updated_field is not None
+        or (create and hides_expired(spec.table))
+        or (spec.sharded and random_sharded(spec))
+    )
+
+
+def write_inputs_flow(spec: ModelSpec, *, create: bool = False) -> Flow[Inputs | None]:
+    """The connection's `Inputs` when `write_inputs` says the write needs them (one step),
+    else None (no step): ``inputs = yield from write_inputs_flow(spec)``."""
+    if not write_inputs(spec, create=create):
+        return None
+    return (yield from connection_inputs())
+
+
+def inputs_now(inputs: Inputs | None) -> dt.datetime | None:
+    """The time by the connection's clock (aware, UTC); None without inputs."""
+    return None if inputs is None else stamp_time(inputs.clock())
+
+
+def inputs_random(inputs: Inputs | None) -> random.Random | None:
+    """The connection's random source; None without inputs."""
+    return None if inputs is None else inputs.random
 
 
 def expired_now(table: Table, item: Item) -> Flow[bool]:
@@ -171,17 +218,22 @@ def get_flow(
 # -- optimistic locking -------------------------------------------------------------------
 
 
-def not_exists_condition(instance: ModelBase, condition: Condition | None) -> Condition:
+def not_exists_condition(
+    instance: ModelBase, condition: Condition | None, now: dt.datetime | None = None
+) -> Condition:
     """``attribute_not_exists(<pk>)`` AND the user's condition.
 
     On a table whose reads hide expired items (``ttl`` with ``hide_expired``), an expired item
     that DynamoDB has not deleted yet counts as absent here too:
-    ``(attribute_not_exists(<pk>) OR (attribute_type(<ttl>, N) AND <ttl> < :now))``.
+    ``(attribute_not_exists(<pk>) OR (attribute_type(<ttl>, N) AND <ttl> < :now))``, with
+    ``now`` the time by the clock of the connection writing it (needed only on such a table).
     """
     table = instance._spec().table
     absent = Attr((table.pk,), raw=True).not_exists()
     if table.ttl and table.hide_expired:
-        absent = absent | expired_condition(table.ttl)
+        if now is None:
+            raise TypeError(f"{table.name} hides expired items: the create condition needs now=")
+        absent = absent | expired_condition(table.ttl, now)
     result = all_of(absent, condition)
     assert result is not None
     return result
@@ -200,9 +252,14 @@ def build_put(
     instance: ModelBase,
     condition: Condition | None = None,
     version: VersionCheck | Literal["auto"] | None = "auto",
+    *,
+    now: dt.datetime | None = None,
+    rng: random.Random | None = None,
 ) -> tuple[Request, VersionCheck | None]:
     """PutItem parameters for a model instance, with its version check (``"auto"``: the
-    instance's version is expected and the next one written)."""
+    instance's version is expected and the next one written). ``now``: the time
+    ``Meta.timestamps`` writes (required by a model with timestamps); ``rng``: where a new
+    item's random shards are drawn from (operations pass their connection's)."""
     if instance.__pydantic_private__ and instance._dm_partial:  # no private state: not partial
         raise ValidationError(
             f"{type(instance).__name__} was read with a projection; saving it would drop the "
@@ -212,7 +269,11 @@ def build_put(
     if version == "auto":
         version = put_version(instance) if spec.version_field is not None else None
     if spec.created_field is not None or spec.updated_field is not None:
-        stamp_instance(instance)
+        if now is None:
+            raise TypeError(f"{type(instance).__name__} has Meta.timestamps: pass now=")
+        stamp_instance(instance, now)
+    if rng is not None and spec.sharded:
+        instance._dm_draw_shards(rng)
     item = instance.to_item()
     if version is not None:
         assert version.new is not None
@@ -229,20 +290,34 @@ def put_request(
     instance: ModelBase,
     condition: Condition | None = None,
     version: VersionCheck | Literal["auto"] | None = "auto",
+    *,
+    now: dt.datetime | None = None,
+    rng: random.Random | None = None,
 ) -> Request:
     """PutItem parameters for a model instance (see `build_put`)."""
-    return build_put(instance, condition, version)[0]
+    return build_put(instance, condition, version, now=now, rng=rng)[0]
 
 
 def put_flow(
     instance: ModelBase,
     condition: Condition | None,
     version: VersionCheck | Literal["auto"] | None = "auto",
+    *,
+    create: bool = False,
 ) -> Flow[None]:
-    """Write a whole item; a versioned instance gets the version it was written with."""
-    yield from draw_shards(instance)
-    request, check = build_put(instance, condition, version)
-    yield from guard_shards([type(instance)], write=True)
+    """Write a whole item; a versioned instance gets the version it was written with.
+    ``create``: only if no item has its key (`not_exists_condition`, added here).
+
+    The connection's `Inputs` are asked once, and only when the write needs them (see
+    `write_inputs`): its clock stamps ``Meta.timestamps`` and dates the create condition, its
+    random source draws a new item's random shards."""
+    spec = instance._spec()
+    inputs = yield from write_inputs_flow(spec, create=create)
+    now = inputs_now(inputs)
+    if create:
+        condition = not_exists_condition(instance, condition, now)
+    request, check = build_put(instance, condition, version, now=now, rng=inputs_random(inputs))
+    yield from guard_shards([type(instance)], write=True, inputs=inputs)
     try:
         yield from call(request)
     except ConditionFailed as error:
@@ -251,26 +326,19 @@ def put_flow(
     record_put(instance, request.params["Item"], check)
 
 
-def draw_shards(instance: ModelBase) -> Flow[None]:
-    """Draw the random shards a new item still lacks (see `dynamodel.modelling.sharding`) from the
-    random source of the connection running the flow, asked only when one is missing; a
-    seeded ``Connection(random=...)`` makes the choice deterministic."""
+def draw_shards(instance: ModelBase, inputs: Inputs | None = None) -> Flow[Inputs | None]:
+    """Draw the random shards a new item still lacks (see `dynamodel.modelling.sharding`) from
+    the random source of the connection running the flow (``inputs``, else asked only when a
+    shard is missing); a seeded ``Connection(random=...)`` makes the choice deterministic.
+    Returns the inputs it had or asked for (None: none)."""
     spec = instance._spec()
     if not spec.sharded or instance._dm_partial:
-        return  # a partial item's shard is refused as unknown where its key is rendered
-    chosen = instance._dm_shards
-    missing: list[tuple[str | None, Any]] = []
-    table_shards = spec.shards
-    if table_shards is not None and not table_shards.by and None not in chosen:
-        missing.append((None, table_shards))
-    for name, templates in spec.indexes.items():
-        shards = templates.shards if templates.pk is not None else None
-        if shards is not None and not shards.by and name not in chosen:
-            missing.append((name, shards))
-    if missing:
-        inputs = yield from connection_inputs()
-        for slot, shards in missing:
-            chosen[slot] = shards.choose(inputs.random)
+        return inputs  # a partial item's shard is refused as unknown where its key is rendered
+    if missing_shards(spec, instance._dm_shards):
+        if inputs is None:
+            inputs = yield from connection_inputs()
+        instance._dm_draw_shards(inputs.random)
+    return inputs
 
 
 def same_entity_condition(spec: ModelSpec) -> Condition:
@@ -331,6 +399,7 @@ def prepare_update(
     known: Mapping[str, Any],
     actions: Sequence[UpdateAction],
     upsert: bool = False,
+    rng: random.Random | None = None,
 ) -> list[UpdateAction]:
     """Check and complete update actions.
 
@@ -384,7 +453,7 @@ def prepare_update(
             else:
                 touched[field] = _COMPUTED
         out.append(action)
-    out.extend(_index_actions(model, spec, known, touched, upsert))
+    out.extend(_index_actions(model, spec, known, touched, upsert, rng))
     return out
 
 
@@ -394,6 +463,7 @@ def _index_actions(
     known: Mapping[str, Any],
     touched: dict[str, Any],
     upsert: bool,
+    rng: random.Random | None,
 ) -> list[UpdateAction]:
     actions: list[UpdateAction] = []
     merged = {**known, **touched}
@@ -403,7 +473,7 @@ def _index_actions(
         changed = [f for f in used if f in touched]
         if not changed:
             if upsert and all(merged.get(f) is not None for f in used):
-                rendered = index_attributes(spec, merged, model.__name__, [index])
+                rendered = index_attributes(spec, merged, model.__name__, [index], rng=rng)
                 actions.extend(
                     UpdateAction("SET", Attr((attr,), raw=True), Value(value["S"]))
                     for attr, value in rendered.items()
@@ -421,7 +491,7 @@ def _index_actions(
                 f"{model.__name__}: changing {changed} rewrites index {index.name!r} keys, which "
                 f"also need {missing}; include them in the update (or update the instance)"
             )
-        rendered = index_attributes(spec, merged, model.__name__, [index])
+        rendered = index_attributes(spec, merged, model.__name__, [index], rng=rng)
         attrs = [index.pk_attr] if index.pk is not None else []
         if index.sk is not None and index.sk_attr:
             attrs.append(index.sk_attr)
@@ -441,19 +511,24 @@ def build_update(
     condition: Condition | None,
     upsert: bool,
     version: VersionCheck | Literal["auto"] | None = "auto",
+    *,
+    now: dt.datetime | None = None,
+    rng: random.Random | None = None,
 ) -> tuple[Request, VersionCheck | None]:
     """UpdateItem parameters returning ALL_NEW, with the version part of the update.
 
     ``version="auto"`` checks the version when ``known`` holds it (an instance's fields) and
-    otherwise increments the stored version unchecked (an update by key).
+    otherwise increments the stored version unchecked (an update by key). ``now``: the time
+    ``Meta.timestamps`` writes (required by a model with timestamps); ``rng``: where a
+    rewritten random index key draws its shard (operations pass their connection's).
     """
     spec = model._spec()
     table = spec.table
     if version == "auto":
         version = update_version(model, known, check=spec.version_field in known)
     key = key_attributes(spec, known, model.__name__, with_indexes=False)
-    stamps, created = update_stamps(spec, actions, upsert)
-    full = prepare_update(model, known, [*actions, *stamps] if stamps else actions, upsert)
+    stamps, created = update_stamps(spec, actions, upsert, now)
+    full = prepare_update(model, known, [*actions, *stamps] if stamps else actions, upsert, rng)
     full.extend(created)
     full.append(UpdateAction("SET", Attr((table.type_attribute,), raw=True), Value(spec.entity)))
     if version is not None:
@@ -483,9 +558,12 @@ def update_request(
     condition: Condition | None,
     upsert: bool,
     version: VersionCheck | Literal["auto"] | None = "auto",
+    *,
+    now: dt.datetime | None = None,
+    rng: random.Random | None = None,
 ) -> Request:
     """UpdateItem parameters returning ALL_NEW (see `build_update`)."""
-    return build_update(model, known, actions, condition, upsert, version)[0]
+    return build_update(model, known, actions, condition, upsert, version, now=now, rng=rng)[0]
 
 
 def update_flow(
@@ -497,9 +575,20 @@ def update_flow(
     version: VersionCheck | Literal["auto"] | None = "auto",
 ) -> Flow[M]:
     """Update an item and return it as stored afterwards. An update of a model's unique field
-    goes through `dynamodel.ops.unique.update_flow` instead (see `Model`)."""
-    request, check = build_update(model, known, actions, condition, upsert, version)
-    yield from guard_shards([model], write=True)
+    goes through `dynamodel.ops.unique.update_flow` instead (see `Model`). The connection's
+    `Inputs` are asked once, only when needed (`write_inputs`: timestamps, random shards)."""
+    inputs = yield from write_inputs_flow(model._spec())
+    request, check = build_update(
+        model,
+        known,
+        actions,
+        condition,
+        upsert,
+        version,
+        now=inputs_now(inputs),
+        rng=inputs_random(inputs),
+    )
+    yield from guard_shards([model], write=True, inputs=inputs)
     try:
         response = yield from call(request)
     except ConditionFailed as error:

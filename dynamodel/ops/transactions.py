@@ -39,7 +39,7 @@ from dynamodel.core.errors import (
     ValidationError,
 )
 from dynamodel.core.expressions import Attr, Condition, UpdateAction, all_of, render_condition
-from dynamodel.core.flows import Flow, Request, call
+from dynamodel.core.flows import Flow, Inputs, Request, call
 from dynamodel.core.retry import RetryPolicy
 from dynamodel.modelling.base import ModelBase
 from dynamodel.modelling.item_keys import coerce_fields
@@ -51,9 +51,12 @@ from dynamodel.ops.items import (
     expired_now,
     get_request,
     guard_shards,
+    inputs_now,
+    inputs_random,
     key_fields,
     not_exists_condition,
     placeholders,
+    write_inputs,
 )
 from dynamodel.ops.versioning import (
     VersionCheck,
@@ -226,6 +229,27 @@ class _Builder:
     def __len__(self) -> int:
         return len(self._actions)
 
+    def _inputs(self, model: type[ModelBase], create: bool = False) -> Inputs | None:
+        """The clock and random source an action on ``model`` is built with, when it needs
+        them (see `dynamodel.ops.items.write_inputs`): those of the connection in effect for
+        its table as the action is added (this builder's ``connection``, else the scoped one,
+        else the table's: `dynamodel.io.scope.resolve_connection`)."""
+        spec = model._spec()
+        if not write_inputs(spec, create=create):
+            return None
+        from dynamodel.io.scope import resolve_connection
+
+        inputs: Inputs = resolve_connection(spec.table, self._connection).inputs
+        return inputs
+
+    def _draw_shards(self, instance: ModelBase) -> Inputs | None:
+        """A new random item's shards, drawn from the action's connection (see `_inputs`)
+        before its key is rendered; returns those inputs (None: not needed)."""
+        inputs = self._inputs(type(instance))
+        if inputs is not None:
+            instance._dm_draw_shards(inputs.random)
+        return inputs
+
     def _append(self, action: _Action) -> None:
         if self._sent:
             raise ValidationError(
@@ -326,6 +350,11 @@ class TransactWrite(_Builder):
     a `ValidationError` names the action that breaks a rule. Versioned models get their
     version checks and increments exactly as in the single-item operations.
 
+    Because an action is built when it is added, it takes the clock (``Meta.timestamps``,
+    the "an expired item counts as absent" condition of `create`) and the random source (a new
+    item's random shards) of the connection in effect for its table at that moment: the
+    ``connection`` given here, else the scoped one, else the table's.
+
     Args:
         token: the ``ClientRequestToken`` (1 to 36 characters); a UUID4 is generated if not
             given. It is sent unchanged on every retry, and again by a second `commit` after
@@ -357,15 +386,23 @@ class TransactWrite(_Builder):
         instance gets its new version once the transaction is committed)."""
         _refuse_unique(type(instance), "put")
         instance.before_write("transaction_put")
-        request, version = build_put(instance, condition)
+        inputs = self._inputs(type(instance))
+        request, version = build_put(
+            instance, condition, now=inputs_now(inputs), rng=inputs_random(inputs)
+        )
         self._add_put("put", instance, request.params, version)
 
     def create(self, instance: ModelBase, *, condition: Condition | None = None) -> None:
         """Write the item only if its key is free, like ``instance.create(condition=...)``."""
         _refuse_unique(type(instance), "create")
         instance.before_write("transaction_create")
-        condition = not_exists_condition(instance, condition)
-        request, version = build_put(instance, condition, put_version(instance, create=True))
+        inputs = self._inputs(type(instance), create=True)
+        now = inputs_now(inputs)
+        condition = not_exists_condition(instance, condition, now)
+        version = put_version(instance, create=True)
+        request, version = build_put(
+            instance, condition, version, now=now, rng=inputs_random(inputs)
+        )
         self._add_put("create", instance, request.params, version)
 
     def update(
@@ -381,9 +418,19 @@ class TransactWrite(_Builder):
         model = type(instance)
         _refuse_unique(model, "update", actions)
         instance.before_write("transaction_update")
+        inputs = self._draw_shards(instance)
         known = instance._known()
         version = update_version(model, known, check=not force)
-        request, version = build_update(model, known, actions, condition, False, version)
+        request, version = build_update(
+            model,
+            known,
+            actions,
+            condition,
+            False,
+            version,
+            now=inputs_now(inputs),
+            rng=inputs_random(inputs),
+        )
         params = _without(request.params, "ReturnValues")
         action = self._new("update", model, known, params["Key"], params, version)
         action.instance = instance  # for its after_write hook only
@@ -402,7 +449,16 @@ class TransactWrite(_Builder):
         without a check; put it in ``condition`` to check one)."""
         _refuse_unique(model, "update_item", actions)
         values = coerce_fields(model, key, model._spec().key_fields, "key")
-        request, version = build_update(model, values, actions, condition, upsert)
+        inputs = self._inputs(model)
+        request, version = build_update(
+            model,
+            values,
+            actions,
+            condition,
+            upsert,
+            now=inputs_now(inputs),
+            rng=inputs_random(inputs),
+        )
         params = _without(request.params, "ReturnValues")
         self._append(self._new("update", model, values, params["Key"], params, version))
 
@@ -414,6 +470,7 @@ class TransactWrite(_Builder):
         _refuse_unique(model, "delete")
         instance.before_write("transaction_delete")
         version = check_version(instance, force=force)
+        self._draw_shards(instance)
         request = delete_request(model, instance.item_key(), condition, version)
         params = _without(request.params, "ReturnValues")
         action = self._new("delete", model, instance.__dict__, params["Key"], params, version)
@@ -442,6 +499,7 @@ class TransactWrite(_Builder):
                 f"condition_check on {model.__name__}: give a condition (the model has no "
                 "version to check)"
             )
+        self._draw_shards(instance)
         params = _check_params(model, instance.item_key(), combined)
         self._append(
             self._new("condition_check", model, instance.__dict__, params["Key"], params, version)

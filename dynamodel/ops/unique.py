@@ -385,16 +385,19 @@ def create_flow(instance: ModelBase, condition: Condition | None) -> Flow[None]:
 
     model = type(instance)
     spec = model._spec()
-    condition = requests.not_exists_condition(instance, condition)
+    inputs = yield from requests.write_inputs_flow(spec, create=True)
+    now = requests.inputs_now(inputs)
+    condition = requests.not_exists_condition(instance, condition, now)
     version = versioning.put_version(instance, create=True)
-    request, check = requests.build_put(instance, condition, version)
+    rng = requests.inputs_random(inputs)
+    request, check = requests.build_put(instance, condition, version, now=now, rng=rng)
     item = request.params["Item"]
     key = {a: item[a] for a in (spec.table.pk, spec.table.sk) if a}
     owner = owner_text(key)
     new = {f: value_text(model, f, instance.__dict__.get(f)) for f in spec.unique}
     guards = _guards(model, {}, new, owner, set())
     described = requests.key_fields(spec, instance.__dict__)
-    yield from requests.guard_shards([model], write=True)
+    yield from requests.guard_shards([model], write=True, inputs=inputs)
     outcome, data = yield from _send(model, "Put", request.params, guards)
     if outcome == "item":
         raise versioning.condition_error(data, model, described, check) from data.__cause__
@@ -411,15 +414,19 @@ def save_flow(instance: ModelBase, condition: Condition | None, force: bool) -> 
 
     model = type(instance)
     spec = model._spec()
+    if instance.__pydantic_private__ and instance._dm_partial:
+        requests.build_put(instance)  # raises: a partial instance cannot be saved
+    inputs = yield from requests.write_inputs_flow(spec)
+    now, rng = requests.inputs_now(inputs), requests.inputs_random(inputs)
+    if rng is not None:
+        instance._dm_draw_shards(rng)  # a new item's random shards, before its key is read
     key = instance.item_key()
     owner = owner_text(key)
     new = {f: value_text(model, f, instance.__dict__.get(f)) for f in spec.unique}
     described = requests.key_fields(spec, instance.__dict__)
     forced = force and spec.version_field is not None
-    if instance.__pydantic_private__ and instance._dm_partial:
-        requests.build_put(instance)  # raises: a partial instance cannot be saved
     foreign: set[tuple[str, str]] = set()
-    yield from requests.guard_shards([model], write=True)
+    yield from requests.guard_shards([model], write=True, inputs=inputs)
     # an instance read from the table (or written by itself) knows what was stored: the first
     # attempt trusts it, saving the read; a stale one fails the item condition and is re-read
     known = None if instance._dm_partial else instance._dm_loaded
@@ -437,7 +444,13 @@ def save_flow(instance: ModelBase, condition: Condition | None, force: bool) -> 
                 instance, expected=versioning.stored_version(stored, attr)
             )
         cond = all_of(_stored_condition(model, stored, spec.unique), condition)
-        request, check = requests.build_put(instance, cond, version)  # type: ignore[arg-type]
+        request, check = requests.build_put(
+            instance,
+            cond,
+            version,  # type: ignore[arg-type]
+            now=now,
+            rng=rng,
+        )
         guards = _guards(model, old, new, owner, foreign)
         outcome, data = yield from _send(model, "Put", request.params, guards)
         if outcome == "ok":
@@ -472,14 +485,18 @@ def update_flow(
     owner = owner_text(key)
     described = requests.key_fields(spec, known)
     foreign: set[tuple[str, str]] = set()
-    yield from requests.guard_shards([model], write=True)
+    inputs = yield from requests.write_inputs_flow(spec)
+    now, rng = requests.inputs_now(inputs), requests.inputs_random(inputs)
+    yield from requests.guard_shards([model], write=True, inputs=inputs)
     for _ in range(MAX_ATTEMPTS):
         stored = yield from _read_flow(model, key, whole=False)
         if stored is None and not upsert:
             raise ItemNotFound(f"{model.__name__} not found for update: {described}", key=described)
         old = stored_texts(model, stored, fields)
         cond = all_of(_stored_condition(model, stored, fields), condition)
-        request, check = requests.build_update(model, known, actions, cond, upsert, version)
+        request, check = requests.build_update(
+            model, known, actions, cond, upsert, version, now=now, rng=rng
+        )
         guards = _guards(model, old, new, owner, foreign)
         outcome, data = yield from _send(model, "Update", request.params, guards)
         if outcome == "ok":
@@ -545,6 +562,7 @@ def instance_delete_flow(
 
     model = type(instance)
     version = versioning.check_version(instance, force=force)
+    yield from requests.draw_shards(instance)  # a new random item's, by this connection
     key = instance.item_key()
     described = requests.key_fields(model._spec(), instance.__dict__)
     assumed = None if instance._dm_partial else instance.to_item()
