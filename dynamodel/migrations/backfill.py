@@ -589,7 +589,7 @@ def run_backfill(
         base=base,
         # expired items are those whose TTL passed before the backfill started, by the clock
         # of the connection it runs on
-        parse=scan._parser(dt.datetime.fromtimestamp(table.connection.inputs.clock(), dt.UTC)),
+        parse=scan._parser(dt.datetime.fromtimestamp(connection.inputs.clock(), dt.UTC)),
         checkpoints=checkpoints,
         shared=shared,
         known=known_attributes(model),
