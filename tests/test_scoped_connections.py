@@ -313,6 +313,17 @@ def test_a_scope_object_can_be_reentered() -> None:
     assert scoped_connection() is None
     with pytest.raises(TypeError, match="needs a Connection"):
         use_connection(None)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="needs a Connection, got 'eu-west-1'"):
+        use_connection("eu-west-1")  # type: ignore[arg-type]
+
+
+def test_an_explicit_connection_that_is_not_a_connection_is_refused(dbs: Backends) -> None:
+    """A boto3 client (or anything else) passed as ``connection=`` fails with a clear error
+    before any request, not with an attribute error deep in the executor."""
+    with pytest.raises(TypeError, match="connection= needs a dynamodel Connection, got 'x'"):
+        Wallet.get(wallet_id="w1", connection="x")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="connection= needs a dynamodel Connection"):
+        Wallet.query(wallet_id="w1", connection=object()).all()  # type: ignore[arg-type]
 
 
 def test_precedence_explicit_then_scoped_then_bound_then_default(dbs: Backends) -> None:

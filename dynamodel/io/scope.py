@@ -13,17 +13,17 @@ outside the block (a task created inside the block starts with a copy of the sco
 dynamodel's own worker threads (parallel scans, sharded queries, batches) run with the
 context of the call that started them, or with a connection resolved before they start.
 
-Light on purpose: no boto3, nothing to import but the standard library.
+Light on purpose: no boto3 (`dynamodel.io.clients` creates clients on first use).
 """
 
 from __future__ import annotations
 
 from contextvars import ContextVar, Token
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from dynamodel.io.clients import Connection
+from dynamodel.io import clients
+from dynamodel.io.clients import Connection
 
 __all__ = ["resolve_connection", "scoped_connection", "use_connection"]
 
@@ -40,6 +40,8 @@ def resolve_connection(table: Any, explicit: Connection | None = None) -> Connec
     one (`use_connection`), else the table's bound connection, else the default one.
     ``table`` may be None (no table involved: the scoped connection, else the default)."""
     if explicit is not None:
+        if not isinstance(explicit, Connection):
+            raise TypeError(f"connection= needs a dynamodel Connection, got {explicit!r}")
         return explicit
     scoped = _SCOPED.get()
     if scoped is not None:
@@ -47,9 +49,7 @@ def resolve_connection(table: Any, explicit: Connection | None = None) -> Connec
     if table is not None:
         connection: Connection = table.connection
         return connection
-    from dynamodel.io.clients import default_connection
-
-    return default_connection()
+    return clients.default_connection()
 
 
 class use_connection:
@@ -68,8 +68,8 @@ class use_connection:
     __slots__ = ("_tokens", "connection")
 
     def __init__(self, connection: Connection) -> None:
-        if connection is None:
-            raise TypeError("use_connection() needs a Connection, got None")
+        if not isinstance(connection, Connection):
+            raise TypeError(f"use_connection() needs a Connection, got {connection!r}")
         self.connection = connection
         self._tokens: list[Token[Connection | None]] = []
 
