@@ -9,6 +9,7 @@ operation's result. The same flow runs under the sync and the async executor.
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from collections.abc import Callable, Generator
 from typing import Any, Generic, TypeVar
@@ -153,6 +154,10 @@ class Inputs:
 
     def __repr__(self) -> str:
         return f"Inputs(clock={self.clock!r}, random={self.random!r})"
+
+    def now(self) -> dt.datetime:
+        """The clock's time, timezone-aware, in UTC."""
+        return dt.datetime.fromtimestamp(self.clock(), dt.UTC)
 
     def memo(self, name: str, factory: Callable[[], T]) -> T:
         """This connection's instance of the memo ``name``, made by ``factory`` on first use

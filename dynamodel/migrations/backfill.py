@@ -11,7 +11,6 @@ it returns None or the same write.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import threading
 import time
@@ -21,12 +20,11 @@ from typing import TYPE_CHECKING, Any
 
 from dynamodel.core.codec import Item, decode_item
 from dynamodel.core.errors import ValidationError
-from dynamodel.core.flows import Flow, Inputs, Request, Sleep, call, connection_policy
+from dynamodel.core.flows import Flow, Request, Sleep, call, connection_policy
 from dynamodel.io.scope import resolve_connection
 from dynamodel.migrations.errors import BackfillFailed
 from dynamodel.migrations.rate import RateLimiter
 from dynamodel.model import Model
-from dynamodel.modelling.stamps import stamp_time
 from dynamodel.ops.batch import BatchWriteError, BatchWriteResult
 from dynamodel.ops.batch_flows import (
     ChunkReport,
@@ -329,7 +327,7 @@ class _Job:
     known: frozenset[str]  # every attribute the model's items may carry
     drop_unknown: bool  # puts leave out the attributes the model does not declare
     skip_version_check: bool
-    inputs: Inputs  # the connection's clock (timestamps) and random source (new shards)
+    connection: Connection  # whose clock stamps and whose random source draws new shards
 
     # -- per item -------------------------------------------------------------------------------
 
@@ -358,8 +356,7 @@ class _Job:
                 write = put_write_request(
                     entry,
                     skip_version_check=self.skip_version_check,
-                    now=stamp_time(self.inputs.clock()),
-                    rng=self.inputs.random,
+                    connection=self.connection,
                 )
                 if self.drop_unknown:  # instances read from the table carry them: drop them
                     item = write.request["PutRequest"]["Item"]
@@ -589,13 +586,13 @@ def run_backfill(
         base=base,
         # expired items are those whose TTL passed before the backfill started, by the clock
         # of the connection it runs on
-        parse=scan._parser(dt.datetime.fromtimestamp(connection.inputs.clock(), dt.UTC)),
+        parse=scan._parser(connection.inputs.now()),
         checkpoints=checkpoints,
         shared=shared,
         known=known_attributes(model),
         drop_unknown=drop_unknown,
         skip_version_check=skip_version_check,
-        inputs=connection.inputs,
+        connection=connection,
     )
     if on_start is not None:
         on_start(shared.progress(), result.resumed)

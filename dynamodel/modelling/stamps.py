@@ -26,13 +26,9 @@ if TYPE_CHECKING:
 
 def utc_now() -> dt.datetime:
     """The real time, timezone-aware, in UTC. Operations never use it: they stamp the time
-    of their connection's clock (see `stamp_time`); it is for code with no connection."""
+    of their connection's clock (`dynamodel.core.flows.Inputs.now`); it is for code with no
+    connection."""
     return dt.datetime.now(dt.UTC)
-
-
-def stamp_time(clock_seconds: float) -> dt.datetime:
-    """The timestamp for a clock reading (epoch seconds): aware, in UTC."""
-    return dt.datetime.fromtimestamp(clock_seconds, dt.UTC)
 
 
 def stamp_instance(instance: ModelBase, now: dt.datetime) -> None:

@@ -28,8 +28,6 @@ from dynamodel.core.codec import Item, item_size
 from dynamodel.core.errors import DynamodelError, ValidationError
 from dynamodel.io.scope import resolve_connection
 from dynamodel.modelling.base import ModelBase
-from dynamodel.modelling.item_keys import missing_shards
-from dynamodel.modelling.stamps import stamp_time
 from dynamodel.ops.batch_flows import (
     MAX_BATCH_BYTES,
     MAX_GET_KEYS,
@@ -354,21 +352,8 @@ class BatchWriter:
         return self.add(*(self._put_request(item) for item in items))
 
     def _put_request(self, item: ModelBase) -> WriteRequest:
-        if not isinstance(item, ModelBase):
-            return put_write_request(item)  # raises: not a model instance
-        spec = item._spec()
-        if (
-            spec.created_field is None
-            and spec.updated_field is None
-            and not (spec.sharded and missing_shards(spec, item._dm_shards))
-        ):
-            return put_write_request(item, skip_version_check=self.skip_version_check)
-        inputs = resolve_connection(spec.table, self.connection).inputs
         return put_write_request(
-            item,
-            skip_version_check=self.skip_version_check,
-            now=stamp_time(inputs.clock()),
-            rng=inputs.random,
+            item, skip_version_check=self.skip_version_check, connection=self.connection
         )
 
     def delete(self, *targets: ModelBase | Key[Any]) -> Self:
@@ -577,7 +562,7 @@ def _finish_get(plan: _GetPlan[M]) -> BatchGetResult[M]:
         connection = read_by[ident]
         now = times.get(id(connection))
         if now is None:
-            now = times[id(connection)] = stamp_time(connection.inputs.clock())
+            now = times[id(connection)] = connection.inputs.now()
         return expired(table, raw, now)
 
     result: BatchGetResult[M] = BatchGetResult(duplicates=plan.duplicates)

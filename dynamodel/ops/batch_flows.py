@@ -7,8 +7,6 @@ Nothing here performs I/O. `dynamodel.ops.batch` builds the flows and runs them 
 
 from __future__ import annotations
 
-import datetime as dt
-import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -18,8 +16,8 @@ from dynamodel.core.codec import MAX_ITEM_BYTES, Item, item_size
 from dynamodel.core.errors import DynamodelError, ValidationError
 from dynamodel.core.flows import Flow, Request, Sleep
 from dynamodel.modelling.base import ModelBase
-from dynamodel.modelling.item_keys import coerce_fields, key_attributes
-from dynamodel.modelling.stamps import stamp_instance, stamp_time
+from dynamodel.modelling.item_keys import coerce_fields, key_attributes, missing_shards
+from dynamodel.modelling.stamps import stamp_instance
 
 if TYPE_CHECKING:
     from dynamodel.core.retry import RetryPolicy
@@ -193,14 +191,13 @@ def put_write_request(
     instance: ModelBase,
     *,
     skip_version_check: bool = False,
-    now: dt.datetime | None = None,
-    rng: random.Random | None = None,
+    connection: Connection | None = None,
 ) -> WriteRequest:
-    """A batch put of a whole model instance (serialised and size-checked now). ``now``: the
-    time ``Meta.timestamps`` writes; ``rng``: where a new item's random shards are drawn from.
-    `dynamodel.ops.batch.BatchWriter.put` passes those of the connection it will write
-    through; without them, the connection the table resolves to now
-    (`dynamodel.io.scope.resolve_connection`) gives its clock and random source."""
+    """A batch put of a whole model instance (serialised and size-checked now).
+
+    ``Meta.timestamps`` take the time of the clock, and a new item's random shards are drawn
+    from the random source, of ``connection`` (default: the connection the table resolves to
+    now, `dynamodel.io.scope.resolve_connection`); a model needing neither asks for none."""
     if not isinstance(instance, ModelBase):
         raise ValidationError(f"batch put: expected a dynamodel Model instance, got {instance!r}")
     model = type(instance)
@@ -212,14 +209,14 @@ def put_write_request(
         )
     _check_versioned(model, "put", skip_version_check)
     _check_unique(model, "put")
-    if spec.created_field is not None or spec.updated_field is not None:
-        if now is None:
-            from dynamodel.io.scope import resolve_connection
+    stamped = spec.created_field is not None or spec.updated_field is not None
+    if stamped or (spec.sharded and missing_shards(spec, instance._dm_shards)):
+        from dynamodel.io.scope import resolve_connection
 
-            now = stamp_time(resolve_connection(spec.table).inputs.clock())
-        stamp_instance(instance, now)
-    if rng is not None:
-        instance._dm_draw_shards(rng)
+        inputs = resolve_connection(spec.table, connection).inputs
+        if stamped:
+            stamp_instance(instance, inputs.now())
+        instance._dm_draw_shards(inputs.random)
     item = instance.to_item()  # validates values and the 400 KB item limit
     version = spec.version_field
     if version is not None and getattr(instance, version) is None:

@@ -38,7 +38,7 @@ from dynamodel.modelling.item_keys import (
 )
 from dynamodel.modelling.paths import resolver
 from dynamodel.modelling.spec import ModelSpec, check_entity
-from dynamodel.modelling.stamps import stamp_instance, stamp_time, update_stamps
+from dynamodel.modelling.stamps import stamp_instance, update_stamps
 from dynamodel.modelling.table import Table
 from dynamodel.modelling.ttl import expired_condition, is_expired
 from dynamodel.ops.shard_guard import ShardChecks, checks_generation, guard_flow, trusted
@@ -154,7 +154,7 @@ def write_inputs_flow(spec: ModelSpec, *, create: bool = False) -> Flow[Inputs |
 
 def inputs_now(inputs: Inputs | None) -> dt.datetime | None:
     """The time by the connection's clock (aware, UTC); None without inputs."""
-    return None if inputs is None else stamp_time(inputs.clock())
+    return None if inputs is None else inputs.now()
 
 
 def inputs_random(inputs: Inputs | None) -> random.Random | None:
@@ -165,10 +165,10 @@ def inputs_random(inputs: Inputs | None) -> random.Random | None:
 def expired_now(table: Table, item: Item) -> Flow[bool]:
     """`expired` by the clock of the connection running the flow (asked only when ``table``
     hides expired items): ``if (yield from expired_now(table, item)): ...``."""
-    if not (table.ttl and table.hide_expired):
+    if not hides_expired(table):
         return False
     inputs = yield from connection_inputs()
-    return is_expired(item, table.ttl, dt.datetime.fromtimestamp(inputs.clock(), dt.UTC))
+    return expired(table, item, inputs.now())
 
 
 def get_request(

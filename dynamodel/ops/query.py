@@ -44,6 +44,7 @@ from dynamodel.modelling.paths import (
 )
 from dynamodel.modelling.sharding import Shards
 from dynamodel.modelling.ttl import is_expired, not_expired_condition
+from dynamodel.ops.items import guard_shards, hides_expired
 from dynamodel.ops.page import Page
 from dynamodel.ops.pagination import Parser, count_flow, decode_cursor, paginate
 from dynamodel.ops.shard_reads import (
@@ -201,10 +202,10 @@ class ReadBuilder(Generic[M]):
     def _now(self) -> Flow[dt.datetime | None]:
         """The running connection's clock when this read hides expired items (one step, no
         request), else None: ``now = yield from self._now()``."""
-        if not (self.table.ttl and self.table.hide_expired):
+        if not hides_expired(self.table):
             return None
         inputs = yield from connection_inputs()
-        return dt.datetime.fromtimestamp(inputs.clock(), dt.UTC)
+        return inputs.now()
 
     def _parser(self, now: dt.datetime | None) -> Parser:
         """``now``: what `_now` gave (expired items are those whose TTL is before it)."""
@@ -445,8 +446,6 @@ class Query(ReadBuilder[M]):
         return replace(self, pk_value=physical_pk, shards=None)._params()
 
     def _guard(self) -> Flow[None]:
-        from dynamodel.ops.items import guard_shards
-
         return guard_shards(self.models.values(), write=False, index=self.index)
 
     def _flow(self) -> Flow[None]:
