@@ -495,10 +495,11 @@ def _update_by_key_flow(
     if model._spec().unique:
         from dynamodel.modelling.constraints import touched
 
-        if touched(model, actions):
+        changes = touched(model, actions)
+        if changes:
             from dynamodel.ops import unique
 
-            return unique.update_flow(model, known, actions, condition, upsert, version)
+            return unique.update_flow(model, known, actions, condition, upsert, version, changes)
     return items.update_flow(model, known, actions, condition, upsert, version)
 
 

@@ -33,7 +33,7 @@ from dynamodel.core.errors import (
     ValidationError,
 )
 from dynamodel.core.keys import RESERVED_PREFIX, render_part
-from dynamodel.modelling.constraints import MAX_ACTIONS, UNIQUE_TYPES, touched
+from dynamodel.modelling.constraints import MAX_ACTIONS, UNIQUE_TYPES
 from dynamodel.ops import versioning
 
 if TYPE_CHECKING:
@@ -469,15 +469,16 @@ def update_flow(
     condition: Condition | None,
     upsert: bool,
     version: Any,
+    changes: Mapping[str, Any],
 ) -> Flow[M]:
-    """``update()`` / ``update_item()`` that set or remove unique fields: read their stored
-    values, then Update conditioned on them, claiming new values and releasing old ones; the
-    updated item is read back (a transaction returns no values). Other updates: plain."""
+    """``update()`` / ``update_item()`` that set or remove unique fields (``changes``: what
+    `touched` found in ``actions``): read their stored values, then Update conditioned on
+    them, claiming new values and releasing old ones; the updated item is read back (a
+    transaction returns no values). The `Model` facade sends other updates to the plain flow."""
     from dynamodel.core.expressions import all_of
     from dynamodel.modelling.item_keys import key_attributes
     from dynamodel.ops import items as requests
 
-    changes = touched(model, actions)
     spec = model._spec()
     fields = list(changes)
     new = {f: value_text(model, f, v) for f, v in changes.items()}
