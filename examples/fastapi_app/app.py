@@ -141,6 +141,7 @@ async def place_order(customer_id: str, body: OrderIn, connection: ConnectionDep
     order_id = new_id(now)
     items = [
         OrderItem(
+            customer_id=customer_id,
             order_id=order_id,
             product_id=line.product_id,
             quantity=line.quantity,
@@ -208,7 +209,7 @@ async def get_order(customer_id: str, order_id: str) -> OrderDetail:
     """The order and its lines: two reads, sent concurrently."""
     order, items = await asyncio.gather(
         Order.aget(customer_id=customer_id, order_id=order_id),
-        OrderItem.query(order_id=order_id).aall(),
+        OrderItem.query(customer_id=customer_id, order_id=order_id).aall(),
         return_exceptions=True,  # wait for both: no read left running after a 404
     )
     if isinstance(order, BaseException):

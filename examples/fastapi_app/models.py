@@ -8,7 +8,7 @@ Access patterns, and the key that answers each:
 | customer by e-mail                      | gsi1 ``EMAIL#<email>`` / ``CUSTOMER``                 |
 | customer + newest orders, one request   | ``CUSTOMER#<id>``, sort key descending               |
 | a customer's orders, newest first       | ``CUSTOMER#<id>`` / ``begins_with ORDER#``           |
-| an order's lines                        | ``ORDER#<id>`` / ``ITEM#<product>``                  |
+| an order's lines                        | ``CUSTOMER#<id>#ORDER#<id>`` / ``ITEM#<product>``    |
 | orders in a status, oldest first        | gsi1 ``STATUS#<status>`` / ``<placed_at>#<id>``      |
 | product by id                           | ``PRODUCT#<id>`` / ``PRODUCT``                       |
 | a product's views, newest first         | ``VIEWS#<product>.<shard>`` (8 shards, merged)       |
@@ -116,13 +116,16 @@ class Order(Model):
 
 
 class OrderItem(Model):
-    """One line of an order, in the order's own partition."""
+    """One line of an order, in the order's own partition. The partition key starts with the
+    customer's, so every item a customer owns has a key that begins ``CUSTOMER#<id>``: a tenant
+    scope and an IAM ``LeadingKeys`` policy can both confine a customer to them."""
 
     class Meta:
         table = TABLE
-        pk = "ORDER#{order_id}"
+        pk = "CUSTOMER#{customer_id}#ORDER#{order_id}"
         sk = "ITEM#{product_id}"
 
+    customer_id: str
     order_id: str
     product_id: str
     quantity: int = Field(gt=0)
