@@ -65,6 +65,38 @@ class ItemTooLarge(ValidationError):
         self.limit = limit
 
 
+class InvalidCursor(ValidationError):
+    """A cursor that is malformed, unsigned where signing is required, signed with another
+    key, altered, or made by another query; nothing was sent."""
+
+
+class PolicyRefused(ValidationError):
+    """An IAM policy was asked for models whose keys IAM cannot confine to one identity.
+
+    ``reasons`` maps each refused model's name to why.
+    """
+
+    def __init__(self, message: str, *, reasons: Mapping[str, str]) -> None:
+        super().__init__(message)
+        self.reasons = dict(reasons)
+
+
+class TenantViolation(DynamodelError, PermissionError):
+    """An operation inside a tenant scope would touch keys outside it; nothing was sent.
+
+    Attributes:
+        model: the model's name (or None for a raw table operation).
+        field: the scope's tenant field.
+        reason: what was refused, in a sentence that names no stored key.
+    """
+
+    def __init__(self, message: str, *, model: str | None, field: str, reason: str) -> None:
+        super().__init__(message)
+        self.model = model
+        self.field = field
+        self.reason = reason
+
+
 class ItemNotFound(DynamodelError, LookupError):
     """A get by key found no item."""
 

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from dynamodel.core.codec import Item
-from dynamodel.core.errors import ValidationError
+from dynamodel.core.errors import InvalidCursor
 from dynamodel.core.flows import Emit, Flow, Request, call
 from dynamodel.ops.page import Page
 
@@ -44,7 +44,7 @@ def decode_cursor(cursor: str) -> Item:
             out[name] = {tag: base64.b64decode(inner) if tag == "B" else inner}
         return out
     except (ValueError, TypeError, AttributeError, binascii.Error, UnicodeError) as exc:
-        raise ValidationError(f"invalid cursor: {exc}") from exc
+        raise InvalidCursor(f"invalid cursor: {exc}") from exc
 
 
 def paginate(
