@@ -55,6 +55,10 @@ from dynamodel.modelling.table import (
     Provisioned as Provisioned,
     Table as Table,
 )
+from dynamodel.modelling.tenancy import (
+    current_tenant as current_tenant,
+    tenant_scope as tenant_scope,
+)
 
 if TYPE_CHECKING:
     from dynamodel.io.cache import (

@@ -25,6 +25,7 @@ from dynamodel.io.scope import resolve_connection
 from dynamodel.migrations.errors import BackfillFailed
 from dynamodel.migrations.rate import RateLimiter
 from dynamodel.model import Model
+from dynamodel.modelling.tenancy import refuse_in_tenant_scope
 from dynamodel.ops.batch import BatchWriteError, BatchWriteResult
 from dynamodel.ops.batch_flows import (
     ChunkReport,
@@ -540,6 +541,7 @@ def run_backfill(
     on_progress: Callable[[BackfillProgress], None] | None = None,
 ) -> BackfillResult:
     """Run (or resume) one backfill with the sync client; see `MigrationContext.backfill`."""
+    refuse_in_tenant_scope("a backfill")
     from dynamodel.io.executors import run
 
     spec = model._spec()

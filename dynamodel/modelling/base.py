@@ -35,6 +35,7 @@ from dynamodel.modelling.spec import (
     check_entity,
     declare,
 )
+from dynamodel.modelling.tenancy import _SCOPE as _TENANT
 
 if TYPE_CHECKING:
     import random
@@ -218,6 +219,8 @@ class ModelBase(BaseModel):
                 item.update(extras)
                 size += item_size(extras)
             key_encoder = spec.key_encoder
+            if (tenant := _TENANT.get()) is not None:
+                tenant.check_key(spec, values, type(self).__name__)
             if key_encoder is not None and (rendered := key_encoder(values)) is not None:
                 item.update(rendered[0])  # (None: a key needs the general path, or is invalid)
                 if size + rendered[1] > MAX_ITEM_BYTES:

@@ -13,6 +13,7 @@ from dynamodel.core.codec import (
 )
 from dynamodel.core.errors import ValidationError
 from dynamodel.modelling.sharding import Shards, split_physical
+from dynamodel.modelling.tenancy import _SCOPE as _TENANT
 
 if TYPE_CHECKING:
     from dynamodel.modelling.base import ModelBase
@@ -177,6 +178,9 @@ def key_attributes(
     Sharded partition keys get their shard suffix (see `shard_for`); ``chosen`` holds an
     instance's shards, and receives random ones chosen now.
     """
+    tenant = _TENANT.get()
+    if tenant is not None:
+        tenant.check_key(spec, values, what)
     table = spec.table
     pk = spec.pk.render(values, what)
     if spec.shards is not None:

@@ -581,6 +581,9 @@ class Table:
         return out
 
     def _create_flow(self, exist_ok: bool, timeout: float, poll: float) -> Flow[dict[str, Any]]:
+        from dynamodel.modelling.tenancy import refuse_in_tenant_scope
+
+        refuse_in_tenant_scope(f"creating table {self.physical_name!r}")
         try:
             yield Request("create_table", self.create_table_request(), control=True)
         except DynamodelError as error:
@@ -626,6 +629,9 @@ class Table:
             yield Sleep(poll)
 
     def _delete_flow(self, missing_ok: bool) -> Flow[None]:
+        from dynamodel.modelling.tenancy import refuse_in_tenant_scope
+
+        refuse_in_tenant_scope(f"deleting table {self.physical_name!r}")
         try:
             yield Request("delete_table", {"TableName": self.physical_name}, control=True)
         except TableNotFound:

@@ -140,11 +140,13 @@ class Collection:
         shard = fields.pop(SHARD, None) if self.shards is not None else None
         values = coerce_fields(self.models[0], fields, self.template.fields, "collection key")
         logical = self.template.render(values, "collection query")
+        partition = tuple(values.items())
         if shard is not None:
             assert self.shards is not None
             physical = self.shards.physical(logical, check_shard(shard, self.shards, "collection"))
-            return self.query_key(physical, connection=connection)
-        return replace(self.query_key(logical, connection=connection), shards=self.shards)
+            return replace(self.query_key(physical, connection=connection), partition=partition)
+        query = self.query_key(logical, connection=connection)
+        return replace(query, shards=self.shards, partition=partition)
 
     def query_key(self, pk_value: str, *, connection: Connection | None = None) -> Query[ModelBase]:
         """A lazy query over the partition with this exact (physical) partition key value.

@@ -43,6 +43,7 @@ from dynamodel.modelling.paths import (
     resolver_for,
 )
 from dynamodel.modelling.sharding import Shards
+from dynamodel.modelling.tenancy import _SCOPE as _TENANT
 from dynamodel.modelling.ttl import is_expired, not_expired_condition
 from dynamodel.ops.items import guard_shards, hides_expired
 from dynamodel.ops.page import Page
@@ -91,6 +92,9 @@ class ReadBuilder(Generic[M]):
     projection_paths: tuple[tuple[tuple[PathSegment, ...], bool], ...] = ()
     start_cursor: str | None = None
     capacity: str | None = None
+    #: the field values the partition key was rendered from: what a tenant scope checks
+    #: (empty for a raw partition key value)
+    partition: tuple[tuple[str, Any], ...] = ()
     #: the connection given to the query (``connection=``); None: resolved when it runs
     connection: Connection | None = field(default=None, compare=False)
 
@@ -378,6 +382,7 @@ class Query(ReadBuilder[M]):
             pk_value=pk_value,
             sk_template=sk_template,
             scope_prefix=prefix,
+            partition=tuple(values.items()),
             shards=shards,
         )
 
@@ -410,6 +415,7 @@ class Query(ReadBuilder[M]):
             multi=multi,
             multi_pk=multi_pk,
             multi_sk=tuple(sk.items()),
+            partition=tuple(pk.items()),
         )
 
     def concurrency(self, limit: int) -> Query[M]:
@@ -680,6 +686,8 @@ class Query(ReadBuilder[M]):
         return "query"
 
     def _params(self) -> dict[str, Any]:
+        if (tenant := _TENANT.get()) is not None:
+            tenant.check_read(self.models.values(), self.partition, self.index, "query")
         shape = self._plain_shape()
         if shape is None:
             return self._build_params()

@@ -12,6 +12,7 @@ from dynamodel.core.errors import DynamodelError
 from dynamodel.core.flows import Flow, Request, call
 from dynamodel.io.scope import resolve_connection
 from dynamodel.modelling.table import Table, UnsupportedOperationWarning
+from dynamodel.modelling.tenancy import refuse_in_tenant_scope
 from dynamodel.schema.changes import Change, PlanStep, compare, plan
 from dynamodel.schema.shapes import TableShape, declared_shape, live_shape
 
@@ -128,6 +129,7 @@ def apply_flow(
     Returns ``(applied, skipped)``; a step the endpoint does not know is skipped with an
     `UnsupportedOperationWarning`.
     """
+    refuse_in_tenant_scope(f"changing table {table.physical_name!r}")
     applied: list[PlanStep] = []
     skipped: list[PlanStep] = []
     for step in steps:
