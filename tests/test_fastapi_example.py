@@ -94,7 +94,7 @@ def clients(monkeypatch: pytest.MonkeyPatch) -> ClientCount:
 @pytest.fixture
 async def app(fresh_db: Backend) -> AsyncIterator[FastAPI]:
     """The app, started (lifespan entered) on an empty local DynamoDB, stopped afterwards."""
-    app = create_app(Settings(create_table=True))
+    app = create_app(Settings(create_table=True, staff_token=STAFF_TOKEN))
     async with app.router.lifespan_context(app):
         yield app
 
@@ -106,19 +106,35 @@ async def api(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
+STAFF_TOKEN = "staff-secret"
+STAFF = {"X-Staff-Token": STAFF_TOKEN}
+
+
+def caller(customer_id: str) -> dict[str, str]:
+    """The headers of a request made by this customer (the example's stand-in for auth)."""
+    return {"X-Customer-Id": customer_id}
+
+
+C1 = caller("c1")
+
+
 async def add_customer(api: httpx.AsyncClient, customer_id: str = "c1") -> None:
     body = {"customer_id": customer_id, "name": "Ann", "email": f"{customer_id}@example.com"}
-    assert (await api.post("/customers", json=body)).status_code == 201
+    response = await api.post("/customers", json=body, headers=caller(customer_id))
+    assert response.status_code == 201, response.text
 
 
 async def add_product(api: httpx.AsyncClient, product_id: str, price: str, stock: int) -> None:
     body = {"product_id": product_id, "name": product_id.upper(), "price": price, "stock": stock}
-    assert (await api.post("/products", json=body)).status_code == 201
+    assert (await api.post("/products", json=body, headers=STAFF)).status_code == 201
 
 
-async def place(api: httpx.AsyncClient, customer_id: str, *lines: tuple[str, int]) -> Any:
+async def place(
+    api: httpx.AsyncClient, customer_id: str, *lines: tuple[str, int], by: str | None = None
+) -> Any:
     body = {"lines": [{"product_id": p, "quantity": q} for p, q in lines]}
-    return await api.post(f"/customers/{customer_id}/orders", json=body)
+    headers = caller(by or customer_id)
+    return await api.post(f"/customers/{customer_id}/orders", json=body, headers=headers)
 
 
 async def stock(api: httpx.AsyncClient, product_id: str) -> int:
@@ -127,13 +143,15 @@ async def stock(api: httpx.AsyncClient, product_id: str) -> int:
     return int(response.json()["stock"])
 
 
-async def read_all(api: httpx.AsyncClient, path: str, **params: Any) -> list[list[Any]]:
+async def read_all(
+    api: httpx.AsyncClient, path: str, headers: dict[str, str] | None = None, **params: Any
+) -> list[list[Any]]:
     """Follow the cursors of a paged endpoint; the pages' items."""
     pages: list[list[Any]] = []
     cursor = None
     while True:
         query = dict(params, **({"cursor": cursor} if cursor else {}))
-        response = await api.get(path, params=query)
+        response = await api.get(path, params=query, headers=headers)
         assert response.status_code == 200, response.text
         body = response.json()
         pages.append(body["items"])
@@ -157,7 +175,8 @@ async def test_lifespan_creates_one_client_for_all_requests_and_closes_it(
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://shop") as api:
             await add_customer(api)
-            responses = await asyncio.gather(*(api.get("/customers/c1") for _ in range(10)))
+            requests = (api.get("/customers/c1", headers=caller("c1")) for _ in range(10))
+            responses = await asyncio.gather(*requests)
             assert {r.status_code for r in responses} == {200}
         assert (clients.created, clients.closed) == (1, 0)
     assert (clients.created, clients.closed) == (1, 1)  # closed at shutdown
@@ -178,24 +197,29 @@ async def test_endpoints_refuse_to_run_without_the_lifespan() -> None:
 async def test_customers_create_read_and_errors(api: httpx.AsyncClient) -> None:
     await add_customer(api)
     again = {"customer_id": "c1", "name": "Someone else", "email": "x@example.com"}
-    duplicate = await api.post("/customers", json=again)
+    duplicate = await api.post("/customers", json=again, headers=caller("c1"))
     assert duplicate.status_code == 409
     assert "exists" in duplicate.json()["detail"]
 
-    overview = (await api.get("/customers/c1")).json()
+    overview = (await api.get("/customers/c1", headers=caller("c1"))).json()
     assert overview["customer"]["name"] == "Ann"  # the duplicate did not overwrite
     assert overview["recent_orders"] == []
 
-    found = (await api.get("/customers", params={"email": "c1@example.com"})).json()
+    search = "/customers"
+    found = (await api.get(search, params={"email": "c1@example.com"}, headers=STAFF)).json()
     assert [c["customer_id"] for c in found] == ["c1"]
-    assert (await api.get("/customers", params={"email": "no@example.com"})).json() == []
+    none = await api.get(search, params={"email": "no@example.com"}, headers=STAFF)
+    assert none.json() == []
+    assert (await api.get(search, params={"email": "c1@example.com"})).status_code == 403
 
-    assert (await api.get("/customers/nobody")).status_code == 404
-    bad_body = await api.post("/customers", json={"customer_id": "c2", "name": "", "email": "x"})
+    assert (await api.get("/customers/nobody", headers=caller("nobody"))).status_code == 404
+    bad_body = await api.post(
+        "/customers", json={"customer_id": "c2", "name": "", "email": "x"}, headers=caller("c2")
+    )
     assert bad_body.status_code == 422
-    bad_key = await api.get("/customers/not an id!")  # rejected by the model's key field
+    bad_key = await api.get("/customers/not an id!", headers=caller("c1"))  # the path pattern
     assert bad_key.status_code == 422
-    assert "customer_id" in bad_key.json()["detail"]
+    assert bad_key.json()["detail"][0]["loc"] == ["path", "customer_id"]
 
 
 async def test_products_create_and_read(api: httpx.AsyncClient) -> None:
@@ -206,12 +230,12 @@ async def test_products_create_and_read(api: httpx.AsyncClient) -> None:
         "price": "2.50",
         "stock": 5,
     }
-    assert (
-        await api.post("/products", json={"product_id": "p1", "name": "X", "price": "1"})
-    ).status_code == 409
+    again = {"product_id": "p1", "name": "X", "price": "1"}
+    assert (await api.post("/products", json=again, headers=STAFF)).status_code == 409
+    assert (await api.post("/products", json=again)).status_code == 403  # staff only
     assert (await api.get("/products/p2")).status_code == 404
     negative = {"product_id": "p3", "name": "X", "price": "-1"}
-    assert (await api.post("/products", json=negative)).status_code == 422
+    assert (await api.post("/products", json=negative, headers=STAFF)).status_code == 422
 
 
 # -- placing orders: one transaction ---------------------------------------------------------
@@ -229,7 +253,7 @@ async def test_an_order_its_lines_and_the_stock_change_together(api: httpx.Async
     assert Decimal(order["total"]) == Decimal("15.00")
     assert (await stock(api, "p1"), await stock(api, "p2")) == (3, 0)
 
-    detail = (await api.get(f"/customers/c1/orders/{order['order_id']}")).json()
+    detail = (await api.get(f"/customers/c1/orders/{order['order_id']}", headers=C1)).json()
     assert detail["order"] == order
     lines = {i["product_id"]: (i["quantity"], Decimal(i["unit_price"])) for i in detail["items"]}
     assert lines == {"p1": (2, Decimal("2.50")), "p2": (1, Decimal("10.00"))}
@@ -239,7 +263,7 @@ async def test_an_order_its_lines_and_the_stock_change_together(api: httpx.Async
     assert refused.status_code == 409
     assert refused.json()["detail"] == "order rejected: p2: 0 in stock, 1 wanted"
     assert await stock(api, "p1") == 3
-    assert len((await api.get("/customers/c1/orders")).json()["items"]) == 1
+    assert len((await api.get("/customers/c1/orders", headers=C1)).json()["items"]) == 1
 
 
 async def test_a_price_change_between_read_and_write_refuses_the_order(
@@ -276,7 +300,7 @@ async def test_order_input_errors(api: httpx.AsyncClient) -> None:
     assert (await place(api, "c1", *many)).status_code == 422  # over 20 lines
     assert (await place(api, "c1", ("p1", 0))).status_code == 422
     assert await stock(api, "p1") == 100
-    assert (await api.get("/customers/c1/orders/nope")).status_code == 404
+    assert (await api.get("/customers/c1/orders/nope", headers=C1)).status_code == 404
 
 
 # -- reading orders ----------------------------------------------------------------------------
@@ -292,18 +316,19 @@ async def test_orders_newest_first_in_pages_and_in_the_overview(api: httpx.Async
         placed.append(response.json()["order"]["order_id"])
     await place(api, "c2", ("p1", 1))  # another customer's order stays out
 
-    pages = await read_all(api, "/customers/c1/orders", limit=2)
+    pages = await read_all(api, "/customers/c1/orders", headers=C1, limit=2)
     assert [len(p) for p in pages if p] == [2, 2, 1]
     assert [o["order_id"] for p in pages for o in p] == placed[::-1]
 
-    overview = (await api.get("/customers/c1", params={"recent": 3})).json()
+    overview = (await api.get("/customers/c1", params={"recent": 3}, headers=C1)).json()
     assert overview["customer"]["customer_id"] == "c1"
     assert [o["order_id"] for o in overview["recent_orders"]] == placed[:1:-1]
 
-    bad = await api.get("/customers/c1/orders", params={"cursor": "not-a-cursor"})
+    bad = await api.get("/customers/c1/orders", params={"cursor": "not-a-cursor"}, headers=C1)
     assert bad.status_code == 422
-    assert "cursor" in bad.json()["detail"]
-    assert (await api.get("/customers/c1/orders", params={"limit": 0})).status_code == 422
+    assert bad.json() == {"detail": "invalid cursor"}
+    zero = await api.get("/customers/c1/orders", params={"limit": 0}, headers=C1)
+    assert zero.status_code == 422
 
 
 async def test_orders_by_status_across_customers_oldest_first(api: httpx.AsyncClient) -> None:
@@ -315,16 +340,19 @@ async def test_orders_by_status_across_customers_oldest_first(api: httpx.AsyncCl
         placed.append((await place(api, customer, ("p1", 1))).json()["order"])
     first = placed[0]
     paid = await api.patch(
-        f"/customers/c1/orders/{first['order_id']}", json={"status": "paid", "version": 1}
+        f"/customers/c1/orders/{first['order_id']}",
+        json={"status": "paid", "version": 1},
+        headers=C1,
     )
     assert paid.status_code == 200
 
-    pending = await read_all(api, "/orders", status="pending", limit=2)
+    pending = await read_all(api, "/orders", headers=STAFF, status="pending", limit=2)
     assert [o["order_id"] for p in pending for o in p] == [o["order_id"] for o in placed[1:]]
-    assert [o["order_id"] for p in await read_all(api, "/orders", status="paid") for o in p] == [
-        first["order_id"]
-    ]
-    assert (await api.get("/orders", params={"status": "lost"})).status_code == 422
+    paid_pages = await read_all(api, "/orders", headers=STAFF, status="paid")
+    assert [o["order_id"] for p in paid_pages for o in p] == [first["order_id"]]
+    lost = await api.get("/orders", params={"status": "lost"}, headers=STAFF)
+    assert lost.status_code == 422
+    assert (await api.get("/orders", params={"status": "paid"})).status_code == 403
 
 
 # -- optimistic locking ------------------------------------------------------------------------
@@ -336,36 +364,42 @@ async def test_status_changes_are_version_checked(api: httpx.AsyncClient) -> Non
     order = (await place(api, "c1", ("p1", 1))).json()["order"]
     path = f"/customers/c1/orders/{order['order_id']}"
 
-    paid = await api.patch(path, json={"status": "paid", "version": 1})
+    paid = await api.patch(path, json={"status": "paid", "version": 1}, headers=C1)
     assert paid.status_code == 200
     assert (paid.json()["status"], paid.json()["version"]) == ("paid", 2)
 
-    stale = await api.patch(path, json={"status": "cancelled", "version": 1})
+    stale = await api.patch(path, json={"status": "cancelled", "version": 1}, headers=C1)
     assert stale.status_code == 409
     body = stale.json()
     assert (body["expected_version"], body["actual_version"]) == (1, 2)
     assert body["current"]["status"] == "paid"
 
     # the right version, but the stored status does not allow the move
-    skipped = await api.patch(path, json={"status": "delivered", "version": 2})
+    skipped = await api.patch(path, json={"status": "delivered", "version": 2}, headers=C1)
     assert skipped.status_code == 409
     assert (
         skipped.json()["detail"] == f"order {order['order_id']} is paid: it cannot become delivered"
     )
 
-    assert (await api.patch(path, json={"status": "pending", "version": 2})).status_code == 422
-    assert (await api.patch(path, json={"status": "paid"})).status_code == 422  # no version
-    missing = await api.patch("/customers/c1/orders/nope", json={"status": "paid", "version": 1})
+    assert (
+        await api.patch(path, json={"status": "pending", "version": 2}, headers=C1)
+    ).status_code == 422
+    assert (
+        await api.patch(path, json={"status": "paid"}, headers=C1)
+    ).status_code == 422  # no version
+    missing = await api.patch(
+        "/customers/c1/orders/nope", json={"status": "paid", "version": 1}, headers=C1
+    )
     assert missing.status_code == 404
 
     # two clients act on the same copy at once: exactly one wins
     racing = await asyncio.gather(
-        api.patch(path, json={"status": "shipped", "version": 2}),
-        api.patch(path, json={"status": "cancelled", "version": 2}),
+        api.patch(path, json={"status": "shipped", "version": 2}, headers=C1),
+        api.patch(path, json={"status": "cancelled", "version": 2}, headers=C1),
     )
     assert sorted(r.status_code for r in racing) == [200, 409]
     (winner,) = [r.json() for r in racing if r.status_code == 200]
-    stored = (await api.get(path)).json()["order"]
+    stored = (await api.get(path, headers=C1)).json()["order"]
     assert (stored["status"], stored["version"]) == (winner["status"], 3)
 
 
@@ -430,3 +464,103 @@ async def test_throttling_is_retried_and_a_503_when_retries_run_out(
     assert response.status_code == 503
     assert response.headers["retry-after"] == "1"
     assert always.stats.throttled == 2
+
+
+# -- tenant isolation and error bodies ---------------------------------------------------------
+
+
+async def test_a_customer_cannot_reach_another_customers_data(api: httpx.AsyncClient) -> None:
+    await add_product(api, "p1", "1.00", 100)
+    for customer in ("c1", "c2"):
+        await add_customer(api, customer)
+    order = (await place(api, "c1", ("p1", 1))).json()["order"]
+    mine = f"/customers/c1/orders/{order['order_id']}"
+    c2 = caller("c2")
+
+    attempts = [
+        await api.get("/customers/c1", headers=c2),
+        await api.get("/customers/c1/orders", headers=c2),
+        await api.get(mine, headers=c2),
+        await api.patch(mine, json={"status": "cancelled", "version": 1}, headers=c2),
+        await place(api, "c1", ("p1", 1), by="c2"),  # an order charged to c1
+        await api.post(
+            "/customers", json={"customer_id": "c3", "name": "X", "email": "x@x.x"}, headers=c2
+        ),  # signing up as someone else
+        await api.get("/customers/nobody", headers=c2),  # same answer whether it exists or not
+    ]
+    for response in attempts:
+        assert (response.status_code, response.json()) == (403, {"detail": "forbidden"})
+    assert (await api.get(mine, headers=C1)).json()["order"]["status"] == "pending"
+    assert await stock(api, "p1") == 99  # only c1's own order took stock
+    assert (await api.get("/customers/c1/orders")).status_code == 401  # no caller at all
+
+
+async def test_cursors_are_signed_and_bound_to_the_listing(api: httpx.AsyncClient) -> None:
+    await add_product(api, "p1", "1.00", 100)
+    for customer in ("c1", "c2"):
+        await add_customer(api, customer)
+        for _ in range(3):
+            await place(api, customer, ("p1", 1))
+    first = (await api.get("/customers/c1/orders", params={"limit": 1}, headers=C1)).json()
+    cursor = first["cursor"]
+    assert cursor
+    assert "CUSTOMER" not in cursor  # not readable as it stands
+
+    def edited(text: str) -> str:
+        middle = len(text) // 2
+        return text[:middle] + ("A" if text[middle] != "A" else "B") + text[middle + 1 :]
+
+    c2 = caller("c2")
+    for bad, headers in [
+        (edited(cursor), C1),  # one character changed
+        (cursor, c2),  # c1's cursor on c2's own listing
+        (cursor + "x", C1),
+    ]:
+        response = await api.get(
+            f"/customers/{headers['X-Customer-Id']}/orders",
+            params={"cursor": bad, "limit": 1},
+            headers=headers,
+        )
+        assert (response.status_code, response.json()) == (422, {"detail": "invalid cursor"})
+    # a cursor from the staff listing of orders by status is not a customer listing's cursor
+    staff_page = (
+        await api.get("/orders", params={"status": "pending", "limit": 1}, headers=STAFF)
+    ).json()
+    response = await api.get(
+        "/customers/c1/orders", params={"cursor": staff_page["cursor"]}, headers=C1
+    )
+    assert (response.status_code, response.json()) == (422, {"detail": "invalid cursor"})
+    rest = await api.get("/customers/c1/orders", params={"cursor": cursor}, headers=C1)
+    assert rest.status_code == 200 and len(rest.json()["items"]) == 2
+
+
+async def test_error_bodies_name_no_table_key_or_internals(api: httpx.AsyncClient) -> None:
+    """Every error the API answers, read for what it must not reveal."""
+    await add_product(api, "p1", "1.00", 1)
+    await add_customer(api)
+    order = (await place(api, "c1", ("p1", 1))).json()["order"]
+    path = f"/customers/c1/orders/{order['order_id']}"
+    await api.patch(path, json={"status": "paid", "version": 1}, headers=C1)
+    responses = [
+        await api.get("/products/nope"),
+        await api.get("/customers/c1/orders/nope", headers=C1),
+        await api.get("/customers/c1/orders", params={"cursor": "%%%"}, headers=C1),
+        await api.get("/customers/c1/orders", params={"cursor": "eyJ2IjoxfQ"}, headers=C1),
+        await api.get("/customers/c1/orders", params={"cursor": "\u00ff\u00fe"}, headers=C1),
+        await api.get("/customers/c1", headers=caller("c2")),
+        await api.patch(path, json={"status": "cancelled", "version": 1}, headers=C1),
+        await api.patch(path, json={"status": "delivered", "version": 2}, headers=C1),
+        await place(api, "c1", ("p1", 5)),  # out of stock: a cancelled transaction
+        await place(api, "c1", ("nope", 1)),
+        await api.post("/products/not%20an%20id/views"),
+        await api.post(
+            "/customers", json={"customer_id": "c1", "name": "A", "email": "a@b.c"}, headers=C1
+        ),
+    ]
+    assert sorted({r.status_code for r in responses}) == [403, 404, 409, 422]
+    forbidden = [TABLE.name, "pk", "sk", "gsi1", "CUSTOMER#", "PRODUCT#", "ORDER#", "VIEWS#"]
+    forbidden += ["Traceback", "utf-8", "codec", "base64", "{'", "dynamodel"]
+    for response in responses:
+        text = response.text
+        leaks = [word for word in forbidden if word in text]
+        assert not leaks, f"{response.request.url} answered {text!r}: reveals {leaks}"

@@ -94,7 +94,7 @@ class ReadBuilder(Generic[M]):
     capacity: str | None = None
     #: the field values the partition key was rendered from: what a tenant scope checks
     #: (empty for a raw partition key value)
-    partition: tuple[tuple[str, Any], ...] = ()
+    partition: tuple[tuple[str, Any], ...] = field(default=(), compare=False)
     #: the connection given to the query (``connection=``); None: resolved when it runs
     connection: Connection | None = field(default=None, compare=False)
 

@@ -5,6 +5,16 @@
 Every endpoint is async and uses the one aioboto3 client the lifespan created (``deps.py``).
 Models reach it through the table binding; transactions and batch reads take the injected
 `Connection` explicitly.
+
+Three kinds of endpoint (``deps.py``):
+
+- customer endpoints run inside the caller's tenant scope (``CallerDep``): dynamodel refuses
+  any key of another customer before sending a request (a 403);
+- staff endpoints (``StaffDep``) change the catalogue and search across customers;
+- public endpoints read the catalogue and record page views.
+
+Cursors are signed with the connection's ``cursor_key``: a client can hold one and send it
+back, but an edited one, or one from another customer's listing, is refused (a 422).
 """
 
 from __future__ import annotations
@@ -14,7 +24,7 @@ import secrets
 from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, HTTPException, Query
+from fastapi import APIRouter, FastAPI, HTTPException, Path, Query
 
 from dynamodel import (
     Attr,
@@ -30,8 +40,9 @@ from dynamodel import (
 )
 
 from . import errors
-from .deps import ConnectionDep, Settings, lifespan
+from .deps import CallerDep, ConnectionDep, Settings, StaffDep, lifespan
 from .models import (
+    ID_PATTERN,
     TRANSITIONS_TO,
     Customer,
     Order,
@@ -56,6 +67,7 @@ from .schemas import (
 router = APIRouter()
 
 Limit = Annotated[int, Query(ge=1, le=100)]
+CustomerId = Annotated[str, Path(pattern=ID_PATTERN)]
 
 
 async def one_page(query: Any) -> PageOut[Any]:
@@ -72,7 +84,8 @@ async def one_page(query: Any) -> PageOut[Any]:
 
 
 @router.post("/customers", status_code=201)
-async def create_customer(body: CustomerIn) -> Customer:
+async def create_customer(body: CustomerIn, caller: CallerDep) -> Customer:
+    """Sign up: the body's ``customer_id`` must be the caller's (the tenant scope sees to it)."""
     customer = Customer(**body.model_dump())
     try:
         await customer.acreate()  # only if the key is free
@@ -81,7 +94,7 @@ async def create_customer(body: CustomerIn) -> Customer:
     return customer
 
 
-@router.get("/customers")
+@router.get("/customers", dependencies=[StaffDep])
 async def find_customers(email: str) -> list[Customer]:
     """Customers by e-mail address (gsi1, shared with orders by status)."""
     customers: list[Customer] = await Customer.query(index="gsi1", email=email).limit(10).aall()
@@ -90,7 +103,7 @@ async def find_customers(email: str) -> list[Customer]:
 
 @router.get("/customers/{customer_id}")
 async def get_customer(
-    customer_id: str, recent: Annotated[int, Query(ge=0, le=50)] = 5
+    customer_id: CustomerId, caller: CallerDep, recent: Annotated[int, Query(ge=0, le=50)] = 5
 ) -> CustomerOverview:
     """The profile and the newest orders, in one query on the customer's partition.
 
@@ -107,7 +120,7 @@ async def get_customer(
 # -- products ----------------------------------------------------------------------------------
 
 
-@router.post("/products", status_code=201)
+@router.post("/products", status_code=201, dependencies=[StaffDep])
 async def create_product(body: ProductIn) -> Product:
     product = Product(**body.model_dump())
     try:
@@ -126,15 +139,20 @@ async def get_product(product_id: str) -> Product:
 
 
 @router.post("/customers/{customer_id}/orders", status_code=201)
-async def place_order(customer_id: str, body: OrderIn, connection: ConnectionDep) -> OrderDetail:
+async def place_order(
+    customer_id: CustomerId, body: OrderIn, caller: CallerDep, connection: ConnectionDep
+) -> OrderDetail:
     """Check the customer and products, then write the order, its lines and the stock changes
     in one transaction: all of it happens, or none."""
     wanted: list[Key[Model]] = [Key(Customer, customer_id=customer_id)]
     wanted += [Key(Product, product_id=line.product_id) for line in body.lines]
     found = await abatch_get(wanted, connection=connection)
     if found.missing:
-        names = ", ".join(f"{k.model.__name__} {k.fields}" for k in found.missing)
-        raise ItemNotFound(f"not found: {names}")
+        names = ", ".join(
+            f"product {k.fields['product_id']}" if k.model is Product else "customer"
+            for k in found.missing
+        )
+        raise HTTPException(404, detail=f"not found: {names}")
     prices = {p.product_id: p.price for p in found.items if isinstance(p, Product)}
 
     now = utcnow()
@@ -190,14 +208,17 @@ def _why_rejected(error: TransactionCanceled, items: list[OrderItem]) -> str:
                 problems.append(
                     f"{product.product_id}: {product.stock} in stock, {item.quantity} wanted"
                 )
-        else:
-            problems.append(reason.describe())
+        elif reason.model is Order or reason.model is OrderItem:
+            problems.append("the order already exists; place it again")
+        else:  # name the entity, never its key: keys are the table's business
+            entity = reason.model.__name__ if reason.model else "an item"
+            problems.append(f"{reason.code or 'a change'} on {entity}")
     return "order rejected: " + "; ".join(problems)
 
 
 @router.get("/customers/{customer_id}/orders")
 async def list_orders(
-    customer_id: str, limit: Limit = 20, cursor: str | None = None
+    customer_id: CustomerId, caller: CallerDep, limit: Limit = 20, cursor: str | None = None
 ) -> PageOut[Order]:
     """A customer's orders, newest first (order ids sort by time)."""
     query = Order.query(customer_id=customer_id).reverse()
@@ -205,7 +226,7 @@ async def list_orders(
 
 
 @router.get("/customers/{customer_id}/orders/{order_id}")
-async def get_order(customer_id: str, order_id: str) -> OrderDetail:
+async def get_order(customer_id: CustomerId, order_id: str, caller: CallerDep) -> OrderDetail:
     """The order and its lines: two reads, sent concurrently."""
     order, items = await asyncio.gather(
         Order.aget(customer_id=customer_id, order_id=order_id),
@@ -220,7 +241,9 @@ async def get_order(customer_id: str, order_id: str) -> OrderDetail:
 
 
 @router.patch("/customers/{customer_id}/orders/{order_id}")
-async def change_status(customer_id: str, order_id: str, change: StatusChange) -> Order:
+async def change_status(
+    customer_id: CustomerId, order_id: str, change: StatusChange, caller: CallerDep
+) -> Order:
     """Move an order to another status, based on the version the client read.
 
     A stale version is a 409 with the stored order; so is a move the stored status does not
@@ -244,7 +267,7 @@ async def change_status(customer_id: str, order_id: str, change: StatusChange) -
         ) from error
 
 
-@router.get("/orders")
+@router.get("/orders", dependencies=[StaffDep])
 async def orders_by_status(
     status: OrderStatus, limit: Limit = 20, cursor: str | None = None
 ) -> PageOut[Order]:

@@ -1,19 +1,29 @@
-"""dynamodel and pydantic errors as HTTP responses.
+"""dynamodel and pydantic errors as HTTP responses, with bodies that say what went wrong in the
+client's terms and never reveal the table: no table name, key attribute, key template, stored
+key or library internals (a malformed cursor is "invalid cursor", not a decoder's message).
 
-| Error                                        | Status | Why                                      |
+| Error                                        | Status | Body                                     |
 | -------------------------------------------- | ------ | ---------------------------------------- |
-| `ItemNotFound`                               | 404    | no item with that key                    |
-| `VersionConflict`                            | 409    | the client's copy is stale (has current) |
-| `ConditionFailed`, `TransactionCanceled`     | 409    | the stored state forbids the change      |
-| dynamodel `ValidationError`, pydantic errors | 422    | bad input (e.g. a malformed cursor)      |
-| `ThrottledError`                             | 503    | DynamoDB throttled even after retries    |
+| `ItemNotFound`                               | 404    | ``not found``                            |
+| `TenantViolation`                            | 403    | ``forbidden`` (another customer's data)  |
+| `VersionConflict`                            | 409    | the versions and the current item        |
+| `ConditionFailed`                            | 409    | the current item                         |
+| `TransactionCanceled`                        | 409    | each failed action and its model         |
+| `InvalidCursor`                              | 422    | ``invalid cursor``                       |
+| dynamodel `ValidationError`                  | 422    | ``invalid request``                      |
+| pydantic errors                              | 422    | field locations and messages, no input   |
+| `ThrottledError`                             | 503    | retry later (``Retry-After``)            |
+| any other dynamodel error                    | 500    | ``storage error``                        |
 
-Starlette picks the handler of the most specific class, so `VersionConflict` (a subclass of
-`ConditionFailed`) gets its own.
+A refused tenant key is a 403 whether or not the item exists: the refusal happens before any
+request, so it tells the caller nothing about other customers. Starlette picks the handler of
+the most specific class, so subclasses (`VersionConflict` of `ConditionFailed`, `InvalidCursor`
+of `ValidationError`) get their own. The full errors go to the log, not to the client.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pydantic
@@ -23,12 +33,17 @@ from fastapi.responses import JSONResponse
 
 from dynamodel import (
     ConditionFailed,
+    DynamodelError,
+    InvalidCursor,
     ItemNotFound,
+    TenantViolation,
     ThrottledError,
     TransactionCanceled,
     ValidationError,
     VersionConflict,
 )
+
+log = logging.getLogger("shop")
 
 
 def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> JSONResponse:
@@ -36,13 +51,22 @@ def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = No
 
 
 def _current(error: ConditionFailed) -> Any:
+    """The stored item the condition saw, as the API shows it (the caller's own item: a key of
+    another tenant is refused before any request)."""
     current = error.current
     return current.model_dump(mode="json") if isinstance(current, pydantic.BaseModel) else None
 
 
 async def not_found(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, ItemNotFound)
-    return _json(404, {"detail": str(error)})
+    log.info("404 %s: %s", request.url.path, error)
+    return _json(404, {"detail": "not found"})
+
+
+async def forbidden(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, TenantViolation)
+    log.warning("403 %s: %s", request.url.path, error)
+    return _json(403, {"detail": "forbidden"})
 
 
 async def version_conflict(request: Request, error: Exception) -> JSONResponse:
@@ -60,26 +84,41 @@ async def version_conflict(request: Request, error: Exception) -> JSONResponse:
 
 async def condition_failed(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, ConditionFailed)
-    return _json(409, {"detail": str(error), "current": _current(error)})
+    log.info("409 %s: %s", request.url.path, error)
+    detail = "the stored item does not allow this change"
+    return _json(409, {"detail": detail, "current": _current(error)})
 
 
 async def transaction_canceled(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, TransactionCanceled)
+    log.info("409 %s: %s", request.url.path, error)
     failed = [
-        {"action": r.action, "key": r.key, "code": r.code, "version_conflict": r.version_conflict}
+        {
+            "action": r.action,
+            "entity": r.model.__name__ if r.model else None,
+            "code": r.code,
+            "version_conflict": r.version_conflict,
+        }
         for r in error.failed
     ]
     return _json(409, {"detail": "the transaction was cancelled", "failed": failed})
 
 
+async def invalid_cursor(request: Request, error: Exception) -> JSONResponse:
+    log.info("422 %s: %s", request.url.path, error)
+    return _json(422, {"detail": "invalid cursor"})
+
+
 async def invalid(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, ValidationError)
-    return _json(422, {"detail": str(error)})
+    log.info("422 %s: %s", request.url.path, error)
+    return _json(422, {"detail": "invalid request"})
 
 
 async def invalid_model(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, pydantic.ValidationError)
-    return _json(422, {"detail": error.errors(include_url=False, include_context=False)})
+    problems = error.errors(include_url=False, include_context=False, include_input=False)
+    return _json(422, {"detail": problems})
 
 
 async def throttled(request: Request, error: Exception) -> JSONResponse:
@@ -87,12 +126,20 @@ async def throttled(request: Request, error: Exception) -> JSONResponse:
     return _json(503, detail, headers={"Retry-After": "1"})
 
 
+async def storage_error(request: Request, error: Exception) -> JSONResponse:
+    log.error("500 %s: %s", request.url.path, error)
+    return _json(500, {"detail": "storage error"})
+
+
 def install(app: FastAPI) -> None:
     """Register every handler on ``app``."""
     app.add_exception_handler(ItemNotFound, not_found)
+    app.add_exception_handler(TenantViolation, forbidden)
     app.add_exception_handler(VersionConflict, version_conflict)
     app.add_exception_handler(ConditionFailed, condition_failed)
     app.add_exception_handler(TransactionCanceled, transaction_canceled)
+    app.add_exception_handler(InvalidCursor, invalid_cursor)
     app.add_exception_handler(ValidationError, invalid)
     app.add_exception_handler(pydantic.ValidationError, invalid_model)
     app.add_exception_handler(ThrottledError, throttled)
+    app.add_exception_handler(DynamodelError, storage_error)
