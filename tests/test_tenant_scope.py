@@ -26,6 +26,7 @@ from dynamodel import (
     tenant_scope,
 )
 from dynamodel.ops.batch import Key, abatch_get, batch_get, batch_write
+from dynamodel.ops.shard_guard import forget_shard_checks
 from tests.conftest import SentLog, SyncIO
 
 TT = Table("tenant-scope", indexes=[GSI("gsi1", pk="gsi1pk", sk="gsi1sk")])
@@ -95,7 +96,9 @@ def data(fresh_db: Any) -> Iterator[None]:
 
 
 def refused(sent: SentLog, action: Callable[[], Any], name: str = "") -> TenantViolation:
-    """Run ``action`` in t1's scope: it must raise TenantViolation with nothing sent."""
+    """Run ``action`` in t1's scope: it must raise TenantViolation with nothing sent (not
+    even the first read of a key's shard-layout record)."""
+    forget_shard_checks()
     sent.clear()
     with tenant_scope("tenant", T1), pytest.raises(TenantViolation) as caught:
         action()
@@ -104,6 +107,7 @@ def refused(sent: SentLog, action: Callable[[], Any], name: str = "") -> TenantV
 
 
 async def arefused(sent: SentLog, action: Callable[[], Any]) -> TenantViolation:
+    forget_shard_checks()
     sent.clear()
     async with tenant_scope("tenant", T1):
         with pytest.raises(TenantViolation) as caught:

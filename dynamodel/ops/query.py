@@ -237,7 +237,15 @@ class ReadBuilder(Generic[M]):
     def _params(self) -> dict[str, Any]:
         raise NotImplementedError
 
+    def _check_tenant(self) -> None:
+        """Refuse, inside a tenant scope, a read outside the tenant's partitions
+        (`dynamodel.modelling.tenancy`); called before a read's first request."""
+        if (tenant := _TENANT.get()) is not None:
+            partition = None if self._op() == "scan" else self.partition
+            tenant.check_read(self.models.values(), partition, self.index, self._op())
+
     def _flow(self) -> Flow[None]:
+        self._check_tenant()
         params = self._params()  # refusals before any request
         return self._paginate(params, self._key_attributes())
 
@@ -289,6 +297,7 @@ class ReadBuilder(Generic[M]):
         return replace(self, projection_paths=(), filter_condition=condition)
 
     def _count_flow(self) -> Flow[int]:
+        self._check_tenant()
         now = yield from self._now()
         return (
             yield from count_flow(
@@ -457,6 +466,7 @@ class Query(ReadBuilder[M]):
     def _flow(self) -> Flow[None]:
         if self.shards is None:
             return self._guarded(super()._flow())
+        self._check_tenant()  # before the shard guard's read
         return self._merge_flow()
 
     def _guarded(self, flow: Flow[R]) -> Flow[R]:
@@ -484,6 +494,7 @@ class Query(ReadBuilder[M]):
         )
 
     def _count_flow(self) -> Flow[int]:
+        self._check_tenant()  # before the shard guard's read
         if self.shards is None:
             return self._guarded(super()._count_flow())
         if self.start_cursor:
@@ -686,8 +697,6 @@ class Query(ReadBuilder[M]):
         return "query"
 
     def _params(self) -> dict[str, Any]:
-        if (tenant := _TENANT.get()) is not None:
-            tenant.check_read(self.models.values(), self.partition, self.index, "query")
         shape = self._plain_shape()
         if shape is None:
             return self._build_params()

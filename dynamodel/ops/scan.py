@@ -11,7 +11,6 @@ from dynamodel.core.errors import ValidationError
 from dynamodel.core.expressions import Attr
 from dynamodel.io.executors import aiterate_many, iterate_many
 from dynamodel.io.scope import resolve_connection
-from dynamodel.modelling.tenancy import _SCOPE as _TENANT
 from dynamodel.ops.page import Page
 from dynamodel.ops.query import ReadBuilder
 
@@ -59,8 +58,6 @@ class Scan(ReadBuilder[M]):
         return "scan"
 
     def _params(self) -> dict[str, Any]:
-        if (tenant := _TENANT.get()) is not None:
-            tenant.check_read(self.models.values(), None, self.index, "scan")
         ph = self._placeholders()
         extra = None
         if self.single is not None:
