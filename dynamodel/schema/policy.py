@@ -171,9 +171,9 @@ def _field_type_reason(model: type[ModelBase], field: str) -> str | None:
         annotation = typing.get_args(annotation)[0]
     if annotation is not str:
         return (
-            f"field {field!r} is a {getattr(annotation, '__name__', annotation)}, not a str: "
-            "its key text (ints zero-padded, enums by value, dates formatted) would not be the "
-            "identity value itself"
+            f"field {field!r} is of type {getattr(annotation, '__name__', annotation)}, not "
+            "str: the key holds its rendering (an int's digits, zero-padded in sort keys; an "
+            "enum's value; a formatted date), which need not be the identity text itself"
         )
     return None
 
