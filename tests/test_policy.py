@@ -554,3 +554,15 @@ def test_tenant_policy_dataclass() -> None:
     assert isinstance(built, TenantPolicy)
     assert built.table == "policy-notes" and built.leading_keys == (f"TENANT#{TENANT}",)
     assert built.document == tenant_policy([Note], field="tenant", identity="tag:tenant")
+
+
+def test_sam_example_copy_is_current() -> None:
+    """examples/tenant_policy/template.yaml holds what generate.py makes from the shop models."""
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "tenant_policy" / "generate.py"), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert done.returncode == 0, done.stderr
