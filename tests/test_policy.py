@@ -455,8 +455,10 @@ def test_cloudformation_template() -> None:
     document = resource["Properties"]["PolicyDocument"]
     read = statement(document, "TenantRead")
     assert read["Resource"] == [
-        {"Fn::Sub": "arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/"
-         "fastapi-shop"}
+        {
+            "Fn::Sub": "arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/"
+            "fastapi-shop"
+        }
     ]
     # the identity variable is a plain string: CloudFormation never substitutes it
     assert leading_keys(document)[0] == f"CUSTOMER#{COGNITO_IDENTITY}"
@@ -475,7 +477,12 @@ def test_cloudformation_template() -> None:
     assert properties["Roles"] == [{"Ref": "TenantRole"}]
     index = statement(properties["PolicyDocument"], "TenantIndexQuery")["Resource"]
     assert index == [
-        {"Fn::Sub": ["${TableArn}/index/byowner", {"TableArn": {"Fn::GetAtt": ["TrackedTable", "Arn"]}}]}
+        {
+            "Fn::Sub": [
+                "${TableArn}/index/byowner",
+                {"TableArn": {"Fn::GetAtt": ["TrackedTable", "Arn"]}},
+            ]
+        }
     ]
 
 
@@ -483,7 +490,10 @@ def test_cloudformation_template() -> None:
 
 POLICIES = [
     ("single", lambda: tenant_policy([Note], field="tenant", identity="tag:tenant")),
-    ("shop", lambda: tenant_policy([Customer, Order, OrderItem], field="customer_id", public=[Product])),
+    (
+        "shop",
+        lambda: tenant_policy([Customer, Order, OrderItem], field="customer_id", public=[Product]),
+    ),
     ("indexes", lambda: tenant_policy([Ticket, Comment], field="tenant", identity="tag:tenant")),
     ("sharded", lambda: tenant_policy([Event, Metric], field="tenant", identity="tag:tenant")),
     (
@@ -504,9 +514,7 @@ POLICIES = [
 @pytest.mark.parametrize(("name", "make"), POLICIES, ids=[n for n, _ in POLICIES])
 def test_parliament_finds_nothing(name: str, make: Any) -> None:
     parliament = pytest.importorskip("parliament", reason="parliament is not installed")
-    policy = parliament.analyze_policy_string(
-        json.dumps(make()), include_community_auditors=True
-    )
+    policy = parliament.analyze_policy_string(json.dumps(make()), include_community_auditors=True)
     findings = [(f.issue, f.detail, f.location) for f in policy.findings]
     assert findings == [], findings
 
@@ -538,7 +546,10 @@ def test_cfn_lint_accepts_the_templates(tmp_path: Path) -> None:
     table["Resources"].update(policy["Resources"])
     files = []
     for name, template in (
-        ("alone.json", tenant_policy_cloudformation([Customer, Order, OrderItem], field="customer_id")),
+        (
+            "alone.json",
+            tenant_policy_cloudformation([Customer, Order, OrderItem], field="customer_id"),
+        ),
         ("with-table.json", table),
     ):
         path = tmp_path / name

@@ -30,9 +30,8 @@ END = "  # END generated\n"
 def resources() -> dict[str, Any]:
     """The shop table and the tenant policy, as CloudFormation resources."""
     sys.path.insert(0, str(HERE.parent.parent))
-    from examples.fastapi_app.models import TABLE, Customer, Order, OrderItem, Product
-
     from dynamodel.schema import cloudformation, tenant_policy_cloudformation
+    from examples.fastapi_app.models import TABLE, Customer, Order, OrderItem, Product
 
     table = cloudformation(TABLE, logical_id="ShopTable")["Resources"]
     policy = tenant_policy_cloudformation(
