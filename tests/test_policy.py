@@ -577,3 +577,13 @@ def test_sam_example_copy_is_current() -> None:
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_docs_show_the_current_shop_policy() -> None:
+    """docs/tenancy.md ends with the shop's policy as the command prints it."""
+    page = (ROOT / "docs" / "tenancy.md").read_text()
+    shown = page.rsplit("```json\n", 1)[1].split("```", 1)[0]
+    expected = tenant_policy(
+        [Customer, Order, OrderItem], field="customer_id", identity="cognito", public=[Product]
+    )
+    assert json.loads(shown) == expected
