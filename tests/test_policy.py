@@ -15,9 +15,10 @@ from typing import Any
 
 import pytest
 from hypothesis import given, settings, strategies as st
-from policy_models import Basket, Comment, Event, Item, Metric, Note, Ticket
+from policy_models import Basket, Comment, Event, Item, Metric, Note, Ticket, notes as notes_table
 
 from dynamodel import Model, PolicyRefused, Shards, Table, ValidationError
+from dynamodel.ops.shard_guard import registry_key
 from dynamodel.schema import (
     TenantPolicy,
     build_tenant_policy,
@@ -27,6 +28,7 @@ from dynamodel.schema import (
 from dynamodel.schema.policy import (
     COGNITO_IDENTITY,
     MANAGED_POLICY_LIMIT,
+    SHARD_RECORDS,
     iam_literal,
     identity_variable,
     policy_size,
@@ -587,3 +589,42 @@ def test_docs_show_the_current_shop_policy() -> None:
         [Customer, Order, OrderItem], field="customer_id", identity="cognito", public=[Product]
     )
     assert json.loads(shown) == expected
+
+
+def test_a_bare_identity_key_reaches_everything_and_is_refused() -> None:
+    bare = Table("policy-bare")
+
+    class Bare(Model):
+        class Meta:
+            table = bare
+            pk = "{tenant}"
+            sk = "X"
+
+        tenant: str
+
+    with pytest.raises(PolicyRefused) as caught:
+        tenant_policy([Bare], field="tenant", identity="tag:tenant")
+    assert "'_dynamodel'" in caught.value.reasons["Bare"]  # the library's own records
+
+
+def test_shard_layout_records_on_a_table_without_sort_key() -> None:
+    flat = Table("policy-flat", sk=None)
+
+    class Profile(Model):
+        class Meta:
+            table = flat
+            pk = "PROFILE#{tenant}"
+
+        tenant: str
+
+    document = tenant_policy([Profile], field="tenant", identity="tag:tenant")
+    records = statement(document, "ShardLayoutRecords")
+    assert records["Action"] == "dynamodb:GetItem"
+    assert leading_keys(document, "ShardLayoutRecords") == ["_dynamodel#shards#Profile#table"]
+    # the keys the shard guard really reads (kept in step with dynamodel.ops.shard_guard)
+    assert registry_key(flat, "Profile", None) == {"pk": {"S": "_dynamodel#shards#Profile#table"}}
+    assert registry_key(notes_table, "Note", None)["pk"] == {"S": SHARD_RECORDS}
+    assert not any(
+        s["Effect"] == "Allow" and "dynamodb:PutItem" in s["Action"] and s["Sid"] != "TenantWrite"
+        for s in document["Statement"]
+    )
