@@ -53,9 +53,13 @@ SHARD_RECORDS = f"{RESERVED_PREFIX}#shards"
 
 # Item actions. IAM has no TransactGetItems/TransactWriteItems actions: a transaction is
 # authorised item by item with GetItem, PutItem, UpdateItem, DeleteItem and ConditionCheckItem
-# (which exists only inside TransactWriteItems), and dynamodb:EnclosingOperation names it.
+# (which exists only inside TransactWriteItems), and dynamodb:EnclosingOperation names it
+# (AWS's DynamoDB developer guide, "Using IAM with DynamoDB transactions", example 3, denies
+# transactions exactly this way).
 READ_ACTIONS = ("dynamodb:GetItem", "dynamodb:Query")
 WRITE_ACTIONS = ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")
+#: denied inside transactions unless ``transactions=True`` (ConditionCheckItem needs no denial:
+#: it exists only inside TransactWriteItems and is granted only with ``transactions=True``)
 ENCLOSED_ACTIONS = (
     "dynamodb:GetItem",
     "dynamodb:PutItem",
@@ -685,7 +689,9 @@ def _document(
                 "Effect": "Deny",
                 "Action": list(ENCLOSED_ACTIONS),
                 "Resource": arn,
-                "Condition": {"StringEquals": {"dynamodb:EnclosingOperation": list(TRANSACTIONS)}},
+                "Condition": {
+                    "ForAnyValue:StringEquals": {"dynamodb:EnclosingOperation": list(TRANSACTIONS)}
+                },
             }
         )
     return {"Version": "2012-10-17", "Statement": statements}
