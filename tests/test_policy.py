@@ -628,3 +628,28 @@ def test_shard_layout_records_on_a_table_without_sort_key() -> None:
         s["Effect"] == "Allow" and "dynamodb:PutItem" in s["Action"] and s["Sid"] != "TenantWrite"
         for s in document["Statement"]
     )
+
+
+@settings(max_examples=200, deadline=None)
+@given(me=identities, other=identities, shard=st.integers(0, 3), name=identities)
+def test_no_identity_reaches_another_tenants_keys_in_any_shape(
+    me: str, other: str, shard: int, name: str
+) -> None:
+    """Exact keys, longer keys, sharded keys and index keys: a caller reaches a rendered key
+    exactly when it is their own."""
+    import datetime as dt
+
+    at = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    table_keys = leading_keys(tenant_policy([Event, Metric], field="tenant", identity="tag:tenant"))
+    built = build_tenant_policy([Ticket, Comment], field="tenant", identity="tag:tenant")
+    ticket_keys = leading_keys(built.document)
+    owner_keys = leading_keys(built.document, "TenantIndexQuery")
+    cases = [
+        (table_keys, Event.build_key(tenant=other, at=at, event_id="e", shard=shard)["pk"]["S"]),
+        (table_keys, Metric.build_key(tenant=other, name=name, at=at)["pk"]["S"]),
+        (ticket_keys, Ticket.build_key(tenant=other, ticket_id=name)["pk"]["S"]),
+        (ticket_keys, Comment.build_key(tenant=other, comment_id=name)["pk"]["S"]),
+        (owner_keys, Ticket(tenant=other, ticket_id=name, opened=at).to_item()["gsi1pk"]["S"]),
+    ]
+    for values, key in cases:
+        assert allowed(values, key, me, TENANT) == (me == other), (me, other, key)
