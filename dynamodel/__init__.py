@@ -105,6 +105,10 @@ if TYPE_CHECKING:
         TransactGet as TransactGet,
         TransactWrite as TransactWrite,
     )
+    from dynamodel.schema.policy import (
+        tenant_policy as tenant_policy,
+        tenant_policy_cloudformation as tenant_policy_cloudformation,
+    )
 
 # Imported on first use (PEP 562), so `import dynamodel` loads only what declaring models
 # needs: a Lambda cold start pays for batches, transactions or the cache only if it uses them.
@@ -140,6 +144,8 @@ _LAZY = {
     "estimate_capacity": "dynamodel.modelling.capacity_estimate",
     "present": "dynamodel.modelling.paths",
     "retry_on_conflict": "dynamodel.ops.locking",
+    "tenant_policy": "dynamodel.schema.policy",
+    "tenant_policy_cloudformation": "dynamodel.schema.policy",
 }
 
 __version__ = VERSION

@@ -24,7 +24,7 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 app.add_typer(_table.app, name="table")
-app.command(name="schema")(_schema.command)
+app.add_typer(_schema.app, name="schema")
 app.add_typer(_migrate.app, name="migrate")
 
 console = Console()

@@ -10,10 +10,12 @@ Shapes, comparisons and plans are pure data (`TableShape`, `Change`, `PlanStep` 
 request parameters), so a dry run prints exactly what `apply` would send. The flows run under
 the sync or the async executor. The declaration also exports as an entity chart
 (`entity_chart`), a CloudFormation template (`cloudformation`) and a NoSQL Workbench data model
-(`workbench_model`).
+(`workbench_model`); `tenant_policy` derives a least-privilege IAM policy (``dynamodb:LeadingKeys``
+tied to the caller's identity) from the models' key templates.
 
 Modules: `shapes` (declared and live shapes), `changes` (changes and ordered steps), `live`
-(describe, diff, apply; sync and async) and `export` (chart, CloudFormation, Workbench).
+(describe, diff, apply; sync and async), `export` (chart, CloudFormation, Workbench) and `policy`
+(tenant IAM policies; pure).
 """
 
 from __future__ import annotations
@@ -30,6 +32,12 @@ from dynamodel.schema.live import (
     describe,
     diff,
 )
+from dynamodel.schema.policy import (
+    TenantPolicy,
+    build_tenant_policy,
+    tenant_policy,
+    tenant_policy_cloudformation,
+)
 from dynamodel.schema.shapes import IndexShape, TableShape, declared_shape, live_shape
 
 __all__ = [
@@ -40,10 +48,12 @@ __all__ = [
     "LiveTable",
     "PlanStep",
     "TableShape",
+    "TenantPolicy",
     "aapply",
     "adescribe",
     "adiff",
     "apply",
+    "build_tenant_policy",
     "cloudformation",
     "compare",
     "declared_shape",
@@ -52,5 +62,7 @@ __all__ = [
     "entity_chart",
     "live_shape",
     "plan",
+    "tenant_policy",
+    "tenant_policy_cloudformation",
     "workbench_model",
 ]
