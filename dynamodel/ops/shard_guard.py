@@ -185,10 +185,11 @@ def guard_flow(
     clock: Callable[[], float],
 ) -> Flow[bool]:
     """Check (once per connection: ``checks`` remembers) that the table's shard records match
-    ``slots`` (None: not sharded); a write records them first if the table has none. Returns
+    ``slots`` (None: not sharded); a write records them first if the table has none (a role
+    IAM refuses that write, such as a tenant policy's, reads the record instead). Returns
     whether every slot is now known to match (False while a read found no record yet).
     ``clock`` times when a missing record is looked for again."""
-    from dynamodel.core.errors import ConditionFailed
+    from dynamodel.core.errors import ConditionFailed, DynamodelError
     from dynamodel.core.flows import call
 
     name = table.physical_name
@@ -225,6 +226,12 @@ def guard_flow(
             except ConditionFailed as error:  # recorded before: compare with the record
                 item = error.item
                 read = item is None  # an endpoint that does not return it: read it
+            except DynamodelError as error:
+                if error.code != "AccessDeniedException":
+                    raise
+                # a role that may not write layout records (a generated tenant policy allows
+                # reading them only): compare with the record a trusted role wrote, if any
+                read = True
             else:
                 item = put["Item"]
         if read:
