@@ -504,7 +504,6 @@ async def test_cursors_are_signed_and_bound_to_the_listing(api: httpx.AsyncClien
     first = (await api.get("/customers/c1/orders", params={"limit": 1}, headers=C1)).json()
     cursor = first["cursor"]
     assert cursor
-    assert "CUSTOMER" not in cursor  # not readable as it stands
 
     def edited(text: str) -> str:
         middle = len(text) // 2
