@@ -90,7 +90,9 @@ def _payload(body: str) -> dict[str, Any]:
         if not isinstance(data, dict):
             raise ValueError("its payload is not an object")
     except (ValueError, binascii.Error, UnicodeError) as exc:
-        raise InvalidCursor(f"invalid cursor: {exc}. {NOTHING_SENT}") from exc
+        raise InvalidCursor(
+            f"invalid cursor: its content is unreadable (altered or cut short?). {NOTHING_SENT}"
+        ) from exc
     return data
 
 
