@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable, Generator
 from typing import Any, Generic, TypeVar
 
+from dynamodel.core.cursors import CursorKeys
 from dynamodel.core.errors import DynamodelError
 from dynamodel.core.retry import RetryPolicy
 
@@ -139,16 +140,21 @@ CONNECTION_POLICY = UsePolicy()
 class Inputs:
     """What a flow may take from the connection running it besides the retry policy: the
     clock (``clock()``: wall-clock epoch seconds; TTL reads, the create-on-TTL condition,
-    ``Meta.timestamps``, table waits), the random source (``random``: shard choice) and the
-    connection's own memos (`memo`: e.g. the shard checks made through it). A flow asks with
+    ``Meta.timestamps``, table waits), the random source (``random``: shard choice), the keys
+    cursors are signed and verified with (``cursor_keys``, a
+    `dynamodel.core.cursors.CursorKeys`; empty: unsigned cursors) and the connection's own
+    memos (`memo`: e.g. the shard checks made through it). A flow asks with
     ``inputs = yield from connection_inputs()``, only when it needs one of them, so flows
     read no clock, random generator or process-wide cache of their own."""
 
-    __slots__ = ("_lock", "_memos", "clock", "random")
+    __slots__ = ("_lock", "_memos", "clock", "cursor_keys", "random")
 
-    def __init__(self, clock: Callable[[], float], random: Any) -> None:
+    def __init__(
+        self, clock: Callable[[], float], random: Any, cursor_keys: CursorKeys | None = None
+    ) -> None:
         self.clock = clock
         self.random = random
+        self.cursor_keys = cursor_keys if cursor_keys is not None else CursorKeys()
         self._memos: dict[str, Any] = {}
         self._lock = threading.Lock()
 

@@ -71,6 +71,14 @@ class Connection:
         random: the ``random.Random`` new items' random shards are drawn from (also by
             transaction and batch puts, and by a ``to_item()`` outside an operation; default:
             a private generator). Retry jitter comes from the retry policy's own ``random``.
+        cursor_key: the secret (bytes or str, at least 16 bytes; 32 random bytes recommended)
+            the cursors of reads run on this connection are signed with (HMAC-SHA256), or a
+            sequence of them for rotation: the first signs, every one verifies. A read that
+            resumes from a cursor (``start_from``) then refuses, before sending anything, a
+            cursor that is unsigned, signed with another key, altered, or made by another
+            read (`dynamodel.InvalidCursor`). Default: unsigned cursors.
+        cursor_max_age: seconds a signed cursor stays valid after it was made (by ``clock``);
+            default: no limit. Needs ``cursor_key``.
     """
 
     def __init__(
@@ -90,8 +98,11 @@ class Connection:
         transport: str | None = None,
         clock: Callable[[], float] | None = None,
         random: Any = None,
+        cursor_key: bytes | str | Sequence[bytes | str] | None = None,
+        cursor_max_age: float | None = None,
     ) -> None:
-        self.inputs = _inputs(clock, random)  # what flows run here may ask for (flows.Inputs)
+        # what flows run here may ask for (flows.Inputs)
+        self.inputs = _inputs(clock, random, cursor_key, cursor_max_age)
         if transport is not None:
             from dynamodel.io.lean import transport_from_env
 
@@ -305,10 +316,16 @@ class Connection:
         self._chain = None  # a new DAX client, if one is needed again
 
 
-def _inputs(clock: Callable[[], float] | None, rng: Any) -> Any:
+def _inputs(
+    clock: Callable[[], float] | None,
+    rng: Any,
+    cursor_key: bytes | str | Sequence[bytes | str] | None,
+    cursor_max_age: float | None,
+) -> Any:
     import random
     import time
 
+    from dynamodel.core.cursors import CursorKeys
     from dynamodel.core.flows import Inputs
 
     if clock is not None and not callable(clock):
@@ -317,7 +334,8 @@ def _inputs(clock: Callable[[], float] | None, rng: Any) -> Any:
         raise ValidationError(f"Connection random must be a random.Random, got {rng!r}")
     # memos (e.g. shard checks) are the connection's own: another endpoint's same-named
     # table is not this one
-    return Inputs(clock or time.time, rng or random.Random())
+    keys = CursorKeys(cursor_key, cursor_max_age)
+    return Inputs(clock or time.time, rng or random.Random(), keys)
 
 
 def _endpoints(value: str | Sequence[str] | None) -> list[str]:
@@ -363,6 +381,8 @@ def configure(
     transport: str | None = None,
     clock: Callable[[], float] | None = None,
     random: Any = None,
+    cursor_key: bytes | str | Sequence[bytes | str] | None = None,
+    cursor_max_age: float | None = None,
 ) -> Connection:
     """Replace the default connection (used by every table not bound to its own).
 
@@ -384,5 +404,7 @@ def configure(
         transport=transport,
         clock=clock,
         random=random,
+        cursor_key=cursor_key,
+        cursor_max_age=cursor_max_age,
     )
     return _default_connection

@@ -1,5 +1,10 @@
 """Cursors and pages: the opaque cursor a page ends with, the pagination flow every query and
-scan runs (page size, item limit, request count) and the count flow."""
+scan runs (page size, item limit, request count) and the count flow.
+
+A read on a connection with ``cursor_key`` makes signed cursors (`dynamodel.core.cursors`,
+prefix ``k2.``) bound to the read's identity (its *context*) and verifies the one it resumes
+from before its first request; other connections make and accept format 1 (`encode_cursor`).
+"""
 
 from __future__ import annotations
 
@@ -10,41 +15,103 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from dynamodel.core.codec import Item
+from dynamodel.core.cursors import NOTHING_SENT, SIGNED_KEY, SIGNED_SHARDS, is_signed, peek
 from dynamodel.core.errors import InvalidCursor
-from dynamodel.core.flows import Emit, Flow, Request, call
+from dynamodel.core.flows import Emit, Flow, Inputs, Request, call, connection_inputs
 from dynamodel.ops.page import Page
 
 
 def encode_cursor(key: Item | None) -> str | None:
-    """An opaque, URL-safe cursor for a LastEvaluatedKey (None stays None)."""
+    """An opaque, URL-safe, unsigned cursor (format 1) for a LastEvaluatedKey (None stays
+    None). It is the key as base64 JSON: anyone can read and edit it."""
     if key is None:
         return None
+    text = json.dumps({"v": 1, "k": plain_key(key)}, separators=(",", ":"), sort_keys=True)
+    return base64.urlsafe_b64encode(text.encode("utf-8")).decode("ascii").rstrip("=")
+
+
+def decode_cursor(cursor: str) -> Item:
+    """The LastEvaluatedKey inside an unsigned cursor made by `encode_cursor`."""
+    try:
+        if is_signed(cursor):
+            raise ValueError("a signed cursor (only its read can verify it)")
+        padded = cursor + "=" * (-len(cursor) % 4)
+        data = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+        if data.get("v") != 1 or not isinstance(data.get("k"), dict):
+            raise ValueError("unknown cursor version")
+        return typed_key(data["k"])
+    except (ValueError, TypeError, AttributeError, binascii.Error, UnicodeError) as exc:
+        raise InvalidCursor(f"invalid cursor: {exc}") from exc
+
+
+def plain_key(key: Item) -> dict[str, dict[str, str]]:
+    """A key as JSON can hold it (binary values in base64)."""
     plain: dict[str, dict[str, str]] = {}
     for name, value in key.items():
         ((tag, inner),) = value.items()
         if tag == "B":
             inner = base64.b64encode(bytes(inner)).decode("ascii")
         plain[name] = {tag: inner}
-    text = json.dumps({"v": 1, "k": plain}, separators=(",", ":"), sort_keys=True)
-    return base64.urlsafe_b64encode(text.encode("utf-8")).decode("ascii").rstrip("=")
+    return plain
 
 
-def decode_cursor(cursor: str) -> Item:
-    """The LastEvaluatedKey inside a cursor made by `encode_cursor`."""
+def typed_key(plain: Any) -> Item:
+    """`plain_key`'s inverse (ValueError/TypeError/AttributeError when it is not one)."""
+    if not isinstance(plain, dict):
+        raise ValueError("no key")
+    out: Item = {}
+    for name, value in plain.items():
+        ((tag, inner),) = value.items()
+        if tag not in ("S", "N", "B") or not isinstance(inner, str):
+            raise ValueError(f"bad key type {tag}")
+        out[name] = {tag: base64.b64decode(inner) if tag == "B" else inner}
+    return out
+
+
+def peek_cursor(cursor: str) -> Item:
+    """The resume key in a query's or scan's cursor, signed or not, NOT verified: for checks
+    while a read is built (`start_from`); the read verifies a signed cursor with the keys of
+    the connection it runs on (`open_cursor`) before its first request."""
+    if cursor.startswith(SIGNED_SHARDS) or cursor.startswith("s."):
+        raise InvalidCursor(
+            f"invalid cursor: a sharded query's cursor resumes only a sharded query. {NOTHING_SENT}"
+        )
+    if not cursor.startswith(SIGNED_KEY):
+        return decode_cursor(cursor)
+    return _signed_key(peek(cursor, SIGNED_KEY))
+
+
+def _signed_key(payload: dict[str, Any]) -> Item:
     try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        data = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
-        if data.get("v") != 1 or not isinstance(data.get("k"), dict):
-            raise ValueError("unknown cursor version")
-        out: Item = {}
-        for name, value in data["k"].items():
-            ((tag, inner),) = value.items()
-            if tag not in ("S", "N", "B"):
-                raise ValueError(f"bad key type {tag}")
-            out[name] = {tag: base64.b64decode(inner) if tag == "B" else inner}
-        return out
-    except (ValueError, TypeError, AttributeError, binascii.Error, UnicodeError) as exc:
-        raise InvalidCursor(f"invalid cursor: {exc}") from exc
+        return typed_key(payload.get("k"))
+    except (ValueError, TypeError, AttributeError, binascii.Error) as exc:
+        raise InvalidCursor(f"invalid cursor: {exc}. {NOTHING_SENT}") from exc
+
+
+def open_cursor(cursor: str, context: str, inputs: Inputs) -> Item:
+    """The resume key in ``cursor``, verified with the running connection's keys (``inputs``):
+    a connection with ``cursor_key`` accepts only a cursor it signed for the read ``context``
+    names, one without accepts only unsigned cursors. InvalidCursor otherwise."""
+    keys = inputs.cursor_keys
+    if keys:
+        return _signed_key(keys.open(cursor, SIGNED_KEY, context, inputs.clock()))
+    if is_signed(cursor):
+        raise InvalidCursor(
+            "invalid cursor: it is signed, and the connection this read runs on has no "
+            f"cursor_key to verify it with. {NOTHING_SENT}"
+        )
+    return decode_cursor(cursor)
+
+
+def make_cursor(key: Item | None, context: str, inputs: Inputs) -> str | None:
+    """The cursor for resume key ``key`` (None stays None): signed for the read ``context``
+    names when the running connection has ``cursor_key``, else `encode_cursor`'s."""
+    if key is None:
+        return None
+    keys = inputs.cursor_keys
+    if not keys:
+        return encode_cursor(key)
+    return keys.seal(SIGNED_KEY, {"k": plain_key(key)}, context, inputs.clock())
 
 
 def paginate(
@@ -57,8 +124,13 @@ def paginate(
     start_key: Item | None,
     key_attributes: Sequence[str],
     retry: Any,
+    cursor_context: str,
+    inputs: Inputs | None = None,
 ) -> Flow[None]:
-    """Emit `Page` objects for a Query or Scan until done or ``limit`` items returned."""
+    """Emit `Page` objects for a Query or Scan until done or ``limit`` items returned.
+
+    Each page's cursor is made for the read ``cursor_context`` names (`make_cursor`) with
+    ``inputs``, the running connection's (asked for when a first cursor is needed)."""
     remaining = limit
     last_key = start_key
     requests = 0
@@ -93,7 +165,9 @@ def paginate(
                 page.unknown.append(raw)
             else:
                 page.skipped += 1
-        page.cursor = encode_cursor(last_key)
+        if last_key is not None and inputs is None:
+            inputs = yield from connection_inputs()
+        page.cursor = None if inputs is None else make_cursor(last_key, cursor_context, inputs)
         if remaining is not None:
             remaining -= len(page.items)
         yield Emit(page)

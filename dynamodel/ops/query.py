@@ -19,7 +19,8 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
 
 from dynamodel.core.codec import Item, encode
-from dynamodel.core.errors import ValidationError
+from dynamodel.core.cursors import dumps
+from dynamodel.core.errors import InvalidCursor, ValidationError
 from dynamodel.core.expressions import (
     Attr,
     Condition,
@@ -30,7 +31,7 @@ from dynamodel.core.expressions import (
     render_condition,
     render_projection,
 )
-from dynamodel.core.flows import Flow, connection_inputs
+from dynamodel.core.flows import Flow, Inputs, connection_inputs
 from dynamodel.core.keys import KeyTemplate
 from dynamodel.core.suggest import suggest
 from dynamodel.io.executors import aiterate, arun, iterate, run
@@ -47,12 +48,12 @@ from dynamodel.modelling.tenancy import _SCOPE as _TENANT
 from dynamodel.modelling.ttl import is_expired, not_expired_condition
 from dynamodel.ops.items import guard_shards, hides_expired
 from dynamodel.ops.page import Page
-from dynamodel.ops.pagination import Parser, count_flow, decode_cursor, paginate
+from dynamodel.ops.pagination import Parser, count_flow, open_cursor, paginate, peek_cursor
 from dynamodel.ops.shard_reads import (
     count_shards_flow,
-    decode_shard_cursor,
     merge_flow,
-    shard_cursor_partition,
+    open_shard_cursor,
+    peek_shard_cursor,
 )
 
 if TYPE_CHECKING:
@@ -134,18 +135,53 @@ class ReadBuilder(Generic[M]):
         return replace(self, projection_paths=tuple((a.segments, a.raw) for a in attrs))
 
     def start_from(self, cursor: str | None) -> Self:
-        """Resume from a page's cursor (None starts from the beginning)."""
+        """Resume from a page's cursor (None starts from the beginning).
+
+        A malformed cursor, or one of another partition, is refused now (`InvalidCursor`).
+        When the read runs, before its first request, the connection it runs on verifies
+        the cursor: with ``cursor_key`` it must be signed by one of its keys for this read
+        (same table, index, models and partition or segment), without it must be unsigned.
+        """
         if cursor:
+            if not isinstance(cursor, str):
+                raise InvalidCursor(f"invalid cursor: a str, not {type(cursor).__name__}")
             self._check_cursor(cursor)
         return replace(self, start_cursor=cursor or None)
 
     def _check_cursor(self, cursor: str) -> None:
-        decode_cursor(cursor)
+        peek_cursor(cursor)
 
     @property
     def start_key(self) -> Item | None:
-        """The ExclusiveStartKey the cursor resumes from (unsharded reads)."""
-        return decode_cursor(self.start_cursor) if self.start_cursor else None
+        """The ExclusiveStartKey the cursor resumes from (unsharded reads), as the cursor
+        says: NOT verified (the read verifies it with its connection's keys when it runs)."""
+        return peek_cursor(self.start_cursor) if self.start_cursor else None
+
+    def _cursor_context(self) -> str:
+        """The identity a signed cursor is bound to: a cursor resumes only the read that
+        made it (same operation, physical table, index, entity set and `_cursor_scope`)."""
+        return dumps(
+            [
+                self._op(),
+                self.table.physical_name,
+                self.index,
+                sorted(self.models),
+                self._cursor_scope(),
+            ]
+        )
+
+    def _cursor_scope(self) -> Any:
+        """What part of the table or index the read covers (its partition, segment...)."""
+        raise NotImplementedError
+
+    def _start(self, inputs: Inputs | None) -> Flow[tuple[Item | None, Inputs | None]]:
+        """The verified resume key (None without a cursor) and the running connection's
+        inputs (asked for when there is a cursor to verify, else ``inputs`` as given)."""
+        if not self.start_cursor:
+            return None, inputs
+        if inputs is None:
+            inputs = yield from connection_inputs()
+        return open_cursor(self.start_cursor, self._cursor_context(), inputs), inputs
 
     def using(self, connection: Connection | None) -> Self:
         """Send this read's requests through ``connection`` (None: the scoped connection,
@@ -206,10 +242,22 @@ class ReadBuilder(Generic[M]):
     def _now(self) -> Flow[dt.datetime | None]:
         """The running connection's clock when this read hides expired items (one step, no
         request), else None: ``now = yield from self._now()``."""
+        return (yield from self._inputs_now(None))[1]
+
+    def _inputs_now(self, inputs: Inputs | None) -> Flow[tuple[Inputs | None, dt.datetime | None]]:
+        """`_now`, and the running connection's inputs (``inputs`` when the flow has them
+        already; asked for when the clock is needed)."""
         if not hides_expired(self.table):
-            return None
-        inputs = yield from connection_inputs()
-        return inputs.now()
+            return inputs, None
+        if inputs is None:
+            inputs = yield from connection_inputs()
+        return inputs, inputs.now()
+
+    def _guard(self, inputs: Inputs | None) -> Flow[None]:
+        """Checks a read makes before its first request, after its cursor is verified
+        (`Query`: the table's shard records); ``inputs``: the connection's, if asked."""
+        return
+        yield
 
     def _parser(self, now: dt.datetime | None) -> Parser:
         """``now``: what `_now` gave (expired items are those whose TTL is before it)."""
@@ -250,16 +298,20 @@ class ReadBuilder(Generic[M]):
         return self._paginate(params, self._key_attributes())
 
     def _paginate(self, params: dict[str, Any], key_attributes: list[str]) -> Flow[None]:
-        now = yield from self._now()
+        start_key, inputs = yield from self._start(None)  # verified before any request
+        yield from self._guard(inputs)
+        inputs, now = yield from self._inputs_now(inputs)
         yield from paginate(
             self._op(),
             params,
             self._parser(now),
             limit=self.limit_count,
             page_size=self.page_size_count,
-            start_key=self.start_key,
+            start_key=start_key,
             key_attributes=key_attributes,
             retry=None,  # the running connection's policy
+            cursor_context=self._cursor_context(),
+            inputs=inputs,
         )
 
     # running: sync
@@ -298,12 +350,14 @@ class ReadBuilder(Generic[M]):
 
     def _count_flow(self) -> Flow[int]:
         self._check_tenant()
-        now = yield from self._now()
+        start_key, inputs = yield from self._start(None)  # verified before any request
+        yield from self._guard(inputs)
+        _, now = yield from self._inputs_now(inputs)
         return (
             yield from count_flow(
                 self._op(),
                 self._counting(now)._params(),
-                self.start_key,
+                start_key,
                 None,  # the running connection's policy
                 self.limit_count,
             )
@@ -437,16 +491,15 @@ class Query(ReadBuilder[M]):
         """Refuse a cursor made by a query of another partition (another tenant's, say): it
         would resume somewhere this query never reads, which backends handle differently."""
         if self.multi is not None:
-            start = decode_cursor(cursor)
+            start = peek_cursor(cursor)
             found = tuple((a, _plain(start.get(a))) for a, _ in self.multi_pk)
             if any(start.get(a) != encode(v) for a, v in self.multi_pk):
                 _refuse_foreign_cursor(_describe_partition(found), self.pk_value)
             return
         if self.shards is None:
-            self._check_cursor_partition(decode_cursor(cursor), self.pk_value)
+            self._check_cursor_partition(peek_cursor(cursor), self.pk_value)
             return
-        positions, _ = decode_shard_cursor(cursor, self.shards.count)
-        recorded = shard_cursor_partition(cursor)
+        positions, _, recorded = peek_shard_cursor(cursor, self.shards.count)
         if recorded is not None:
             _refuse_foreign_cursor(recorded, self.pk_value)
         for shard, key in positions.items():
@@ -457,26 +510,31 @@ class Query(ReadBuilder[M]):
         attribute = self.table.index_keys(self.index).pk
         _refuse_foreign_cursor(key.get(attribute, {}).get("S"), expected)
 
+    def _cursor_scope(self) -> Any:
+        if self.shards is not None:
+            return [self.pk_value, self.shards.count]
+        return self.pk_value
+
     def _shard_params(self, physical_pk: str) -> dict[str, Any]:
         return replace(self, pk_value=physical_pk, shards=None)._params()
 
-    def _guard(self) -> Flow[None]:
-        return guard_shards(self.models.values(), write=False, index=self.index)
+    def _guard(self, inputs: Inputs | None) -> Flow[None]:
+        return guard_shards(self.models.values(), write=False, index=self.index, inputs=inputs)
 
     def _flow(self) -> Flow[None]:
         if self.shards is None:
-            return self._guarded(super()._flow())
+            return super()._flow()
         self._check_tenant()  # before the shard guard's read
         return self._merge_flow()
 
-    def _guarded(self, flow: Flow[R]) -> Flow[R]:
-        yield from self._guard()
-        return (yield from flow)
-
     def _merge_flow(self) -> Flow[None]:
         assert self.shards is not None
-        yield from self._guard()
-        now = yield from self._now()
+        inputs: Inputs | None = None
+        if self.start_cursor:  # verified before any request (merge_flow reads it again)
+            inputs = yield from connection_inputs()
+            open_shard_cursor(self.start_cursor, self.shards.count, self._cursor_context(), inputs)
+        yield from self._guard(inputs)
+        inputs, now = yield from self._inputs_now(inputs)
         keys = self.table.index_keys(self.index)
         yield from merge_flow(
             op_params=self._shard_params,
@@ -491,18 +549,20 @@ class Query(ReadBuilder[M]):
             parse=self._parser(now),
             retry=None,  # the running connection's policy
             max_concurrency=self.max_concurrency,
+            cursor_context=self._cursor_context(),
+            inputs=inputs,
         )
 
     def _count_flow(self) -> Flow[int]:
         self._check_tenant()  # before the shard guard's read
         if self.shards is None:
-            return self._guarded(super()._count_flow())
+            return super()._count_flow()
         if self.start_cursor:
             raise ValidationError("count() of a sharded query cannot start from a cursor")
         return self._count_shards_flow(self.shards)
 
     def _count_shards_flow(self, shards: Shards) -> Flow[int]:
-        yield from self._guard()
+        yield from self._guard(None)
         counting = self._counting((yield from self._now()))
         return (
             yield from count_shards_flow(
@@ -798,7 +858,7 @@ _PLAIN_PARAMS: dict[tuple[Any, ...], _PlainParams] = {}
 
 def _refuse_foreign_cursor(partition: str | None, expected: str) -> None:
     if partition != expected:
-        raise ValidationError(
+        raise InvalidCursor(
             f"invalid cursor: it resumes a query of partition {partition!r}, not this "
             f"query's {expected!r}. Nothing was sent"
         )

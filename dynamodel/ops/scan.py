@@ -57,6 +57,9 @@ class Scan(ReadBuilder[M]):
     def _op(self) -> str:
         return "scan"
 
+    def _cursor_scope(self) -> Any:
+        return [self.segment_index, self.total_segments]
+
     def _params(self) -> dict[str, Any]:
         ph = self._placeholders()
         extra = None

@@ -11,28 +11,55 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from dynamodel.core.codec import Item
-from dynamodel.core.errors import ValidationError
-from dynamodel.core.flows import Emit, Flow, Gather, Request
+from dynamodel.core.cursors import NOTHING_SENT, SIGNED_KEY, SIGNED_SHARDS, is_signed, peek
+from dynamodel.core.errors import InvalidCursor
+from dynamodel.core.flows import Emit, Flow, Gather, Inputs, Request, connection_inputs
 from dynamodel.modelling.sharding import Shards
+from dynamodel.ops.pagination import plain_key, typed_key
 
 
 def encode_shard_cursor(
     positions: Mapping[int, Item | None], done: set[int], partition: str | None = None
 ) -> str | None:
-    """A cursor holding each shard's resume key (None when every shard is done) and the
-    logical partition key it belongs to."""
+    """An unsigned cursor (format 1) holding each shard's resume key (None when every shard
+    is done) and the logical partition key it belongs to."""
+    data = _shard_payload(positions, done, partition)
+    if data is None:
+        return None
+    text = json.dumps({"v": 1, **data}, separators=(",", ":"), sort_keys=True)
+    return "s." + base64.urlsafe_b64encode(text.encode("utf-8")).decode("ascii").rstrip("=")
+
+
+def _shard_payload(
+    positions: Mapping[int, Item | None], done: set[int], partition: str | None
+) -> dict[str, Any] | None:
     if len(done) == len(positions):
         return None
     shards: dict[str, Any] = {}
     for shard, key in positions.items():
         if shard in done:
             continue
-        shards[str(shard)] = None if key is None else _plain_key(key)
-    data: dict[str, Any] = {"v": 1, "s": shards}
+        shards[str(shard)] = None if key is None else plain_key(key)
+    data: dict[str, Any] = {"s": shards}
     if partition is not None:
         data["p"] = partition
-    text = json.dumps(data, separators=(",", ":"), sort_keys=True)
-    return "s." + base64.urlsafe_b64encode(text.encode("utf-8")).decode("ascii").rstrip("=")
+    return data
+
+
+def make_shard_cursor(
+    positions: Mapping[int, Item | None],
+    done: set[int],
+    partition: str,
+    context: str,
+    inputs: Inputs,
+) -> str | None:
+    """A sharded query's cursor: signed for the read ``context`` names when the running
+    connection has ``cursor_key``, else `encode_shard_cursor`'s."""
+    keys = inputs.cursor_keys
+    if not keys:
+        return encode_shard_cursor(positions, done, partition)
+    data = _shard_payload(positions, done, partition)
+    return None if data is None else keys.seal(SIGNED_SHARDS, data, context, inputs.clock())
 
 
 def decode_shard_cursor(cursor: str, count: int) -> tuple[dict[int, Item | None], set[int]]:
@@ -43,18 +70,62 @@ def decode_shard_cursor(cursor: str, count: int) -> tuple[dict[int, Item | None]
         data = _shard_cursor_data(cursor)
         if data.get("v") != 1:
             raise ValueError("unknown cursor version")
+    except (ValueError, TypeError, KeyError, AttributeError, binascii.Error) as exc:
+        raise InvalidCursor(f"invalid sharded cursor: {exc}") from exc
+    return _positions(data, count)
+
+
+def _positions(data: Mapping[str, Any], count: int) -> tuple[dict[int, Item | None], set[int]]:
+    try:
         positions: dict[int, Item | None] = {}
         for shard_text, key in data["s"].items():
             shard = int(shard_text)
             if not 0 <= shard < count:
                 raise ValueError(f"shard {shard} out of range for {count} shards")
-            positions[shard] = None if key is None else _typed_key(key)
+            positions[shard] = None if key is None else typed_key(key)
     except (ValueError, TypeError, KeyError, AttributeError, binascii.Error) as exc:
-        raise ValidationError(f"invalid sharded cursor: {exc}") from exc
+        raise InvalidCursor(f"invalid sharded cursor: {exc}") from exc
     done = {shard for shard in range(count) if shard not in positions}
     for shard in done:
         positions[shard] = None
     return positions, done
+
+
+def peek_shard_cursor(
+    cursor: str, count: int
+) -> tuple[dict[int, Item | None], set[int], str | None]:
+    """Positions, finished shards and recorded logical partition (None in cursors made before
+    it was recorded) of a sharded query's cursor, signed or not, NOT verified: for checks
+    while a query is built; the query verifies a signed cursor before its first request."""
+    if cursor.startswith(SIGNED_SHARDS):
+        data = peek(cursor, SIGNED_SHARDS)
+        positions, done = _positions(data, count)
+    elif cursor.startswith(SIGNED_KEY):
+        raise InvalidCursor(
+            "invalid sharded cursor: a cursor of an unsharded read (a sharded query's cursor "
+            f"resumes only a sharded query). {NOTHING_SENT}"
+        )
+    else:
+        positions, done = decode_shard_cursor(cursor, count)
+        data = _shard_cursor_data(cursor)
+    partition = data.get("p")
+    return positions, done, partition if isinstance(partition, str) else None
+
+
+def open_shard_cursor(
+    cursor: str, count: int, context: str, inputs: Inputs
+) -> tuple[dict[int, Item | None], set[int]]:
+    """Positions and finished shards of ``cursor``, verified with the running connection's
+    keys (see `dynamodel.ops.pagination.open_cursor`)."""
+    keys = inputs.cursor_keys
+    if keys:
+        return _positions(keys.open(cursor, SIGNED_SHARDS, context, inputs.clock()), count)
+    if is_signed(cursor):
+        raise InvalidCursor(
+            "invalid cursor: it is signed, and the connection this read runs on has no "
+            f"cursor_key to verify it with. {NOTHING_SENT}"
+        )
+    return decode_shard_cursor(cursor, count)
 
 
 def _shard_cursor_data(cursor: str) -> Any:
@@ -64,25 +135,8 @@ def _shard_cursor_data(cursor: str) -> Any:
 
 def shard_cursor_partition(cursor: str) -> str | None:
     """The logical partition key a sharded cursor records (None in cursors made before it
-    was recorded). The cursor must have passed `decode_shard_cursor`."""
-    partition = _shard_cursor_data(cursor).get("p")
-    return partition if isinstance(partition, str) else None
-
-
-def _plain_key(key: Item) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for name, value in key.items():
-        ((tag, inner),) = value.items()
-        out[name] = {tag: base64.b64encode(bytes(inner)).decode() if tag == "B" else inner}
-    return out
-
-
-def _typed_key(key: Mapping[str, Any]) -> Item:
-    out: Item = {}
-    for name, value in key.items():
-        ((tag, inner),) = value.items()
-        out[name] = {tag: base64.b64decode(inner) if tag == "B" else inner}
-    return out
+    was recorded). The cursor must have passed `decode_shard_cursor` or `peek_shard_cursor`."""
+    return peek_shard_cursor(cursor, 1 << 30)[2]
 
 
 def _sort_value(raw: Item, attribute: str | None) -> Any:
@@ -133,8 +187,13 @@ def merge_flow(
     parse: Callable[[Item], tuple[str, Any]],
     retry: Any,
     max_concurrency: int,
+    cursor_context: str = "",
+    inputs: Inputs | None = None,
 ) -> Flow[None]:
     """Query every shard concurrently and emit merged pages in sort key order.
+
+    ``cursor`` is verified, and each page's cursor made, for the read ``cursor_context``
+    names with ``inputs``, the running connection's (asked for when first needed).
 
     ``op_params(physical_pk)`` builds one shard's Query parameters. Each emitted page holds the
     items that are certain to come next (every unfinished shard has a buffered head), with a
@@ -144,7 +203,9 @@ def merge_flow(
 
     positions: dict[int, Item | None]
     if cursor:
-        positions, done = decode_shard_cursor(cursor, shards.count)
+        if inputs is None:
+            inputs = yield from connection_inputs()
+        positions, done = open_shard_cursor(cursor, shards.count, cursor_context, inputs)
     else:
         positions, done = dict.fromkeys(range(shards.count)), set()
     state = [
@@ -208,7 +269,13 @@ def merge_flow(
             s.number: (s.last if s.buffer else s.resume) if (s.buffer or not s.done) else None
             for s in state
         }
-        page.cursor = encode_shard_cursor(resume_at, finished, logical_pk)
+        if inputs is None and len(finished) < shards.count:
+            inputs = yield from connection_inputs()
+        page.cursor = (
+            None
+            if inputs is None
+            else make_shard_cursor(resume_at, finished, logical_pk, cursor_context, inputs)
+        )
         yield Emit(page)
         if remaining == 0 or len(finished) == shards.count:
             return
