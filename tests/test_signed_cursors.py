@@ -410,3 +410,44 @@ def test_connection_keys_are_checked_and_never_shown() -> None:
     for shown in (repr(connection), repr(keys), repr(connection.inputs)):
         assert KEY.decode() not in shown and NEW_KEY not in shown
     assert not CursorKeys() and len(Connection().inputs.cursor_keys) == 0
+
+
+# -- the flows, driven by hand (no server) ---------------------------------------------------------
+
+
+def test_a_flow_verifies_its_cursor_before_yielding_any_request() -> None:
+    import random
+
+    from dynamodel.core.flows import CONNECTION_INPUTS, Emit, Inputs, Request
+
+    inputs = Inputs(lambda: 1_900_000_000.0, random.Random(0), CursorKeys(KEY))
+    note = Note(tenant="t1", n=1).to_item()
+
+    def drive(flow: Any) -> list[Any]:
+        steps: list[Any] = []
+        step = next(flow)
+        try:
+            while True:
+                steps.append(step)
+                if step is CONNECTION_INPUTS:
+                    step = flow.send(inputs)
+                elif isinstance(step, Request):
+                    key = {"pk": note["pk"], "sk": note["sk"]}
+                    more = {"LastEvaluatedKey": key} if len(steps) < 3 else {}
+                    step = flow.send({"Items": [note], **more})
+                else:
+                    assert isinstance(step, Emit)
+                    step = flow.send(None)
+        except StopIteration:
+            return steps
+
+    # a scan: no shard records to check, so the flow's requests are the read's own
+    steps = drive(Note.scan().limit(1)._flow())
+    (page,) = [s.value for s in steps if isinstance(s, Emit)]
+    assert page.cursor.startswith("k2.")
+    assert len(drive(Note.scan().start_from(page.cursor)._flow())) > 1
+    for cursor in (flip(page.cursor, len(page.cursor) - 2), "eyJ2IjoxLCJrIjp7fX0"):
+        flow = Note.scan().start_from(cursor)._flow()
+        assert next(flow) is CONNECTION_INPUTS  # the first step: nothing sent before
+        with pytest.raises(InvalidCursor):
+            flow.send(inputs)

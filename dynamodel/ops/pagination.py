@@ -103,15 +103,15 @@ def open_cursor(cursor: str, context: str, inputs: Inputs) -> Item:
     return decode_cursor(cursor)
 
 
-def make_cursor(key: Item | None, context: str, inputs: Inputs) -> str | None:
-    """The cursor for resume key ``key`` (None stays None): signed for the read ``context``
+def make_cursor(key: Item | None, context: Callable[[], str], inputs: Inputs) -> str | None:
+    """The cursor for resume key ``key`` (None stays None): signed for the read ``context()``
     names when the running connection has ``cursor_key``, else `encode_cursor`'s."""
     if key is None:
         return None
     keys = inputs.cursor_keys
     if not keys:
         return encode_cursor(key)
-    return keys.seal(SIGNED_KEY, {"k": plain_key(key)}, context, inputs.clock())
+    return keys.seal(SIGNED_KEY, {"k": plain_key(key)}, context(), inputs.clock())
 
 
 def paginate(
@@ -124,12 +124,12 @@ def paginate(
     start_key: Item | None,
     key_attributes: Sequence[str],
     retry: Any,
-    cursor_context: str,
+    cursor_context: Callable[[], str],
     inputs: Inputs | None = None,
 ) -> Flow[None]:
     """Emit `Page` objects for a Query or Scan until done or ``limit`` items returned.
 
-    Each page's cursor is made for the read ``cursor_context`` names (`make_cursor`) with
+    Each page's cursor is made for the read ``cursor_context()`` names (`make_cursor`) with
     ``inputs``, the running connection's (asked for when a first cursor is needed)."""
     remaining = limit
     last_key = start_key

@@ -310,7 +310,7 @@ class ReadBuilder(Generic[M]):
             start_key=start_key,
             key_attributes=key_attributes,
             retry=None,  # the running connection's policy
-            cursor_context=self._cursor_context(),
+            cursor_context=self._cursor_context,
             inputs=inputs,
         )
 
@@ -549,7 +549,7 @@ class Query(ReadBuilder[M]):
             parse=self._parser(now),
             retry=None,  # the running connection's policy
             max_concurrency=self.max_concurrency,
-            cursor_context=self._cursor_context(),
+            cursor_context=self._cursor_context,
             inputs=inputs,
         )
 

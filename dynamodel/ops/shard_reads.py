@@ -50,16 +50,16 @@ def make_shard_cursor(
     positions: Mapping[int, Item | None],
     done: set[int],
     partition: str,
-    context: str,
+    context: Callable[[], str],
     inputs: Inputs,
 ) -> str | None:
-    """A sharded query's cursor: signed for the read ``context`` names when the running
+    """A sharded query's cursor: signed for the read ``context()`` names when the running
     connection has ``cursor_key``, else `encode_shard_cursor`'s."""
     keys = inputs.cursor_keys
     if not keys:
         return encode_shard_cursor(positions, done, partition)
     data = _shard_payload(positions, done, partition)
-    return None if data is None else keys.seal(SIGNED_SHARDS, data, context, inputs.clock())
+    return None if data is None else keys.seal(SIGNED_SHARDS, data, context(), inputs.clock())
 
 
 def decode_shard_cursor(cursor: str, count: int) -> tuple[dict[int, Item | None], set[int]]:
@@ -133,12 +133,6 @@ def _shard_cursor_data(cursor: str) -> Any:
     return json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
 
 
-def shard_cursor_partition(cursor: str) -> str | None:
-    """The logical partition key a sharded cursor records (None in cursors made before it
-    was recorded). The cursor must have passed `decode_shard_cursor` or `peek_shard_cursor`."""
-    return peek_shard_cursor(cursor, 1 << 30)[2]
-
-
 def _sort_value(raw: Item, attribute: str | None) -> Any:
     if attribute is None:
         return ""
@@ -187,12 +181,12 @@ def merge_flow(
     parse: Callable[[Item], tuple[str, Any]],
     retry: Any,
     max_concurrency: int,
-    cursor_context: str = "",
+    cursor_context: Callable[[], str] = lambda: "",
     inputs: Inputs | None = None,
 ) -> Flow[None]:
     """Query every shard concurrently and emit merged pages in sort key order.
 
-    ``cursor`` is verified, and each page's cursor made, for the read ``cursor_context``
+    ``cursor`` is verified, and each page's cursor made, for the read ``cursor_context()``
     names with ``inputs``, the running connection's (asked for when first needed).
 
     ``op_params(physical_pk)`` builds one shard's Query parameters. Each emitted page holds the
@@ -205,7 +199,7 @@ def merge_flow(
     if cursor:
         if inputs is None:
             inputs = yield from connection_inputs()
-        positions, done = open_shard_cursor(cursor, shards.count, cursor_context, inputs)
+        positions, done = open_shard_cursor(cursor, shards.count, cursor_context(), inputs)
     else:
         positions, done = dict.fromkeys(range(shards.count)), set()
     state = [
