@@ -112,9 +112,7 @@ async def customer_scope(
 CallerDep = Annotated[str, Depends(customer_scope)]
 
 
-def require_staff(
-    request: Request, x_staff_token: Annotated[str | None, Header()] = None
-) -> None:
+def require_staff(request: Request, x_staff_token: Annotated[str | None, Header()] = None) -> None:
     """Staff endpoints (catalogue changes, searches across customers) need the staff token."""
     expected: str | None = request.app.state.settings.staff_token
     if expected is None or x_staff_token is None:
