@@ -355,3 +355,22 @@ async def test_tasks_started_in_the_scope_inherit_it(data: None, sent: SentLog) 
         )
     assert isinstance(mine, Note)
     assert isinstance(theirs, TenantViolation)
+
+
+def test_batches_and_transactions_built_outside_are_checked_when_sent(
+    data: None, sent: SentLog
+) -> None:
+    """Keys added before the scope was entered are checked again when the request is sent."""
+    writer = batch_write()
+    writer.put(Note(tenant=T2, note_id="evil"))
+    tx = TransactWrite()
+    tx.delete_item(Note, {"tenant": T2, "note_id": "n0"})
+    reads = TransactGet()
+    reads.get(Note, tenant=T2, note_id="n0")
+    keys = [Key(Note, tenant=T2, note_id="n0")]
+    refused(sent, writer.flush, "batch write flush")
+    refused(sent, tx.commit, "transaction commit")
+    refused(sent, reads.execute, "transaction get")
+    refused(sent, lambda: batch_get(keys), "batch_get of keys made outside")
+    assert Note.get(tenant=T2, note_id="n0").text == "t2 note 0"
+    assert Note.get_or_none(tenant=T2, note_id="evil") is None

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from dynamodel.modelling.base import ModelBase
     from dynamodel.modelling.spec import ModelSpec
 
-__all__ = ["current_tenant", "refuse_in_tenant_scope", "tenant_scope"]
+__all__ = ["check_keys", "current_tenant", "refuse_in_tenant_scope", "tenant_scope"]
 
 _SCOPE: ContextVar[tenant_scope | None] = ContextVar("dynamodel_tenant", default=None)
 
@@ -183,3 +183,12 @@ def refuse_in_tenant_scope(what: str) -> None:
     scope = _SCOPE.get()
     if scope is not None:
         raise scope._refuse(None, what, "it reaches every tenant's data")
+
+
+def check_keys(keys: Iterable[tuple[type[ModelBase], Mapping[str, Any]]], what: str) -> None:
+    """Inside a tenant scope, check again, when a batch or transaction is sent, the keys
+    (model, key field values) it was built with: it may have been built outside the scope."""
+    scope = _SCOPE.get()
+    if scope is not None:
+        for model, fields in keys:
+            scope.check_key(model._spec(), fields, what)

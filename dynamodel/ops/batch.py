@@ -28,6 +28,7 @@ from dynamodel.core.codec import Item, item_size
 from dynamodel.core.errors import DynamodelError, ValidationError
 from dynamodel.io.scope import resolve_connection
 from dynamodel.modelling.base import ModelBase
+from dynamodel.modelling.tenancy import check_keys
 from dynamodel.ops.batch_flows import (
     MAX_BATCH_BYTES,
     MAX_GET_KEYS,
@@ -381,6 +382,7 @@ class BatchWriter:
     # -- sending ---------------------------------------------------------------------------------
 
     def _plan(self) -> _WritePlan:
+        check_keys(((w.model, w.key.fields) for w in self._requests), "batch write")
         requests, superseded = deduplicate(self._requests)
         progress = Progress()
         jobs: list[_Job] = []
@@ -523,6 +525,7 @@ def _plan_get(
     if isinstance(keys, Key | ModelBase):
         raise ValidationError("batch_get takes an iterable of keys, not a single key")
     unique, entries, duplicates = get_entries(as_key(k, "batch_get") for k in keys)
+    check_keys(((k.model, k.fields) for e in entries for k in e.keys), "batch_get")
     progress = Progress()
     jobs: list[_Job] = []
     groups = group_by_connection(  # resolved before any chunk is sent (dynamodel.io.scope)

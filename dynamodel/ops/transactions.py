@@ -44,6 +44,7 @@ from dynamodel.core.retry import RetryPolicy
 from dynamodel.modelling.base import ModelBase
 from dynamodel.modelling.item_keys import coerce_fields
 from dynamodel.modelling.spec import WriteOperation
+from dynamodel.modelling.tenancy import check_keys
 from dynamodel.ops.items import (
     build_put,
     build_update,
@@ -546,6 +547,7 @@ class TransactWrite(_Builder):
         if not self._actions:
             self.committed = True
             return
+        check_keys(((a.model, a.key) for a in self._actions), "transaction")
         self._sent = True  # its payload must not change: the token identifies it
         request = self.request()
         yield from guard_shards((action.model for action in self._actions), write=True)
@@ -686,6 +688,7 @@ class TransactGet(_Builder):
     def _execute_flow(self, connection: Connection) -> Flow[list[ModelBase | None]]:
         if not self._actions:
             return []
+        check_keys(((a.model, a.key) for a in self._actions), "transaction")
         yield from guard_shards((a.model for a in self._actions), write=False, index=None)
         try:
             response = yield from send_flow(self.request(), connection.retry)
