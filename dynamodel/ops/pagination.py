@@ -114,6 +114,27 @@ def make_cursor(key: Item | None, context: Callable[[], str], inputs: Inputs) ->
     return keys.seal(SIGNED_KEY, {"k": plain_key(key)}, context(), inputs.clock())
 
 
+#: a read with a limit first asks DynamoDB (``Limit``) for as many items as it still needs; when
+#: a filter (the entity type, a user filter, hidden expired items) thinned a page out, the next
+#: asks for this many times more than the last did, and past `ADAPTIVE_MAX` for full pages
+ADAPTIVE_GROWTH = 4
+ADAPTIVE_MAX = 1000
+
+
+def page_limit(remaining: int | None, page_size: int | None, previous: int | None) -> int | None:
+    """The ``Limit`` of a read's next request: ``page_size`` when given; else, with a limit,
+    what is still needed, growing by `ADAPTIVE_GROWTH` after the first request (None: no
+    ``Limit``, DynamoDB's 1 MB pages; also without a limit)."""
+    if page_size is not None:
+        return page_size
+    if remaining is None:
+        return None
+    if previous is None:
+        return remaining
+    grown = previous * ADAPTIVE_GROWTH
+    return max(remaining, grown) if grown <= ADAPTIVE_MAX else None
+
+
 def paginate(
     op: str,
     base: dict[str, Any],
@@ -130,16 +151,19 @@ def paginate(
     """Emit `Page` objects for a Query or Scan until done or ``limit`` items returned.
 
     Each page's cursor is made for the read ``cursor_context()`` names (`make_cursor`) with
-    ``inputs``, the running connection's (asked for when a first cursor is needed)."""
+    ``inputs``, the running connection's (asked for when a first cursor is needed). A read with
+    a limit reads only about what it returns (`page_limit`)."""
     remaining = limit
     last_key = start_key
     requests = 0
+    sent_limit: int | None = None
     while True:
         params = dict(base)
         if last_key is not None:
             params["ExclusiveStartKey"] = last_key
-        if page_size is not None:
-            params["Limit"] = page_size
+        sent_limit = page_limit(remaining, page_size, sent_limit)
+        if sent_limit is not None:
+            params["Limit"] = sent_limit
         response = yield from call(Request(op, params), retry)
         requests += 1
         last_key = response.get("LastEvaluatedKey")
