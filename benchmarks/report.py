@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import case_cache, case_sharded
+from . import case_cache, case_limits, case_sharded
 from .harness import Row, Target
 
 MARKER = "<!-- Everything below is written by `python -m benchmarks`; edit the intro above. -->"
@@ -24,6 +24,7 @@ CASES = {
     "f": "(f) Import time on top of `import boto3, pydantic`",
     "g": case_cache.TITLE,
     "h": "(h) Transport alone: client CPU and latency per low-level call",
+    "i": case_limits.TITLE,
 }
 
 RATIO_MEANING = {
@@ -36,6 +37,7 @@ RATIO_MEANING = {
     "g": case_cache.RATIO_MEANING,
     "h": "ratio = peer / boto3 client (CPU; lower is better); the lean async client's is "
     "to aioboto3's",
+    "i": case_limits.RATIO_MEANING,
 }
 
 #: what each case measures (a sentence on the page, followed by the command to rerun it)
@@ -85,13 +87,23 @@ ABOUT = {
     "h": "Client CPU and latency per low-level GetItem, PutItem and Query call, without "
     "models: boto3's client, dynamodel's lean client (`dynamodel.io.lean`), pydynox's client, "
     "aioboto3 and the async lean client, all on the same server.",
+    "i": "Latency, client CPU and server-side work (requests, the `Limit` each sent, "
+    "`ScannedCount` and consumed read capacity, asked for with `ReturnConsumedCapacity=TOTAL` "
+    "in one untimed call after the rounds) of reads with a limit on one partition of 300 items "
+    "plus one item of another entity: dynamodel's `first()`/`afirst()` and "
+    "`limit(10).all()`/`.aall()` against the raw boto3 client and raw aioboto3 sending the "
+    "same request (sort-key prefix and type filter) with `Limit=1` and `Limit=10`, and, for "
+    "context, the raw client sending it without `Limit` (its first page: the whole partition; "
+    "a tenth as many calls), which is what a read with a limit costs when it does not tell "
+    "DynamoDB. moto reports 1 capacity unit for each of these queries; dynoxide computes "
+    "capacity as DynamoDB does.",
 }
 
 #: the issue whose targets a case checks (default 9)
-ISSUES = {"g": 6, "h": 11}
+ISSUES = {"g": 6, "h": 11, "i": 22}
 
 #: digits after the point of a case's figures (default 1)
-DIGITS = {"a": 2, "g": 3}
+DIGITS = {"a": 2, "g": 3, "i": 3}
 
 
 def rerun_command(case: str) -> str:
@@ -225,8 +237,9 @@ def markdown(
     if targets:
         parts.append("## Targets\n")
         parts.append(
-            "The speed targets of issue 9 (this suite), issue 6 (the local cache) and issue 11 "
-            "(the lean transport), checked on this run's ratios.\n"
+            "The speed targets of issue 9 (this suite), issue 6 (the local cache), issue 11 "
+            "(the lean transport) and issue 22 (reads with a limit), checked on this run's "
+            "figures.\n"
         )
         parts.append(_md_table(TARGET_HEADER, _target_rows(targets)))
         parts.append("")

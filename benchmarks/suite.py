@@ -16,7 +16,7 @@ from .harness import Row, Settings, Target, machine
 from .peers import installed_version
 from .server import ROOT, ServerProcess, ServerUnavailable, create_table, dynoxide_version
 
-ALL_CASES = ("a", "b", "c", "d", "e", "f", "g", "h")
+ALL_CASES = ("a", "b", "c", "d", "e", "f", "g", "h", "i")
 #: the cases that run against the shared local server, in this order, and their modules
 SERVER_CASE_MODULES = {
     "b": "case_calls",
@@ -24,6 +24,7 @@ SERVER_CASE_MODULES = {
     "c": "case_batch",
     "d": "case_sharded",
     "g": "case_cache",
+    "i": "case_limits",
 }
 SERVER_CASES = tuple(SERVER_CASE_MODULES)
 DEFAULT_OUT = ROOT / "docs" / "benchmarks.md"
@@ -46,7 +47,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks",
         description="Benchmark dynamodel against its peers and check the speed targets "
-        "(issues 9, 6 and 11).",
+        "(issues 9, 6, 11 and 22).",
     )
     parser.add_argument(
         "--quick",
@@ -98,7 +99,8 @@ def _settings_text(s: Settings) -> str:
         f"(e) {s.stream_items:,} items; (f) {s.import_runs} interpreters per peer; "
         f"(g) {s.call_count} gets and {s.call_count} queries per peer x {s.call_rounds} rounds; "
         f"(h) {s.call_count} gets, {s.call_count} puts and {max(1, s.call_count // 2)} queries "
-        f"per peer x {s.call_rounds} rounds"
+        f"per peer x {s.call_rounds} rounds; "
+        f"(i) {s.call_count} calls of each read per peer x {s.call_rounds} rounds"
     )
 
 

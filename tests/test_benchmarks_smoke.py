@@ -15,7 +15,7 @@ import pytest
 from backends import DYNOXIDE_VERSION, BackendUnavailable, dynoxide_binary
 
 ROOT = Path(__file__).resolve().parent.parent
-CASES = ("a", "b", "c", "d", "e", "f", "g", "h")
+CASES = ("a", "b", "c", "d", "e", "f", "g", "h", "i")
 FIGURE = r"[\d,]+(\.\d+)?"
 
 
@@ -96,6 +96,17 @@ def test_quick_benchmark_run_prints_the_table_and_writes_the_page(
     for peer in ("boto3 client", "lean client", "aioboto3 client", "lean async client"):
         assert _measured(out, "put", peer, "µs CPU/call"), peer
     assert _target(out, "(h) get: lean client CPU / boto3 client", 11)
+    # (i) reads with a limit: dynamodel's first() and limit(10) send Limit = what they return and
+    # DynamoDB evaluates that many items of the 300; the raw no-Limit read evaluates them all
+    for op, n in (("first()", 1), ("limit(10)", 10)):
+        for peer in ("dynamodel sync", "raw boto3 client, Limit=n", "dynamodel async"):
+            assert _measured(out, op, peer, "ms latency"), (op, peer)
+        line = re.search(rf"^{re.escape(op)}\s+dynamodel sync\s+.*$", out, re.M)
+        assert line is not None and f"1 request (Limit {n}), ScannedCount {n}," in line.group()
+        whole = re.search(rf"^{re.escape(op)}\s+raw boto3 client, no Limit .*$", out, re.M)
+        assert whole is not None and "(Limit none), ScannedCount 300," in whole.group()
+    for text in ("(i) first(): ScannedCount of dynamodel sync's requests", "(i) limit(10): "):
+        assert re.search(rf"^{re.escape(text)}.*#22\s+\d+\.\d\d", out, re.M), text
 
     # (d)'s targets say which server applied the shards' queries one at a time
     sharded = _target(out, "(d) sync: sharded query N=16 / single partition (wall time)", 9)
