@@ -1,5 +1,8 @@
 """(f) Import time on top of ``import boto3, pydantic`` (a Lambda cold start's share).
 
+Target (issue 22): dynamodel's own share, measured after ``import boto3, pydantic`` and a first
+pydantic model class (which every pydantic library pays), is at most 10 ms.
+
 Each figure is the median over ``import_runs`` fresh interpreters (``sys.executable -c``) of
 ``time.perf_counter()`` around the import, after ``import boto3, pydantic`` in the same
 interpreter; peers interleaved. The floor imports nothing more (0 ms), so the row for
@@ -80,13 +83,16 @@ def run(settings: Settings, log: Callable[[str], None]) -> tuple[list[Row], list
             rows.append(Row("f", OP, name, median(times[name]) * 1e3, "ms"))
     value = {r.peer: r.value for r in rows}
     own, first_model = value.get(OWN_SHARE), value.get(PYDANTIC_FIRST_MODEL)
-    note = "pydantic's first model class: " + (f"{first_model:.1f} ms" if first_model else "-")
-    note += "; dynamodel's own share: " + (f"{own:.1f} ms" if own else "-")
+    whole = value.get("dynamodel")
+    note = "the whole import on top of boto3 + pydantic: " + (f"{whole:.1f} ms" if whole else "-")
+    note += "; pydantic's first model class: " + (f"{first_model:.1f} ms" if first_model else "-")
+    # what dynamodel itself adds: every pydantic library pays pydantic's first model class
+    # (about 60 ms, its validator machinery), so the target is on what comes after it (#22)
     target = Target(
         "f",
-        "import dynamodel on top of boto3 + pydantic (ms)",
-        value.get("dynamodel"),
-        50.0,
+        "dynamodel's own import share, after boto3, pydantic and a first model class (ms)",
+        own,
+        10.0,
         "max",
         note,
         unit=" ms",

@@ -100,7 +100,7 @@ ABOUT = {
 }
 
 #: the issue whose targets a case checks (default 9)
-ISSUES = {"g": 6, "h": 11, "i": 22}
+ISSUES = {"f": 22, "g": 6, "h": 11, "i": 22}
 
 #: digits after the point of a case's figures (default 1)
 DIGITS = {"a": 2, "g": 3, "i": 3}

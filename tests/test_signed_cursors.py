@@ -409,7 +409,7 @@ def test_connection_keys_are_checked_and_never_shown() -> None:
     assert len(keys) == 2 and keys.max_age == 30
     for shown in (repr(connection), repr(keys), repr(connection.inputs)):
         assert KEY.decode() not in shown and NEW_KEY not in shown
-    assert not CursorKeys() and len(Connection().inputs.cursor_keys) == 0
+    assert not CursorKeys() and not Connection().inputs.cursor_keys  # None: unsigned
 
 
 # -- the flows, driven by hand (no server) ---------------------------------------------------------

@@ -12,9 +12,11 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from collections.abc import Callable, Generator
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from dynamodel.core.cursors import CursorKeys
+if TYPE_CHECKING:
+    from dynamodel.core.cursors import CursorKeys
+
 from dynamodel.core.errors import DynamodelError
 from dynamodel.core.retry import RetryPolicy
 
@@ -142,7 +144,7 @@ class Inputs:
     clock (``clock()``: wall-clock epoch seconds; TTL reads, the create-on-TTL condition,
     ``Meta.timestamps``, table waits), the random source (``random``: shard choice), the keys
     cursors are signed and verified with (``cursor_keys``, a
-    `dynamodel.core.cursors.CursorKeys`; empty: unsigned cursors) and the connection's own
+    `dynamodel.core.cursors.CursorKeys`; None or empty: unsigned cursors) and the connection's own
     memos (`memo`: e.g. the shard checks made through it). A flow asks with
     ``inputs = yield from connection_inputs()``, only when it needs one of them, so flows
     read no clock, random generator or process-wide cache of their own."""
@@ -154,7 +156,7 @@ class Inputs:
     ) -> None:
         self.clock = clock
         self.random = random
-        self.cursor_keys = cursor_keys if cursor_keys is not None else CursorKeys()
+        self.cursor_keys = cursor_keys  # None: unsigned cursors (loaded only when configured)
         self._memos: dict[str, Any] = {}
         self._lock = threading.Lock()
 

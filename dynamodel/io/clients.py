@@ -325,7 +325,6 @@ def _inputs(
     import random
     import time
 
-    from dynamodel.core.cursors import CursorKeys
     from dynamodel.core.flows import Inputs
 
     if clock is not None and not callable(clock):
@@ -334,7 +333,11 @@ def _inputs(
         raise ValidationError(f"Connection random must be a random.Random, got {rng!r}")
     # memos (e.g. shard checks) are the connection's own: another endpoint's same-named
     # table is not this one
-    keys = CursorKeys(cursor_key, cursor_max_age)
+    keys = None
+    if cursor_key is not None or cursor_max_age is not None:  # loaded only when configured
+        from dynamodel.core.cursors import CursorKeys
+
+        keys = CursorKeys(cursor_key, cursor_max_age)
     return Inputs(clock or time.time, rng or random.Random(), keys)
 
 
