@@ -134,6 +134,7 @@ FALLBACKS: list[tuple[dict[str, str], dict[str, Any]]] = [
     ({"no_proxy": "localhost"}, {}),
     ({"AWS_IGNORE_CONFIGURED_ENDPOINT_URLS": "yes"}, {}),
     ({"AWS_SESSION_TOKEN": ""}, {}),
+    ({"AWS_ENDPOINT_URL": ""}, {}),
     ({"AWS_CA_BUNDLE": ""}, {}),
     ({}, {"profile_name": "default"}),
     ({}, {"config": object()}),
@@ -234,11 +235,16 @@ SCRIPT = """
 import sys
 from dynamodel import Connection
 
-client = Connection(transport="lean").client()
+connection = Connection(transport="lean")
+client = connection.client()
 client.put_item(TableName="fast-path", Item={"pk": {"S": "a"}, "v": {"N": "1"}})
 item = client.get_item(TableName="fast-path", Key={"pk": {"S": "a"}})["Item"]
 assert item == {"pk": {"S": "a"}, "v": {"N": "1"}}, item
 print("botocore" in sys.modules)
+control = connection.client(control=True)  # control plane: botocore, Connection's config
+assert control.describe_table(TableName="fast-path")["Table"]["TableName"] == "fast-path"
+assert control.meta.config.retries == {"mode": "standard", "total_max_attempts": 3}
+assert control.control_client().meta.config.retries["total_max_attempts"] == 3
 """
 
 

@@ -31,7 +31,8 @@ if TYPE_CHECKING:
 
 #: botocore retry settings for clients dynamodel creates. botocore's standard mode retries
 #: connection errors and throttling with jitter; dynamodel's policy counts those attempts.
-BOTOCORE_RETRIES = {"mode": "standard", "total_max_attempts": 3}
+TOTAL_MAX_ATTEMPTS = 3
+BOTOCORE_RETRIES = {"mode": "standard", "total_max_attempts": TOTAL_MAX_ATTEMPTS}
 
 
 def _botocore_config(extra: Any = None) -> Any:
@@ -48,7 +49,7 @@ def _lean_config(extra: Any = None) -> Any:
         return _botocore_config(extra)
     from dynamodel.io.lean.config import DeferredConfig
 
-    return DeferredConfig(_botocore_config, BOTOCORE_RETRIES["total_max_attempts"])
+    return DeferredConfig(_botocore_config, TOTAL_MAX_ATTEMPTS)
 
 
 class Connection:

@@ -245,7 +245,10 @@ def resolve_fast(
         if ignore is not None and ignore.lower() not in ("true", "false"):
             return None
         if ignore is None or ignore.lower() == "false":
-            endpoint_url = env.get("AWS_ENDPOINT_URL_DYNAMODB") or env.get("AWS_ENDPOINT_URL")
+            configured = [env.get("AWS_ENDPOINT_URL_DYNAMODB"), env.get("AWS_ENDPOINT_URL")]
+            if "" in configured:
+                return None
+            endpoint_url = configured[0] or configured[1]
     if endpoint_url is None:
         if not _AWS_REGION.match(region):
             return None
