@@ -31,7 +31,8 @@ if TYPE_CHECKING:
 
 #: botocore retry settings for clients dynamodel creates. botocore's standard mode retries
 #: connection errors and throttling with jitter; dynamodel's policy counts those attempts.
-BOTOCORE_RETRIES = {"mode": "standard", "total_max_attempts": 3}
+TOTAL_MAX_ATTEMPTS = 3
+BOTOCORE_RETRIES = {"mode": "standard", "total_max_attempts": TOTAL_MAX_ATTEMPTS}
 
 
 def _botocore_config(extra: Any = None) -> Any:
@@ -39,6 +40,16 @@ def _botocore_config(extra: Any = None) -> Any:
 
     config = Config(retries=BOTOCORE_RETRIES, tcp_keepalive=True)
     return config.merge(extra) if extra is not None else config
+
+
+def _lean_config(extra: Any = None) -> Any:
+    """`_botocore_config` for a lean client: built on first use when there is no ``extra``,
+    so the lean client's configuration can skip botocore (see docs/transport.md)."""
+    if extra is not None:
+        return _botocore_config(extra)
+    from dynamodel.io.lean.config import DeferredConfig
+
+    return DeferredConfig(_botocore_config, TOTAL_MAX_ATTEMPTS)
 
 
 class Connection:
@@ -222,9 +233,7 @@ class Connection:
 
                     self._client_owned = True
                     self._client = create_client(
-                        self.endpoint_url,
-                        self.region,
-                        config=_botocore_config(self.botocore_config),
+                        self.endpoint_url, self.region, config=_lean_config(self.botocore_config)
                     )
                 if self._client is None:
                     import boto3
@@ -269,9 +278,7 @@ class Connection:
                 from dynamodel.io.lean import create_async_client
 
                 self._lean_async = create_async_client(
-                    self.endpoint_url,
-                    self.region,
-                    config=_botocore_config(self.botocore_config),
+                    self.endpoint_url, self.region, config=_lean_config(self.botocore_config)
                 )
             return self._lean_async
         try:

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import random
 import threading
+from collections.abc import Callable
 from typing import Any
 
-from dynamodel.io.lean.config import Resolved, resolve
+from dynamodel.io.lean.config import Resolved, built_config, resolve
 from dynamodel.io.lean.errors import lean_exceptions
 from dynamodel.io.lean.http11 import ProtocolError
 from dynamodel.io.lean.net import (
@@ -42,16 +43,22 @@ def resend_delay(retry: int) -> float:
 class LeanMeta:
     """The subset of boto3's ``client.meta`` a lean client offers."""
 
-    def __init__(self, resolved: Resolved) -> None:
+    def __init__(self, resolved: Resolved, session: Callable[[], Any]) -> None:
         self.endpoint_url = resolved.endpoint_url
         self.region_name = resolved.region
-        self.config = resolved.control_kwargs.get("config")
-        self._session = resolved.session
+        self._config = resolved.control_kwargs.get("config")
+        self._session = session
+
+    @property
+    def config(self) -> Any:
+        """The botocore ``Config`` the client was given (built on first use if deferred)."""
+        self._config = built_config(self._config)
+        return self._config
 
     @property
     def service_model(self) -> Any:
         """botocore's DynamoDB service model (loaded on first use)."""
-        return self._session.get_service_model("dynamodb")
+        return self._session().get_service_model("dynamodb")
 
     def __repr__(self) -> str:
         return f"LeanMeta(endpoint_url={self.endpoint_url!r}, region_name={self.region_name!r})"
@@ -100,8 +107,9 @@ class LeanBase:
             verify=verify,
         )
         self._resolved = resolved
-        self.meta = LeanMeta(resolved)
-        self.exceptions = lean_exceptions()
+        self._session: Any = resolved.session
+        self._session_lock = threading.Lock()
+        self.meta = LeanMeta(resolved, self._botocore_session)
         proxy = resolved.target.proxy
         self._protocol = Protocol(
             Signer(resolved.region, resolved.host_header, resolved.canonical_path),
@@ -118,6 +126,21 @@ class LeanBase:
 
     def _setup(self) -> None:
         """Subclasses create their connection pools here."""
+
+    @property
+    def exceptions(self) -> Any:
+        """The modeled ``ClientError`` subclasses (botocore is imported on first use)."""
+        return lean_exceptions()
+
+    def _botocore_session(self) -> Any:
+        """The botocore session (created on first use when configuration skipped botocore)."""
+        if self._session is None:
+            with self._session_lock:
+                if self._session is None:
+                    import botocore.session
+
+                    self._session = botocore.session.Session()
+        return self._session
 
     def __repr__(self) -> str:
         meta = self.meta
@@ -168,10 +191,9 @@ class LeanBase:
         if self._control is None:
             with self._control_lock:
                 if self._control is None:
-                    resolved = self._resolved
-                    self._control = resolved.session.create_client(
-                        "dynamodb", **resolved.control_kwargs
-                    )
+                    kwargs = dict(self._resolved.control_kwargs)
+                    kwargs["config"] = built_config(kwargs.get("config"))
+                    self._control = self._botocore_session().create_client("dynamodb", **kwargs)
         return self._control
 
     def _call_control(self, method: str, params: dict[str, Any]) -> dict[str, Any]:

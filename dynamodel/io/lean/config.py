@@ -13,8 +13,11 @@ retries come from a ``botocore.config.Config`` when one is given.
 
 from __future__ import annotations
 
+import os
 import platform
+import re
 import ssl
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -38,7 +41,7 @@ class Resolved:
     credentials: Any  # botocore credentials (or None: requests raise NoCredentialsError)
     connection_retries: int
     user_agent: str
-    session: Any = field(repr=False)  # the botocore session (for control-plane calls)
+    session: Any = field(repr=False)  # the botocore session (None: created on first use)
     control_kwargs: dict[str, Any] = field(repr=False, default_factory=dict)
 
 
@@ -102,6 +105,227 @@ def _credentials(
     return session.get_credentials()
 
 
+@dataclass(frozen=True)
+class DeferredConfig:
+    """A ``botocore.config.Config`` built on first use (by ``factory``).
+
+    Its connection settings must be botocore's defaults, with ``total_max_attempts`` of
+    ``retries`` (the connection resends) given here; the control-plane client gets the built
+    config. `dynamodel.Connection` passes one so a lean client need not import botocore.
+    """
+
+    factory: Any = field(repr=False)
+    total_max_attempts: int = DEFAULT_CONNECTION_RETRIES + 1
+
+    def build(self) -> Any:
+        """The botocore ``Config``."""
+        return self.factory()
+
+
+def built_config(config: Any) -> Any:
+    """``config``, with a `DeferredConfig` built."""
+    return config.build() if isinstance(config, DeferredConfig) else config
+
+
+@dataclass(frozen=True)
+class StaticCredentials:
+    """Fixed credentials resolved without botocore (the attributes sigv4 and boto3 use)."""
+
+    access_key: str
+    secret_key: str
+    token: str | None = None
+    method: str = "env"
+
+    def get_frozen_credentials(self) -> Any:
+        from dynamodel.io.lean.sigv4 import Credentials
+
+        return Credentials(self.access_key, self.secret_key, self.token)
+
+
+#: regions of the standard ``aws`` partition (botocore's partitions.json ``regionRegex``)
+_AWS_REGION = re.compile(r"^(us|eu|ap|sa|ca|me|af|il|mx)\-\w+\-\d+$")
+#: settings the fast path does not reproduce: any of them set means botocore decides
+_FALLBACK_ENV = (
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_CONFIG_FILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+    "AWS_SECURITY_TOKEN",
+    "AWS_CREDENTIAL_EXPIRATION",
+    "AWS_USE_FIPS_ENDPOINT",
+    "AWS_USE_DUALSTACK_ENDPOINT",
+    "AWS_ACCOUNT_ID",
+    "AWS_ACCOUNT_ID_ENDPOINT_MODE",
+    "AWS_DATA_PATH",
+)
+#: botocore's defaults for ``Config()``
+_CONNECT_TIMEOUT = 60.0
+_READ_TIMEOUT = 60.0
+_MAX_POOL_CONNECTIONS = 10
+
+
+def _botocore_dir() -> str | None:
+    import importlib.util
+
+    spec = importlib.util.find_spec("botocore")
+    locations = list(spec.submodule_search_locations or []) if spec is not None else []
+    return locations[0] if locations else None
+
+
+def _botocore_version(directory: str) -> str | None:
+    try:
+        with open(os.path.join(directory, "__init__.py"), encoding="utf-8") as f:
+            match = re.search(r"^__version__ = ['\"]([^'\"]+)['\"]", f.read(), re.MULTILINE)
+    except OSError:
+        return None
+    return match.group(1) if match else None
+
+
+def _default_cafile(directory: str) -> str | None:
+    """What ``botocore.httpsession.get_cert_path(True)`` gives: certifi's, else botocore's."""
+    import importlib.util
+
+    if importlib.util.find_spec("certifi") is not None:
+        import certifi
+
+        return str(certifi.where())
+    path = os.path.join(directory, "cacert.pem")
+    return path if os.path.isfile(path) else None
+
+
+def _has_proxy_env(env: Any) -> bool:
+    return any(name.lower().endswith("_proxy") for name in env)
+
+
+def resolve_fast(
+    *,
+    endpoint_url: str | None = None,
+    region_name: str | None = None,
+    aws_access_key_id: str | None = None,
+    aws_secret_access_key: str | None = None,
+    aws_session_token: str | None = None,
+    profile_name: str | None = None,
+    botocore_session: Any = None,
+    config: Any = None,
+    verify: bool | str | None = None,
+) -> Resolved | None:
+    """`resolve` without botocore when the answer is unambiguous, else None (see the docs)."""
+    env = os.environ
+    if botocore_session is not None or profile_name is not None:
+        return None
+    if config is not None and not isinstance(config, DeferredConfig):
+        return None
+    if sys.platform in ("darwin", "win32") or _has_proxy_env(env):
+        return None  # system proxy settings: botocore (urllib) decides
+    if any(name in env for name in _FALLBACK_ENV):
+        return None
+    home = os.path.expanduser("~")
+    if os.path.exists(os.path.join(home, ".aws", "config")) or os.path.exists(
+        os.path.join(home, ".aws", "credentials")
+    ):
+        return None
+    if aws_access_key_id is not None or aws_secret_access_key is not None:
+        if not aws_access_key_id or not aws_secret_access_key:
+            return None
+        credentials = StaticCredentials(
+            aws_access_key_id, aws_secret_access_key, aws_session_token, "explicit"
+        )
+    else:
+        access_key = env.get("AWS_ACCESS_KEY_ID")
+        secret_key = env.get("AWS_SECRET_ACCESS_KEY")
+        token = env.get("AWS_SESSION_TOKEN")
+        if not access_key or not secret_key or token == "":
+            return None
+        credentials = StaticCredentials(access_key, secret_key, token, "env")
+    region = region_name or env.get("AWS_DEFAULT_REGION")
+    if not region:
+        return None  # botocore raises NoRegionError (or finds one elsewhere)
+    if endpoint_url is None:
+        ignore = env.get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
+        if ignore is not None and ignore.lower() not in ("true", "false"):
+            return None
+        if ignore is None or ignore.lower() == "false":
+            configured = [env.get("AWS_ENDPOINT_URL_DYNAMODB"), env.get("AWS_ENDPOINT_URL")]
+            if "" in configured:
+                return None
+            endpoint_url = configured[0] or configured[1]
+    if endpoint_url is None:
+        if not _AWS_REGION.match(region):
+            return None
+        endpoint_url = f"https://dynamodb.{region}.amazonaws.com"
+    parts = _check_endpoint(endpoint_url)
+    if parts.path not in ("", "/"):
+        return None  # botocore normalizes other paths
+    directory = _botocore_dir()
+    if directory is None:
+        return None
+    version = _botocore_version(directory)
+    if version is None:
+        return None
+    tls = parts.scheme == "https"
+    ssl_context = None
+    if tls:
+        if verify is False:
+            ssl_context = ssl.create_default_context()
+            ssl_context.check_hostname = False
+            ssl_context.verify_mode = ssl.CERT_NONE
+        else:
+            cafile = verify if isinstance(verify, str) else env.get("AWS_CA_BUNDLE")
+            if cafile == "":
+                return None
+            if cafile is None:
+                cafile = _default_cafile(directory)
+                if cafile is None:
+                    return None
+            ssl_context = ssl.create_default_context(cafile=cafile)
+    target = Target(
+        host=parts.hostname,
+        port=parts.port or (443 if tls else 80),
+        ssl_context=ssl_context,
+        proxy=None,
+        connect_timeout=_CONNECT_TIMEOUT,
+        read_timeout=_READ_TIMEOUT,
+        max_idle=_MAX_POOL_CONNECTIONS,
+    )
+    control_kwargs: dict[str, Any] = {
+        "region_name": region,
+        "aws_access_key_id": aws_access_key_id,
+        "aws_secret_access_key": aws_secret_access_key,
+        "aws_session_token": aws_session_token,
+        "config": config,
+        "verify": verify,
+        "endpoint_url": endpoint_url,
+    }
+    return Resolved(
+        endpoint_url=endpoint_url,
+        region=region,
+        host_header=host_header(endpoint_url),
+        canonical_path="/",
+        request_target=parts.path or "/",
+        target=target,
+        credentials=credentials,
+        connection_retries=(
+            max(0, config.total_max_attempts - 1)
+            if config is not None
+            else DEFAULT_CONNECTION_RETRIES
+        ),
+        user_agent=_user_agent(version, None),
+        session=None,
+        control_kwargs=control_kwargs,
+    )
+
+
+def _user_agent(botocore_version: str, extra: str | None) -> str:
+    from dynamodel._version import VERSION
+
+    user_agent = (
+        f"dynamodel/{VERSION} (lean) Python/{platform.python_version()} botocore/{botocore_version}"
+    )
+    if extra:
+        user_agent += f" {extra}"
+    return user_agent
+
+
 def resolve(
     *,
     endpoint_url: str | None = None,
@@ -114,7 +338,49 @@ def resolve(
     config: Any = None,
     verify: bool | str | None = None,
 ) -> Resolved:
-    """Resolve endpoint, region, credentials, TLS, proxy and limits (see the module doc)."""
+    """Resolve endpoint, region, credentials, TLS, proxy and limits (see the module doc).
+
+    Without botocore (`resolve_fast`) when the answer is unambiguous, else with its session.
+    """
+    fast = resolve_fast(
+        endpoint_url=endpoint_url,
+        region_name=region_name,
+        aws_access_key_id=aws_access_key_id,
+        aws_secret_access_key=aws_secret_access_key,
+        aws_session_token=aws_session_token,
+        profile_name=profile_name,
+        botocore_session=botocore_session,
+        config=config,
+        verify=verify,
+    )
+    if fast is not None:
+        return fast
+    return resolve_slow(
+        endpoint_url=endpoint_url,
+        region_name=region_name,
+        aws_access_key_id=aws_access_key_id,
+        aws_secret_access_key=aws_secret_access_key,
+        aws_session_token=aws_session_token,
+        profile_name=profile_name,
+        botocore_session=botocore_session,
+        config=config,
+        verify=verify,
+    )
+
+
+def resolve_slow(
+    *,
+    endpoint_url: str | None = None,
+    region_name: str | None = None,
+    aws_access_key_id: str | None = None,
+    aws_secret_access_key: str | None = None,
+    aws_session_token: str | None = None,
+    profile_name: str | None = None,
+    botocore_session: Any = None,
+    config: Any = None,
+    verify: bool | str | None = None,
+) -> Resolved:
+    """Today's resolution, through a botocore session (see the module doc)."""
     import botocore
     import botocore.session
     from botocore.config import Config
@@ -123,7 +389,7 @@ def resolve(
     from botocore.utils import get_environ_proxies, normalize_url_path
 
     session = botocore_session or botocore.session.Session(profile=profile_name)
-    config = config if config is not None else Config()
+    config = built_config(config) if config is not None else Config()
     region = region_name or session.get_config_variable("region")
     if not region:
         raise NoRegionError()
@@ -166,14 +432,7 @@ def resolve(
     request_target = path
     if proxy is not None and not tls:
         request_target = f"{parts.scheme}://{parts.netloc}{path}"
-    from dynamodel._version import VERSION as __version__
-
-    user_agent = (
-        f"dynamodel/{__version__} (lean) Python/{platform.python_version()} "
-        f"botocore/{botocore.__version__}"
-    )
-    if getattr(config, "user_agent_extra", None):
-        user_agent += f" {config.user_agent_extra}"
+    user_agent = _user_agent(botocore.__version__, getattr(config, "user_agent_extra", None))
     return Resolved(
         endpoint_url=endpoint_url,
         region=region,

@@ -76,8 +76,10 @@ class ResponseReader:
     in-process handler with it, exactly as the lean clients read a server's.
     """
 
-    def __init__(self) -> None:
-        self.exceptions = lean_exceptions()
+    @property
+    def exceptions(self) -> Any:
+        """The modeled ``ClientError`` subclasses (botocore is imported on first use)."""
+        return lean_exceptions()
 
     def response(self, operation: str, response: Response, retries: int) -> dict[str, Any]:
         """The boto3 response dict of a success; raises the ``ClientError`` of an error.
