@@ -554,9 +554,9 @@ class Query(ReadBuilder[M]):
         )
 
     def _count_flow(self) -> Flow[int]:
-        self._check_tenant()  # before the shard guard's read
         if self.shards is None:
-            return super()._count_flow()
+            return super()._count_flow()  # checks the tenant itself, before its guard
+        self._check_tenant()  # before the shard guard's read
         if self.start_cursor:
             raise ValidationError("count() of a sharded query cannot start from a cursor")
         return self._count_shards_flow(self.shards)

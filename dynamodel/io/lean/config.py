@@ -342,30 +342,18 @@ def resolve(
 
     Without botocore (`resolve_fast`) when the answer is unambiguous, else with its session.
     """
-    fast = resolve_fast(
-        endpoint_url=endpoint_url,
-        region_name=region_name,
-        aws_access_key_id=aws_access_key_id,
-        aws_secret_access_key=aws_secret_access_key,
-        aws_session_token=aws_session_token,
-        profile_name=profile_name,
-        botocore_session=botocore_session,
-        config=config,
-        verify=verify,
-    )
-    if fast is not None:
-        return fast
-    return resolve_slow(
-        endpoint_url=endpoint_url,
-        region_name=region_name,
-        aws_access_key_id=aws_access_key_id,
-        aws_secret_access_key=aws_secret_access_key,
-        aws_session_token=aws_session_token,
-        profile_name=profile_name,
-        botocore_session=botocore_session,
-        config=config,
-        verify=verify,
-    )
+    options: dict[str, Any] = {
+        "endpoint_url": endpoint_url,
+        "region_name": region_name,
+        "aws_access_key_id": aws_access_key_id,
+        "aws_secret_access_key": aws_secret_access_key,
+        "aws_session_token": aws_session_token,
+        "profile_name": profile_name,
+        "botocore_session": botocore_session,
+        "config": config,
+        "verify": verify,
+    }
+    return resolve_fast(**options) or resolve_slow(**options)
 
 
 def resolve_slow(
@@ -380,7 +368,7 @@ def resolve_slow(
     config: Any = None,
     verify: bool | str | None = None,
 ) -> Resolved:
-    """Today's resolution, through a botocore session (see the module doc)."""
+    """The resolution through a botocore session (see the module doc)."""
     import botocore
     import botocore.session
     from botocore.config import Config
