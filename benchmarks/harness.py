@@ -35,6 +35,7 @@ class Settings:
     shard_rounds: int = 3
     stream_items: int = 100_000  # (e)
     import_runs: int = 21  # (f) fresh interpreters per peer
+    cold_runs: int = 15  # (j) whole processes per peer
 
     @classmethod
     def make(cls, quick: bool) -> Settings:
@@ -55,6 +56,7 @@ class Settings:
             shard_rounds=2,
             stream_items=500,
             import_runs=1,
+            cold_runs=1,
         )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import case_cache, case_limits, case_sharded
+from . import case_cache, case_cold, case_limits, case_sharded
 from .harness import Row, Target
 
 MARKER = "<!-- Everything below is written by `python -m benchmarks`; edit the intro above. -->"
@@ -25,6 +25,7 @@ CASES = {
     "g": case_cache.TITLE,
     "h": "(h) Transport alone: client CPU and latency per low-level call",
     "i": case_limits.TITLE,
+    "j": case_cold.TITLE,
 }
 
 RATIO_MEANING = {
@@ -38,6 +39,7 @@ RATIO_MEANING = {
     "h": "ratio = peer / boto3 client (CPU; lower is better); the lean async client's is "
     "to aioboto3's",
     "i": case_limits.RATIO_MEANING,
+    "j": case_cold.RATIO_MEANING,
 }
 
 #: what each case measures (a sentence on the page, followed by the command to rerun it)
@@ -97,13 +99,14 @@ ABOUT = {
     "a tenth as many calls), which is what a read with a limit costs when it does not tell "
     "DynamoDB. moto reports 1 capacity unit for each of these queries; dynoxide computes "
     "capacity as DynamoDB does.",
+    "j": case_cold.ABOUT,
 }
 
 #: the issue whose targets a case checks (default 9)
-ISSUES = {"f": 22, "g": 6, "h": 11, "i": 22}
+ISSUES = {"f": 22, "g": 6, "h": 11, "i": 22, "j": 22}
 
 #: digits after the point of a case's figures (default 1)
-DIGITS = {"a": 2, "g": 3, "i": 3}
+DIGITS = {"a": 2, "g": 3, "i": 3, "j": 0}
 
 
 def rerun_command(case: str) -> str:
@@ -238,8 +241,8 @@ def markdown(
         parts.append("## Targets\n")
         parts.append(
             "The speed targets of issue 9 (this suite), issue 6 (the local cache), issue 11 "
-            "(the lean transport) and issue 22 (reads with a limit), checked on this run's "
-            "figures.\n"
+            "(the lean transport) and issue 22 (reads with a limit, cold start, FastAPI), "
+            "checked on this run's figures.\n"
         )
         parts.append(_md_table(TARGET_HEADER, _target_rows(targets)))
         parts.append("")

@@ -41,7 +41,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     parser.addoption(
         "--transport",
-        default=os.environ.get("DYNAMODEL_TRANSPORT") or "boto3",
+        default=os.environ.get("DYNAMODEL_TRANSPORT") or "lean",
         choices=("boto3", "lean"),
         help="how dynamodel's own clients talk to DynamoDB (env DYNAMODEL_TRANSPORT)",
     )

@@ -15,7 +15,7 @@ import pytest
 from backends import DYNOXIDE_VERSION, BackendUnavailable, dynoxide_binary
 
 ROOT = Path(__file__).resolve().parent.parent
-CASES = ("a", "b", "c", "d", "e", "f", "g", "h", "i")
+CASES = ("a", "b", "c", "d", "e", "f", "g", "h", "i", "j")
 FIGURE = r"[\d,]+(\.\d+)?"
 
 
@@ -107,6 +107,21 @@ def test_quick_benchmark_run_prints_the_table_and_writes_the_page(
         assert whole is not None and "(Limit none), ScannedCount 300," in whole.group()
     for text in ("(i) first(): ScannedCount of dynamodel sync's requests", "(i) limit(10): "):
         assert re.search(rf"^{re.escape(text)}.*#22\s+\d+\.\d\d", out, re.M), text
+
+    # (j) cold start: whole processes, wall time (split in the notes) and peak RSS; the lean
+    # transport is the default, so the boto3 transport is the row named explicitly
+    for peer in ("raw boto3 client", "dynamodel (default transport)", "dynamodel boto3 transport"):
+        wall = re.search(rf"^process: start.*?  {re.escape(peer)}\s+{FIGURE} ms .*$", out, re.M)
+        assert wall is not None and "first GetItem" in wall.group(), peer
+        assert re.search(
+            rf"^peak RSS of that process\s+{re.escape(peer)}\s+{FIGURE} MiB", out, re.M
+        )
+    for text in (
+        "(j) cold start: dynamodel lean / raw boto3 client",
+        "(j) cold start: dynamodel default / raw boto3 client",
+        "(j) peak RSS: dynamodel lean / raw boto3 client",
+    ):
+        assert _target(out, text, 22), text
 
     # (d)'s targets say which server applied the shards' queries one at a time
     sharded = _target(out, "(d) sync: sharded query N=16 / single partition (wall time)", 9)

@@ -248,7 +248,52 @@ assert control.control_client().meta.config.retries["total_max_attempts"] == 3
 """
 
 
-def run(endpoint: str, home: Path, **extra: str) -> str:
+#: a cold start through the models and the default connection, as a Lambda handler runs one
+MODEL_SCRIPT = """
+import sys
+from dynamodel import Model, Table
+
+class Thing(Model):
+    class Meta:
+        table = Table("fast-path", sk=None)
+        pk = "THING#{name}"
+
+    name: str
+    size: int
+
+LIGHT = ("botocore", "botocore.exceptions")  # what a failed condition needs (ClientError)
+
+def heavy():
+    return sorted(
+        m for m in sys.modules
+        if m.split(".")[0] in ("botocore", "boto3", "aioboto3", "aiohttp", "urllib3", "asyncio")
+        and m not in LIGHT and not m.startswith("botocore.vendored")
+    )
+
+if sys.argv[1] == "sync":
+    Thing(name="s", size=1).save()
+    assert Thing.get(name="s").size == 1
+    try:
+        Thing(name="s", size=3).create()  # a failed condition: an error response
+    except Exception as error:
+        assert type(error).__name__ == "ConditionFailed", error
+    else:
+        raise AssertionError("create() overwrote an item")
+    print(heavy())
+else:
+    import asyncio
+
+    async def main():
+        await Thing(name="a", size=2).asave()
+        assert (await Thing.aget(name="a")).size == 2
+        assert [t.name async for t in Thing.aquery(name="a")] == ["a"]
+        await Thing.Meta.table.connection.aclose()
+    asyncio.run(main())
+    print([m for m in heavy() if m.split(".")[0] != "asyncio"])
+"""
+
+
+def run(endpoint: str, home: Path, script: str = SCRIPT, *args: str, **extra: str) -> str:
     env = {
         "PATH": os.environ.get("PATH", ""),
         "HOME": str(home),
@@ -260,7 +305,11 @@ def run(endpoint: str, home: Path, **extra: str) -> str:
         **extra,
     }
     done = subprocess.run(
-        [sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", script, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
     return done.stdout.strip()
@@ -268,6 +317,22 @@ def run(endpoint: str, home: Path, **extra: str) -> str:
 
 def test_first_calls_without_botocore(endpoint: str, tmp_path: Path) -> None:
     assert run(endpoint, tmp_path) == "False"
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_a_cold_start_on_the_default_transport_imports_no_botocore(
+    endpoint: str, tmp_path: Path, mode: str
+) -> None:
+    """Nothing says which transport: the default (lean) one reads and writes models, sync and
+    async, without importing botocore (beyond ``botocore.exceptions``, which a failed
+    condition needs: the lean errors are ``ClientError`` subclasses), boto3, aioboto3,
+    urllib3 or (sync) asyncio."""
+    assert run(endpoint, tmp_path, MODEL_SCRIPT, mode) == "[]"
+
+
+def test_the_boto3_transport_is_one_variable_away(endpoint: str, tmp_path: Path) -> None:
+    out = run(endpoint, tmp_path, MODEL_SCRIPT, "sync", DYNAMODEL_TRANSPORT="boto3")
+    assert "botocore" in out and "boto3" in out
 
 
 def test_fallback_imports_botocore_and_works(endpoint: str, tmp_path: Path) -> None:

@@ -660,7 +660,12 @@ def test_proxies_from_the_environment(clean_env: pytest.MonkeyPatch) -> None:
 
 def test_transport_switch(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(TRANSPORT_ENV, raising=False)
+    assert transport_from_env() == "lean"  # the default
+    monkeypatch.setenv(TRANSPORT_ENV, "")
+    assert transport_from_env() == "lean"
+    monkeypatch.setenv(TRANSPORT_ENV, " Boto3 ")
     assert transport_from_env() == "boto3"
+    assert transport_from_env("lean") == "lean"  # an explicit transport wins over the variable
     monkeypatch.setenv(TRANSPORT_ENV, " Lean ")
     assert transport_from_env() == "lean"
     assert transport_from_env("boto3") == "boto3"

@@ -1,11 +1,12 @@
 """The two tiny drivers of `dynamodel.core.flows`: sync (boto3) and async (aioboto3).
 
 They differ only in how a request is sent and how a sleep is slept; all logic lives in the flows.
+The async drivers import asyncio where they use it: a sync cold start (AWS Lambda's) does not
+pay for its import (about 10 ms).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
@@ -111,6 +112,8 @@ async def _advance_async(flow: Flow[Any], step: Step, connection: Connection) ->
             return flow.send(await _gather_async(step, connection))
         if isinstance(step, Sleep):
             if step.seconds > 0:
+                import asyncio
+
                 await asyncio.sleep(step.seconds)
             return flow.send(None)
         assert isinstance(step, Request)
@@ -250,6 +253,8 @@ async def aiterate_many(
     flows: list[Flow[Any]], connection: Connection, max_concurrency: int
 ) -> AsyncIterator[Any]:
     """Drive several iterating flows as concurrent tasks (at most ``max_concurrency`` at once)."""
+    import asyncio
+
     results: asyncio.Queue[Any] = asyncio.Queue(maxsize=max(2, 2 * max_concurrency))
     gate = asyncio.Semaphore(max(1, max_concurrency))
 
@@ -317,6 +322,8 @@ async def arun_many(
     flows: Sequence[Flow[T]], connection: Connection, max_concurrency: int
 ) -> list[T | Exception]:
     """Async `run_many`: the flows run as tasks, at most ``max_concurrency`` at once."""
+    import asyncio
+
     gate = asyncio.Semaphore(max(1, max_concurrency))
 
     async def one(flow: Flow[T]) -> T | Exception:

@@ -19,7 +19,6 @@ capacity someone wants. A connection with no middleware calls its client directl
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from collections.abc import Callable, Generator, Sequence
 from typing import Any, Protocol
@@ -136,6 +135,8 @@ async def acall(chain: Chain, client: Any, op: str, params: dict[str, Any], inde
                 if step.to is None:
                     response = await acall(chain, client, step.op, step.params, index + 1)
                 else:
+                    import asyncio  # here: a sync cold start does not pay for its import
+
                     response = await asyncio.to_thread(_blocking_call, step)
             except BaseException as exc:
                 step = steps.throw(exc)

@@ -6,14 +6,16 @@ it. `LeanClient` and `AsyncLeanClient` send the ten data-plane operations themse
 ``json.dumps``, a SigV4 signature (hashlib/hmac, with botocore's credentials), a keep-alive
 HTTP/1.1 exchange, one ``json.loads``. Table management goes through a botocore client.
 
-Opt in per connection::
+It is the default transport of the clients a `Connection` creates; ``transport="boto3"`` or
+``DYNAMODEL_TRANSPORT=boto3`` switches to boto3/aioboto3 clients. The clients can also be
+created and passed in::
 
     from dynamodel import Connection
     from dynamodel.io.lean import create_async_client, create_client
 
     table.bind(connection=Connection(client=create_client(), aclient=create_async_client()))
 
-`transport_from_env` reads the ``DYNAMODEL_TRANSPORT`` switch (``boto3`` or ``lean``).
+`transport_from_env` reads the ``DYNAMODEL_TRANSPORT`` switch (``lean`` or ``boto3``).
 Importing this package imports neither botocore nor anything else heavy; the clients do.
 """
 
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DATA_OPERATIONS",
+    "DEFAULT_TRANSPORT",
     "TRANSPORTS",
     "TRANSPORT_ENV",
     "AsyncLeanClient",
@@ -45,15 +48,17 @@ TRANSPORT_ENV = "DYNAMODEL_TRANSPORT"
 TRANSPORTS = ("boto3", "lean")
 
 Transport = Literal["boto3", "lean"]
+#: the transport of connections that neither say nor find ``DYNAMODEL_TRANSPORT`` set
+DEFAULT_TRANSPORT: Transport = "lean"
 
 
 def transport_from_env(value: str | None = None) -> Transport:
-    """The transport named by ``value`` or ``$DYNAMODEL_TRANSPORT`` (default ``boto3``).
+    """The transport named by ``value`` or ``$DYNAMODEL_TRANSPORT`` (default ``lean``).
 
     Raises ValueError naming the accepted values for anything else.
     """
     raw = value if value is not None else os.environ.get(TRANSPORT_ENV, "")
-    name = raw.strip().lower() or "boto3"
+    name = raw.strip().lower() or DEFAULT_TRANSPORT
     if name == "boto3":
         return "boto3"
     if name == "lean":

@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import http.client
 import json
 import zlib
 from collections.abc import Callable
@@ -20,6 +19,16 @@ from dynamodel.io.lean.http11 import Response, request_head
 from dynamodel.io.lean.sigv4 import Signer, amz_date
 from dynamodel.io.lean.spec import CONTENT_TYPE, DATA_OPERATIONS, OPERATIONS, TARGET_PREFIX
 from dynamodel.io.lean.wire import ParameterError, _decode_blobs, decode_body, encode_body
+
+
+def _reason(status: int) -> str:
+    """The reason phrase of an HTTP status (``http.client.responses``, without its import)."""
+    from http import HTTPStatus
+
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""
 
 
 class ChecksumMismatch(Exception):
@@ -117,7 +126,7 @@ class ResponseReader:
         raw = response.body
         if status >= 500 and (not raw.strip() or raw.strip().startswith(b"<html>")):
             error: dict[str, Any] = {
-                "Error": {"Code": str(status), "Message": http.client.responses.get(status, "")},
+                "Error": {"Code": str(status), "Message": _reason(status)},
                 "ResponseMetadata": metadata,
             }
             generic: Exception = self.exceptions.from_code(str(status))(error, operation)
