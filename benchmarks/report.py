@@ -223,7 +223,14 @@ def markdown(
     versions: dict[str, str],
     settings_text: str,
     intro: str,
+    charts: dict[str, str] | None = None,
 ) -> str:
+    """The page: ``intro``, this run, targets and every case's table.
+
+    ``charts`` maps a chart's name (``targets``, ``cold start``) to its SVG file, relative to
+    the page's ``img/`` folder (`benchmarks.charts`).
+    """
+    charts = charts or {}
     parts = [intro.rstrip(), "", MARKER, ""]
     parts.append("## This run\n")
     parts.append(f"- Date: {info['date']}")
@@ -246,6 +253,10 @@ def markdown(
         )
         parts.append(_md_table(TARGET_HEADER, _target_rows(targets)))
         parts.append("")
+        if "targets" in charts:
+            parts.append(
+                f"![Each ratio target of this run against its bound](img/{charts['targets']})\n"
+            )
     for case in CASES:
         if case not in cases:
             continue
@@ -255,6 +266,8 @@ def markdown(
             parts.append(f"{RATIO_MEANING[case][0].upper()}{RATIO_MEANING[case][1:]}.\n")
         parts.append(_md_table(HEADER, _case_rows(rows, case)))
         parts.append("")
+        if case == "j" and "cold start" in charts:
+            parts.append(f"![Cold start to the first item, per peer](img/{charts['cold start']})\n")
     return "\n".join(parts).rstrip() + "\n"
 
 

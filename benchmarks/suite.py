@@ -229,6 +229,9 @@ def main(argv: list[str] | None = None) -> int:
             "duration": f"{duration / 60:.1f} min",
             "server": server_text,
         }
+        from . import case_cold, charts
+
+        drawn = charts.write(out.parent / "img", rows, targets, case_cold.OP)
         page = report.markdown(
             rows,
             targets,
@@ -237,6 +240,7 @@ def main(argv: list[str] | None = None) -> int:
             _versions(),
             _settings_text(settings),
             report.existing_intro(out),
+            drawn,
         )
         report.write(out, page)
         print(f"wrote {out}")

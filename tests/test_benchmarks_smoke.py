@@ -146,6 +146,10 @@ def test_quick_benchmark_run_prints_the_table_and_writes_the_page(
         assert f"## ({case})" in text, case
         assert f"Rerun: `python -m benchmarks --cases {case}`." in text, case
     assert "| dynamodel" in text
+    # the charts are drawn next to the page and embedded in it
+    for name in ("benchmarks-targets.svg", "benchmarks-cold-start.svg"):
+        assert f"](img/{name})" in text, name
+        assert (tmp_path / "img" / name).read_text(encoding="utf-8").startswith("<svg"), name
     assert "applies one request at a time" in text  # (d) says what its ratio means
 
 
