@@ -24,15 +24,21 @@ from __future__ import annotations
 
 import json
 import re
-import typing
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field as dataclass_field
 from typing import TYPE_CHECKING, Any, Literal
 
 from dynamodel.core.errors import PolicyRefused, ValidationError
-from dynamodel.core.keys import DEFAULT_SEPARATOR, RESERVED_PREFIX, KeyTemplate
-from dynamodel.modelling.sharding import SEPARATOR as SHARD_SEPARATOR
+from dynamodel.core.keys import RESERVED_PREFIX
 from dynamodel.modelling.table import GSI, LSI, Table
+from dynamodel.schema.policy_keys import (
+    KeyShape,
+    LeadingKey,
+    field_type_reason,
+    iam_literal,
+    overlap_reason,
+    template_values,
+)
 
 if TYPE_CHECKING:
     from dynamodel.modelling.base import ModelBase
@@ -132,174 +138,9 @@ def identity_variable(identity: str) -> str:
     )
 
 
-def iam_literal(text: str) -> str:
-    """``text`` as literal text in an IAM condition value: ``$``, ``*`` and ``?`` escaped as
-    ``${$}``, ``${*}`` and ``${?}`` (else they would be variables or wildcards)."""
-    return re.sub(r"[$*?]", lambda m: "${" + m.group() + "}", text)
-
-
 def policy_size(document: Mapping[str, Any]) -> int:
     """The size IAM counts for a policy document: its JSON characters, whitespace excluded."""
     return sum(1 for c in json.dumps(document, separators=(",", ":")) if not c.isspace())
-
-
-# -- the analysis of one partition key template -----------------------------------------------
-
-
-@dataclass(frozen=True)
-class LeadingKey:
-    """One ``dynamodb:LeadingKeys`` value made for a model's partition key.
-
-    Attributes:
-        prefix: the literal text before the identity. tail: what follows it: ``""`` (exact),
-            a separator followed by more text and ``*`` (``"#ORDER#*"``), or a shard suffix
-            (``".3"``). value: the condition value (``prefix`` escaped, the variable, ``tail``).
-    """
-
-    prefix: str
-    tail: str
-    value: str
-
-    @property
-    def segment_end(self) -> str | None:
-        """The character right after the identity (None for an exact value)."""
-        return self.tail[0] if self.tail else None
-
-
-def _field_type_reason(model: type[ModelBase], field: str) -> str | None:
-    info = model.model_fields.get(field)
-    if info is None:
-        return f"it has no field {field!r}"
-    annotation: Any = info.annotation
-    if typing.get_origin(annotation) is typing.Annotated:
-        annotation = typing.get_args(annotation)[0]
-    if annotation is not str:
-        return (
-            f"field {field!r} is of type {getattr(annotation, '__name__', annotation)}, not "
-            "str: the key holds its rendering (an int's digits, zero-padded in sort keys; an "
-            "enum's value; a formatted date), which need not be the identity text itself"
-        )
-    return None
-
-
-def _template_values(
-    template: KeyTemplate, field: str, variable: str, shards_count: int | None, where: str
-) -> tuple[list[LeadingKey], str | None]:
-    """The LeadingKeys values of one partition key template, or the reason it cannot be
-    tied to the identity."""
-    if template.escape:
-        return [], (
-            "Meta.escape_keys is on: key values are percent-encoded (a '#' becomes '%23'), so "
-            "the key text need not equal the identity value"
-        )
-    if field not in template.fields:
-        return [], f"the {where} template {template.text!r} does not contain {{{field}}}"
-    literal, first, spec = template.parts[0]
-    if first != field:
-        return [], (
-            f"the {where} template {template.text!r} has {{{first}}} before {{{field}}}: only "
-            "literal text may come before the identity, or IAM could not tell whose key it is"
-        )
-    if spec:
-        return [], (
-            f"the {where} template {template.text!r} formats {{{field}}} with "
-            f"{spec!r}: the key text would not be the identity value itself"
-        )
-    prefix = iam_literal(literal) + variable
-    rest = template.parts[1:]
-    if not rest:  # PREFIX{field}: an exact key
-        if shards_count is None:
-            return [LeadingKey(literal, "", prefix)], None
-        return [
-            LeadingKey(literal, f"{SHARD_SEPARATOR}{n}", f"{prefix}{SHARD_SEPARATOR}{n}")
-            for n in range(shards_count)
-        ], None
-    following, next_field, _ = rest[0]
-    if not following or following[0] not in template.separators or following[0].isalnum():
-        return [], (
-            f"the {where} template {template.text!r} has {following[:1]!r} right after "
-            f"{{{field}}}, which is not a separator: a longer identity value would match it "
-            "too (t1 would cover t10)"
-        )
-    head = prefix + iam_literal(following)
-    if next_field is None:  # PREFIX{field}SEP-literal: still exact keys
-        if shards_count is None:
-            return [LeadingKey(literal, following, head)], None
-        return [
-            LeadingKey(literal, f"{following}{SHARD_SEPARATOR}{n}", f"{head}{SHARD_SEPARATOR}{n}")
-            for n in range(shards_count)
-        ], None
-    # more fields follow: every key that continues after the separator (shard suffix included)
-    return [LeadingKey(literal, following + "*", head + "*")], None
-
-
-# -- overlap with the other keys of the table ---------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _KeyShape:
-    """A partition key template that stores items in a key space (the table or one GSI)."""
-
-    owner: str  # the model's name, or a description of dynamodel's own records
-    template: KeyTemplate | None  # None: a constant key (``text``)
-    text: str
-    sharded_exact: bool = False  # PREFIX{field} with Shards: physical keys end in .<n>
-
-
-def _overlap(key: LeadingKey, field: str, own_separators: str, other: _KeyShape) -> str | None:
-    """Why ``other``'s keys could fall inside another tenant's ``key``, or None.
-
-    Stored values of a field never contain its template's separators (escape mode refused),
-    and an identity value must be storable in the tied field, so it contains none of
-    ``own_separators``.
-    """
-    template = other.template
-    literal = template.parts[0][0] if template is not None and template.parts else other.text
-    prefix = key.prefix
-    if literal == prefix and template is not None and template.fields:
-        first, spec = template.parts[0][1], template.parts[0][2]
-        if first != field or spec:
-            return (
-                f"{other.owner}'s partition key {other.text!r} starts with the same text "
-                f"{prefix!r} but holds {{{first}}}, not the identity: an item whose {first} "
-                "equals a tenant's identity would be inside that tenant's keys"
-            )
-        end = key.segment_end
-        if end is not None and end not in template.separators:
-            if end == SHARD_SEPARATOR and other.sharded_exact:
-                return None  # both end in .<n>: the suffix is where it is in both
-            return (
-                f"{other.owner}'s partition key {other.text!r} does not treat {end!r} as a "
-                f"separator, so its {field} values may contain it: a value '<identity>{end}...' "
-                "would fall inside the tenant's keys; use a separator both templates share "
-                f"(such as '{DEFAULT_SEPARATOR}')"
-            )
-        if end is None and other.sharded_exact and SHARD_SEPARATOR not in template.separators:
-            return (
-                f"{other.owner}'s partition key {other.text!r} is sharded (keys end in "
-                "'.<n>') while this exact key is not: an identity ending in '.<n>' would "
-                "reach another tenant's shard"
-            )
-        return None
-    if literal != prefix and prefix.startswith(literal):
-        remainder = prefix[len(literal) :]
-        if template is None or not template.fields:
-            return None  # a constant shorter than the prefix is another key
-        if any(c in template.separators for c in remainder):
-            return None
-        return (
-            f"{other.owner}'s partition key {other.text!r} can render {prefix!r} followed by "
-            "any text from its own fields, so its items could fall inside a tenant's keys"
-        )
-    if literal != prefix and literal.startswith(prefix):
-        extra = literal[len(prefix) :]
-        if extra[0] in own_separators:
-            return None  # an identity value contains no separator: it cannot start there
-        return (
-            f"{other.owner}'s partition key {other.text!r} starts with {prefix!r} then "
-            f"{extra!r}: a tenant whose identity starts with {extra!r} would reach its items"
-        )
-    return None
 
 
 # -- the policy ------------------------------------------------------------------------------
@@ -336,12 +177,10 @@ def _table_of(models: Sequence[type[ModelBase]]) -> Table:
     return next(iter(tables.values()))
 
 
-def _key_space(
-    table: Table, index: str | None, extra: Iterable[type[ModelBase]]
-) -> list[_KeyShape]:
+def _key_space(table: Table, index: str | None, extra: Iterable[type[ModelBase]]) -> list[KeyShape]:
     """Every partition key template that puts items into the table (``index=None``) or a
     GSI, with dynamodel's own records for the table."""
-    shapes: list[_KeyShape] = []
+    shapes: list[KeyShape] = []
     models = {id(m): m for m in [*table.entities.values(), *extra]}
     for model in models.values():
         spec = model._spec()
@@ -353,18 +192,18 @@ def _key_space(
                 continue
             template, shards = found.pk, found.shards
         exact = shards is not None and len(template.parts) == 1 and bool(template.fields)
-        shapes.append(_KeyShape(model.__name__, template, template.text, exact))
+        shapes.append(KeyShape(model.__name__, template, template.text, exact))
     if index is None:
-        shapes.append(_KeyShape("dynamodel's own records", None, RESERVED_PREFIX))
+        shapes.append(KeyShape("dynamodel's own records", None, RESERVED_PREFIX))
     return shapes
 
 
 def _check_overlaps(
-    keys: Sequence[LeadingKey], field: str, separators: str, space: Sequence[_KeyShape]
+    keys: Sequence[LeadingKey], field: str, separators: str, space: Sequence[KeyShape]
 ) -> str | None:
     for key in keys:
         for other in space:
-            reason = _overlap(key, field, separators, other)
+            reason = overlap_reason(key, field, separators, other)
             if reason is not None:
                 return reason
     return None
@@ -446,11 +285,11 @@ def _model_keys(
             f"'{RESERVED_PREFIX}#unique#...' partitions, outside every tenant's keys, so a "
             "tenant could not write them (and may not be let into them)"
         )
-    reason = _field_type_reason(model, field)
+    reason = field_type_reason(model, field)
     if reason is not None:
         return [], reason
     count = spec.shards.count if spec.shards is not None else None
-    return _template_values(spec.pk, field, variable, count, "partition key")
+    return template_values(spec.pk, field, variable, count, "partition key")
 
 
 def build_tenant_policy(
@@ -564,7 +403,7 @@ def _index_values(
             templates = spec.indexes[index.name]
             assert templates.pk is not None
             count = templates.shards.count if templates.shards is not None else None
-            found, reason = _template_values(
+            found, reason = template_values(
                 templates.pk, field, variable, count, f"{index.name} partition key"
             )
             if reason is None:
