@@ -46,6 +46,7 @@ class LeadingKey:
 
 
 def field_type_reason(model: type[ModelBase], field: str) -> str | None:
+    """Why ``model``'s ``field`` cannot hold a tenant's id in a key (None when it can)."""
     info = model.model_fields.get(field)
     if info is None:
         return f"it has no field {field!r}"
