@@ -184,8 +184,10 @@ class BackfillResult:
     """What a backfill did.
 
     Attributes:
-        name: the backfill's name within its migration. model: the model's name.
-        segments: scan segments. resumed: it continued from checkpoints of an earlier run.
+        name: the backfill's name within its migration.
+        model: the model's name.
+        segments: scan segments.
+        resumed: it continued from checkpoints of an earlier run.
         scanned / written / unchanged / pages: this run's counts (items evaluated by the
             scan, write requests confirmed, items the transform left as they were, scan pages).
         retried: items that had failed in an earlier run and were tried again.

@@ -48,7 +48,9 @@ class Migration:
 
     Attributes:
         version: the version text (``"0001"``); ``number`` is its integer value.
-        name: the rest of the file name. path: the file. checksum: SHA-256 of its content.
+        name: the rest of the file name.
+        path: the file.
+        checksum: SHA-256 of its content.
     """
 
     version: str

@@ -256,7 +256,8 @@ class Table:
 
     Args:
         name: the table's logical name (also the physical name unless bound otherwise).
-        pk: partition key attribute name. sk: sort key attribute name (None for no sort key).
+        pk: partition key attribute name.
+        sk: sort key attribute name (None for a table without a sort key).
         indexes: GSIs and LSIs.
         type_attribute: attribute storing each item's entity type.
         ttl: attribute DynamoDB's TTL reads (epoch seconds), enabled by ``create()``.

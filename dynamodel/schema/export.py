@@ -17,7 +17,8 @@ class ChartRow:
     """One entity of the single-table "entity chart".
 
     Attributes:
-        entity: the stored entity type. model: the model's qualified name.
+        entity: the stored entity type.
+        model: the model's qualified name.
         keys: ``"table"`` and each index name -> (partition key template, sort key template);
             an index the model does not use maps to ``(None, None)``.
     """

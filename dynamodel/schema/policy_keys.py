@@ -30,9 +30,10 @@ class LeadingKey:
     """One ``dynamodb:LeadingKeys`` value made for a model's partition key.
 
     Attributes:
-        prefix: the literal text before the identity. tail: what follows it: ``""`` (exact),
-            a separator followed by more text and ``*`` (``"#ORDER#*"``), or a shard suffix
-            (``".3"``). value: the condition value (``prefix`` escaped, the variable, ``tail``).
+        prefix: the literal text before the identity.
+        tail: what follows it: ``""`` (exact), a separator followed by more text and ``*``
+            (``"#ORDER#*"``), or a shard suffix (``".3"``).
+        value: the condition value (``prefix`` escaped, the variable, ``tail``).
     """
 
     prefix: str

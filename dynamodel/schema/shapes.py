@@ -18,9 +18,13 @@ class IndexShape:
     """One index, declared or live, in comparable form.
 
     Attributes:
-        name: index name. kind: ``GSI`` or ``LSI``. pk/sk: key attribute names (the first
-            ones of a multi-attribute GSI). pk_attrs/sk_attrs: every partition and sort key
-            attribute in key order (several for a multi-attribute GSI; empty: pk/sk only).
+        name: index name.
+        kind: ``GSI`` or ``LSI``.
+        pk: the partition key attribute name (the first one of a multi-attribute GSI).
+        sk: the sort key attribute name (the first one of a multi-attribute GSI), or None.
+        pk_attrs: every partition key attribute in key order (several for a
+            multi-attribute GSI; empty: ``pk`` only).
+        sk_attrs: every sort key attribute in key order (empty: ``sk`` only).
         key_types: key attribute name -> ``S``/``N``/``B`` (live: as DynamoDB reports them).
         projection: ``ALL``, ``KEYS_ONLY`` or ``INCLUDE``; ``attributes``: the INCLUDE list.
         capacity: (read, write) units when provisioned, else None.
