@@ -35,6 +35,8 @@ class Settings:
     shard_rounds: int = 3
     stream_items: int = 100_000  # (e)
     import_runs: int = 21  # (f) fresh interpreters per peer
+    fastapi_requests: int = 1500  # (k) timed requests per app and round
+    fastapi_rounds: int = 5
 
     @classmethod
     def make(cls, quick: bool) -> Settings:
@@ -55,6 +57,8 @@ class Settings:
             shard_rounds=2,
             stream_items=500,
             import_runs=1,
+            fastapi_requests=100,
+            fastapi_rounds=1,
         )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import case_cache, case_limits, case_sharded
+from . import case_cache, case_fastapi, case_limits, case_sharded
 from .harness import Row, Target
 
 MARKER = "<!-- Everything below is written by `python -m benchmarks`; edit the intro above. -->"
@@ -25,6 +25,7 @@ CASES = {
     "g": case_cache.TITLE,
     "h": "(h) Transport alone: client CPU and latency per low-level call",
     "i": case_limits.TITLE,
+    "k": case_fastapi.TITLE,
 }
 
 RATIO_MEANING = {
@@ -38,6 +39,7 @@ RATIO_MEANING = {
     "h": "ratio = peer / boto3 client (CPU; lower is better); the lean async client's is "
     "to aioboto3's",
     "i": case_limits.RATIO_MEANING,
+    "k": case_fastapi.RATIO_MEANING,
 }
 
 #: what each case measures (a sentence on the page, followed by the command to rerun it)
@@ -97,10 +99,11 @@ ABOUT = {
     "a tenth as many calls), which is what a read with a limit costs when it does not tell "
     "DynamoDB. moto reports 1 capacity unit for each of these queries; dynoxide computes "
     "capacity as DynamoDB does.",
+    "k": case_fastapi.ABOUT,
 }
 
 #: the issue whose targets a case checks (default 9)
-ISSUES = {"f": 22, "g": 6, "h": 11, "i": 22}
+ISSUES = {"f": 22, "g": 6, "h": 11, "i": 22, "k": 22}
 
 #: digits after the point of a case's figures (default 1)
 DIGITS = {"a": 2, "g": 3, "i": 3}

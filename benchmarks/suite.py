@@ -16,7 +16,7 @@ from .harness import Row, Settings, Target, machine
 from .peers import installed_version
 from .server import ROOT, ServerProcess, ServerUnavailable, create_table, dynoxide_version
 
-ALL_CASES = ("a", "b", "c", "d", "e", "f", "g", "h", "i")
+ALL_CASES = ("a", "b", "c", "d", "e", "f", "g", "h", "i", "k")
 #: the cases that run against the shared local server, in this order, and their modules
 SERVER_CASE_MODULES = {
     "b": "case_calls",
@@ -25,6 +25,7 @@ SERVER_CASE_MODULES = {
     "d": "case_sharded",
     "g": "case_cache",
     "i": "case_limits",
+    "k": "case_fastapi",
 }
 SERVER_CASES = tuple(SERVER_CASE_MODULES)
 DEFAULT_OUT = ROOT / "docs" / "benchmarks.md"
@@ -100,7 +101,8 @@ def _settings_text(s: Settings) -> str:
         f"(g) {s.call_count} gets and {s.call_count} queries per peer x {s.call_rounds} rounds; "
         f"(h) {s.call_count} gets, {s.call_count} puts and {max(1, s.call_count // 2)} queries "
         f"per peer x {s.call_rounds} rounds; "
-        f"(i) {s.call_count} calls of each read per peer x {s.call_rounds} rounds"
+        f"(i) {s.call_count} calls of each read per peer x {s.call_rounds} rounds; "
+        f"(k) {s.fastapi_requests} requests per app x {s.fastapi_rounds} rounds"
     )
 
 
