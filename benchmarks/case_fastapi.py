@@ -34,6 +34,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -55,12 +56,8 @@ ORDERS = 8  # per customer; the list reads 5, so it returns a cursor
 TABLE_NAME = "fastapi-bench-shop"
 CURSOR_KEY = "case-k-cursor-key-0123456789abcdef"
 FLOOR = "floor (FastAPI + aioboto3 by hand)"
-EXAMPLE = "example app (default transport)"
-EXTRAS = {
-    "example app, DYNAMODEL_TRANSPORT=boto3": {"DYNAMODEL_TRANSPORT": "boto3"},
-    "example app, DYNAMODEL_TRANSPORT=lean": {"DYNAMODEL_TRANSPORT": "lean"},
-    f"example app, pool {2 * POOL} (2x)": {"SHOP_MAX_CONNECTIONS": str(2 * POOL)},
-}
+EXAMPLE = "example app"
+TRANSPORTS = ("boto3", "lean")  # the extra rows' DYNAMODEL_TRANSPORT (not the default's)
 RPS_MIN = 0.8
 P99_MAX = 1.25
 
@@ -89,6 +86,7 @@ class App:
     target: str
     env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
+    log: Any = None  # the app's standard error (a temporary file, shown if it fails)
     port: int = 0
     runs: list[dict[str, Any]] = field(default_factory=list)
 
@@ -108,17 +106,27 @@ class App:
         self.port = free_port()
         command = [sys.executable, "-m", "uvicorn", self.target, "--host", "127.0.0.1"]
         command += ["--port", str(self.port), "--no-access-log", "--log-level", "warning"]
-        self.process = subprocess.Popen(command, cwd=ROOT, env=env)
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115 (closed by stop)
+        self.process = subprocess.Popen(command, cwd=ROOT, env=env, stderr=self.log)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"{self.name} exited with {self.process.returncode}")
+                raise RuntimeError(
+                    f"{self.name} exited with {self.process.returncode}: {self.said()}"
+                )
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
                 return
             except OSError:
                 time.sleep(0.1)
         raise RuntimeError(f"{self.name} did not listen within 60 s")
+
+    def said(self) -> str:
+        """The end of what the app wrote to its standard error."""
+        if self.log is None:
+            return ""
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")[-2000:]
 
     def stop(self) -> None:
         process, self.process = self.process, None
@@ -129,6 +137,9 @@ class App:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+        if self.log is not None:
+            self.log.close()
+            self.log = None
 
 
 def free_port() -> int:
@@ -255,7 +266,8 @@ def load(app: App, settings: Settings, tag: str, db_port: int) -> dict[str, Any]
     """One timed run of the load generator against ``app``; its figures."""
     assert app.process is not None
     command = [sys.executable, "-m", "benchmarks.fastapi_load", str(app.port), str(CONCURRENCY)]
-    command += [str(settings.fastapi_requests), str(max(CONCURRENCY * 4, 100)), tag]
+    count, warmup = settings.fastapi_requests, max(CONCURRENCY * 4, 100)
+    command += [str(count), str(warmup), tag]
     command += [str(CUSTOMERS), str(ORDERS)]
     peak = 0
     done = threading.Event()
@@ -266,9 +278,12 @@ def load(app: App, settings: Settings, tag: str, db_port: int) -> dict[str, Any]
             peak = max(peak, connections_to(app.process.pid, db_port))  # type: ignore[union-attr]
 
     sampler = threading.Thread(target=sample, daemon=True)
+    cpu = process_cpu(app.process.pid)
     sampler.start()
     try:
-        out = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True)
+        out = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+        if out.returncode:
+            raise RuntimeError(f"the load on {app.name} failed: {out.stderr}\n{app.said()}")
     finally:
         done.set()
         sampler.join()
@@ -276,18 +291,38 @@ def load(app: App, settings: Settings, tag: str, db_port: int) -> dict[str, Any]
     if figures["unexpected"]:
         raise RuntimeError(f"{app.name}: unexpected statuses {figures['statuses']}")
     figures["peak_connections"] = peak
+    # the app's CPU over the warm-up and the timed requests alike
+    figures["app_cpu_ms"] = (process_cpu(app.process.pid) - cpu) * 1000 / (count + warmup)
     return figures
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) process ``pid`` has used (Linux; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def run(
     settings: Settings, endpoint: str, log: Callable[[str], None]
 ) -> tuple[list[Row], list[Target]]:
     missing = missing_packages()
+    from dynamodel.io.lean import transport_from_env
+
+    default = transport_from_env("")  # what a connection uses when nothing says
     floor = App(FLOOR, "benchmarks.fastapi_floor:app")
-    example = App(EXAMPLE, "examples.fastapi_app.app:app")
-    extras = [App(name, "examples.fastapi_app.app:app", env) for name, env in EXTRAS.items()]
-    if settings.quick:
-        extras = extras[:1]
+    target = "examples.fastapi_app.app:app"
+    example = App(f"{EXAMPLE} (default transport: {default})", target)
+    extras = [
+        App(f"{EXAMPLE}, DYNAMODEL_TRANSPORT={name}", target, {"DYNAMODEL_TRANSPORT": name})
+        for name in TRANSPORTS
+        if name != default
+    ]
+    if not settings.quick:
+        pool = {"SHOP_MAX_CONNECTIONS": str(2 * POOL)}
+        extras.append(App(f"{EXAMPLE}, pool {2 * POOL} (twice the default)", target, pool))
     apps = [floor, example, *extras]
     if missing:
         note = "not installed: " + ", ".join(missing)
@@ -316,6 +351,7 @@ def run(
         p50 = median([r["p50_ms"] for r in app.runs])
         p99 = median([r["p99_ms"] for r in app.runs])
         load_cpu = median([r["cpu_s"] / r["wall_s"] for r in app.runs])
+        app_cpu = median([r["app_cpu_ms"] for r in app.runs])
         peak = max(r["peak_connections"] for r in app.runs)
         paired_rps = median(
             [
@@ -327,14 +363,15 @@ def run(
             [a["p99_ms"] / b["p99_ms"] for a, b in zip(app.runs, floor.runs, strict=True)]
         )
         note = (
-            f"p50 {p50:.1f} ms; at most {peak} connections to DynamoDB at once; "
+            f"p50 {p50:.1f} ms; app CPU {app_cpu:.2f} ms per request; "
+            f"at most {peak} connections to DynamoDB at once; "
             f"load generator CPU {load_cpu:.0%} of one core"
         )
-        extra = {"p50_ms": p50, "p99_ms": p99, "peak_connections": peak}
+        extra = {"p50_ms": p50, "p99_ms": p99, "peak_connections": peak, "app_cpu_ms": app_cpu}
         rows.append(Row(CASE, OPS[0][0], app.name, rps, OPS[0][1], paired_rps, note, extra))
         rows.append(Row(CASE, OPS[1][0], app.name, p99, OPS[1][1], paired_p99, extra=extra))
-    ratio_rps = next(r.ratio for r in rows if r.peer == EXAMPLE and r.op == OPS[0][0])
-    ratio_p99 = next(r.ratio for r in rows if r.peer == EXAMPLE and r.op == OPS[1][0])
+    ratio_rps = next(r.ratio for r in rows if r.peer == example.name and r.op == OPS[0][0])
+    ratio_p99 = next(r.ratio for r in rows if r.peer == example.name and r.op == OPS[1][0])
     return rows, _targets(ratio_rps, ratio_p99, settings)
 
 

@@ -35,8 +35,8 @@ class Settings:
     shard_rounds: int = 3
     stream_items: int = 100_000  # (e)
     import_runs: int = 21  # (f) fresh interpreters per peer
-    fastapi_requests: int = 1500  # (k) timed requests per app and round
-    fastapi_rounds: int = 5
+    fastapi_requests: int = 1000  # (k) timed requests per app and round
+    fastapi_rounds: int = 8
 
     @classmethod
     def make(cls, quick: bool) -> Settings:
