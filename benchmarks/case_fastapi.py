@@ -51,7 +51,7 @@ from .server import CREDENTIALS, REGION, ROOT
 CASE = "k"
 CONCURRENCY = 32  # requests in flight (the documented concurrency of the example's pool)
 POOL = 64  # the example's default SHOP_MAX_CONNECTIONS (deps.Settings.max_connections)
-CUSTOMERS = 50
+CUSTOMERS = 50  # (10 in quick runs)
 ORDERS = 8  # per customer; the list reads 5, so it returns a cursor
 TABLE_NAME = "fastapi-bench-shop"
 CURSOR_KEY = "case-k-cursor-key-0123456789abcdef"
@@ -149,11 +149,15 @@ def free_port() -> int:
         return port
 
 
+def customers(settings: Settings) -> int:
+    return 10 if settings.quick else CUSTOMERS
+
+
 def missing_packages() -> list[str]:
     return [m for m in ("uvicorn", "fastapi", "aioboto3") if find_spec(m) is None]
 
 
-def seed(endpoint: str) -> None:
+def seed(endpoint: str, customers: int) -> None:
     """The table and its customers, orders and order lines, through the example's models."""
     from dynamodel import Connection, batch_write
     from examples.fastapi_app.models import TABLE, Customer, Order, OrderItem
@@ -163,7 +167,7 @@ def seed(endpoint: str) -> None:
         TABLE.create(exist_ok=True)
         # the orders are new (version 1 as `create` stores them): no version to check
         with batch_write(skip_version_check=True) as batch:
-            for c in range(CUSTOMERS):
+            for c in range(customers):
                 customer = f"c{c}"
                 batch.put(Customer(customer_id=customer, name=f"Customer {c}", email=f"{c}@x.io"))
                 for o in range(ORDERS):
@@ -191,7 +195,7 @@ def seed(endpoint: str) -> None:
                     )
                     for line in lines:
                         batch.put(line)
-        wanted = CUSTOMERS * (1 + ORDERS * 3)
+        wanted = customers * (1 + ORDERS * 3)
         if len(batch.result.written) != wanted:
             raise RuntimeError(f"seeding wrote {len(batch.result.written)} of {wanted} items")
     finally:
@@ -266,9 +270,9 @@ def load(app: App, settings: Settings, tag: str, db_port: int) -> dict[str, Any]
     """One timed run of the load generator against ``app``; its figures."""
     assert app.process is not None
     command = [sys.executable, "-m", "benchmarks.fastapi_load", str(app.port), str(CONCURRENCY)]
-    count, warmup = settings.fastapi_requests, max(CONCURRENCY * 4, 100)
+    count, warmup = settings.fastapi_requests, CONCURRENCY * (1 if settings.quick else 4)
     command += [str(count), str(warmup), tag]
-    command += [str(CUSTOMERS), str(ORDERS)]
+    command += [str(customers(settings)), str(ORDERS)]
     peak = 0
     done = threading.Event()
 
@@ -315,12 +319,13 @@ def run(
     floor = App(FLOOR, "benchmarks.fastapi_floor:app")
     target = "examples.fastapi_app.app:app"
     example = App(f"{EXAMPLE} (default transport: {default})", target)
-    extras = [
-        App(f"{EXAMPLE}, DYNAMODEL_TRANSPORT={name}", target, {"DYNAMODEL_TRANSPORT": name})
-        for name in TRANSPORTS
-        if name != default
-    ]
-    if not settings.quick:
+    extras = []
+    if not settings.quick:  # quick runs: the two apps the targets compare
+        extras = [
+            App(f"{EXAMPLE}, DYNAMODEL_TRANSPORT={name}", target, {"DYNAMODEL_TRANSPORT": name})
+            for name in TRANSPORTS
+            if name != default
+        ]
         pool = {"SHOP_MAX_CONNECTIONS": str(2 * POOL)}
         extras.append(App(f"{EXAMPLE}, pool {2 * POOL} (twice the default)", target, pool))
     apps = [floor, example, *extras]
@@ -328,7 +333,7 @@ def run(
         note = "not installed: " + ", ".join(missing)
         rows = [Row(CASE, op, a.name, None, u, note=note) for a in apps for op, u in OPS]
         return rows, _targets(None, None, settings, note)
-    seed(endpoint)
+    seed(endpoint, customers(settings))
     db_port = urlsplit(endpoint).port or 80
     try:
         for app in apps:
