@@ -23,8 +23,16 @@ requests), in a rotated order; the rows are medians over the rounds, the ratios 
 round (median of the rounds' ratios).
 
 While each app is loaded, its established TCP connections to the DynamoDB server are counted
-every 20 ms (from ``/proc``): the peak is in the notes. A peak below the pool size, and the
-doubled pool's row, show the pool is not what limits the example.
+every 20 ms (from ``/proc``): the peak is in the notes, with the app's CPU per request (its
+process's CPU over the warm-up and the timed requests: steadier than requests/s when other
+work shares the cores). The peak counts idle pooled connections too, so the evidence that the
+pool does not limit the example is the doubled pool's row: given ``2 * POOL`` connections it
+neither opens more than ``POOL`` at once nor serves more requests.
+
+On 2 cores the server, the app and the load generator share the machine, so the app's CPU
+is the bottleneck of both apps (as intended: the case compares what each spends per request)
+and requests/s moves by +-30% between rounds when anything else runs; the paired, rotated
+rounds and the medians absorb most of it.
 """
 
 from __future__ import annotations
@@ -74,9 +82,13 @@ ABOUT = (
     f"(`benchmarks/fastapi_load.py`, its own process) keeps {CONCURRENCY} requests in flight: "
     "an order's detail (GetItem + Query), a customer's newest 5 orders (Query with Limit) and, "
     "one in ten, a sign-up (conditional PutItem). Rounds alternate the apps; the ratios are "
-    "the median of each round's ratio. Notes: the load generator's CPU share and the most "
-    "connections each app held open to DynamoDB at once (the example's pool is "
-    f"{POOL}; a row with twice that shows the pool is not the limit)."
+    "the median of each round's ratio. The target reads the example with dynamodel's default "
+    "transport; the other transport is an extra row. Notes: the app's CPU per request, the "
+    "load generator's CPU share (small: it is not the bottleneck) and the most connections "
+    "each app held open to DynamoDB at once, idle ones included. The example's pool is "
+    f"{POOL} connections (`SHOP_MAX_CONNECTIONS`); the row with twice that is the check that "
+    "the pool is not the limit: it neither opens more than "
+    f"{POOL} connections nor serves more requests."
 )
 
 
