@@ -214,12 +214,18 @@ def seed(endpoint: str, customers: int) -> None:
         TABLE.unbind()
 
 
-def fetch(port: int, path: str, customer: str) -> tuple[int, Any]:
+def fetch(port: int, path: str, customer: str, body: Any = None) -> tuple[int, Any]:
+    """GET ``path`` (POST ``body`` as JSON) as ``customer``: the status and the JSON body."""
     import http.client
 
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    headers = {"X-Customer-Id": customer}
     try:
-        connection.request("GET", path, headers={"X-Customer-Id": customer})
+        if body is None:
+            connection.request("GET", path, headers=headers)
+        else:
+            headers["Content-Type"] = "application/json"
+            connection.request("POST", path, json.dumps(body), headers=headers)
         response = connection.getresponse()
         return response.status, json.loads(response.read())
     finally:
@@ -244,6 +250,16 @@ def check_same(floor: App, others: list[App]) -> None:
                 got[1]["cursor"] = "..."
             if got != want:
                 raise RuntimeError(f"{app.name} answered {path} with {got}, the floor {want}")
+    # sign-ups: a new customer (201, the stored profile), then the same again (409)
+    for number, app in enumerate([floor, *others]):
+        new = f"check-{number}"
+        body = {"customer_id": new, "name": "New", "email": "new@x.example"}
+        created = fetch(app.port, "/customers", new, body)
+        again = fetch(app.port, "/customers", new, body)
+        if created[0] != 201 or set(created[1]) != {*body, "created_at"} or again[0] != 409:
+            raise RuntimeError(f"{app.name} signed up {new} with {created}, then {again}")
+        if again[1] != {"detail": f"customer {new!r} exists"}:
+            raise RuntimeError(f"{app.name} answered a second sign-up with {again}")
 
 
 def _socket_inodes(pid: int) -> set[str]:
