@@ -40,9 +40,9 @@ and stall every request in flight. The example allocates about twice as many con
 objects per request as the floor (twice the generation-0 collections), so a full collection
 lands about every 1,100 requests in it against every 2,200 in the floor: whether one falls in
 a round's 1,000 timed requests moves that round's p99 by ~50 ms. dynamodel leaves no reference
-cycles per request (the garbage a request leaves is the same in both apps: httpx's and
-aiobotocore's). ``gc.freeze()`` after start-up cuts those collections to ~20 ms in both apps;
-neither app does it here (both run as written).
+cycles per request (served in-process, a request of either app leaves the same garbage:
+aiobotocore's parsers and the HTTP layer's objects). ``gc.freeze()`` after start-up cuts
+those collections to ~20 ms in both apps; neither app does it here (both run as written).
 """
 
 from __future__ import annotations
