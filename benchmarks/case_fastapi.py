@@ -148,7 +148,8 @@ class App:
         if self.log is None:
             return ""
         self.log.seek(0)
-        return self.log.read().decode(errors="replace")[-2000:]
+        text: str = self.log.read().decode(errors="replace")
+        return text[-2000:]
 
     def stop(self) -> None:
         process, self.process = self.process, None
