@@ -1,7 +1,8 @@
 """(k) The FastAPI example under load: requests/s and p99 against a hand-written aioboto3 app.
 
 Two apps serve the same routes against the benchmark server, each in its own uvicorn process
-(one worker, no access log, port chosen free):
+(one worker, no access log, port chosen free; started by `benchmarks.fastapi_serve`, which
+also records the pause of each full garbage collection the app makes):
 
 * the example, ``examples/fastapi_app`` as it ships (dynamodel's default transport: the
   ``DYNAMODEL_TRANSPORT`` variable is removed from its environment), and, as extra rows, the
@@ -43,6 +44,8 @@ a round's 1,000 timed requests moves that round's p99 by ~50 ms. dynamodel leave
 cycles per request (served in-process, a request of either app leaves the same garbage:
 aiobotocore's parsers and the HTTP layer's objects). ``gc.freeze()`` after start-up cuts
 those collections to ~20 ms in both apps; neither app does it here (both run as written).
+The notes give the full collections each app made during its runs (warm-ups included) and
+their median pause.
 """
 
 from __future__ import annotations
@@ -94,7 +97,8 @@ ABOUT = (
     "one in ten, a sign-up (conditional PutItem). Rounds alternate the apps; the ratios are "
     "the median of each round's ratio. The target reads the example with dynamodel's default "
     "transport; the other transport is an extra row. Notes: the app's CPU per request, the "
-    "load generator's CPU share (small: it is not the bottleneck) and the most connections "
+    "load generator's CPU share (small: it is not the bottleneck), the app's full garbage "
+    "collections (each stalls every request in flight: they drive p99) and the most connections "
     "each app held open to DynamoDB at once, idle ones included. The example's pool is "
     f"{POOL} connections (`SHOP_MAX_CONNECTIONS`); the row with twice that is the check that "
     "the pool is not the limit: it neither opens more than "
@@ -109,6 +113,7 @@ class App:
     env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
     log: Any = None  # the app's standard error (a temporary file, shown if it fails)
+    gc_file: Path | None = None  # where the app writes the pause of each full collection
     port: int = 0
     runs: list[dict[str, Any]] = field(default_factory=list)
 
@@ -126,9 +131,12 @@ class App:
         )
         env.update(self.env)
         self.port = free_port()
-        command = [sys.executable, "-m", "uvicorn", self.target, "--host", "127.0.0.1"]
-        command += ["--port", str(self.port), "--no-access-log", "--log-level", "warning"]
         self.log = tempfile.TemporaryFile()  # noqa: SIM115 (closed by stop)
+        stats = tempfile.NamedTemporaryFile(prefix="case-k-gc-", delete=False)  # noqa: SIM115
+        stats.close()
+        self.gc_file = Path(stats.name)
+        command = [sys.executable, "-m", "benchmarks.fastapi_serve", self.target]
+        command += [str(self.port), str(self.gc_file)]
         self.process = subprocess.Popen(command, cwd=ROOT, env=env, stderr=self.log)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -163,6 +171,15 @@ class App:
         if self.log is not None:
             self.log.close()
             self.log = None
+        if self.gc_file is not None:
+            self.gc_file.unlink(missing_ok=True)
+            self.gc_file = None
+
+    def full_collections(self) -> list[float]:
+        """The pauses (s) of every full collection the app has made so far."""
+        if self.gc_file is None:
+            return []
+        return [float(x) for x in self.gc_file.read_text().split()]
 
 
 def free_port() -> int:
@@ -170,6 +187,11 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
+
+
+def warmup(settings: Settings) -> int:
+    """Untimed requests before each timed run."""
+    return CONCURRENCY * (1 if settings.quick else 4)
 
 
 def customers(settings: Settings) -> int:
@@ -309,8 +331,8 @@ def load(app: App, settings: Settings, tag: str, db_port: int) -> dict[str, Any]
     """One timed run of the load generator against ``app``; its figures."""
     assert app.process is not None
     command = [sys.executable, "-m", "benchmarks.fastapi_load", str(app.port), str(CONCURRENCY)]
-    count, warmup = settings.fastapi_requests, CONCURRENCY * (1 if settings.quick else 4)
-    command += [str(count), str(warmup), tag]
+    count = settings.fastapi_requests
+    command += [str(count), str(warmup(settings)), tag]
     command += [str(customers(settings)), str(ORDERS)]
     peak = 0
     done = threading.Event()
@@ -322,6 +344,7 @@ def load(app: App, settings: Settings, tag: str, db_port: int) -> dict[str, Any]
 
     sampler = threading.Thread(target=sample, daemon=True)
     cpu = process_cpu(app.process.pid)
+    collections = len(app.full_collections())
     sampler.start()
     try:
         out = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
@@ -334,8 +357,9 @@ def load(app: App, settings: Settings, tag: str, db_port: int) -> dict[str, Any]
     if figures["unexpected"]:
         raise RuntimeError(f"{app.name}: unexpected statuses {figures['statuses']}")
     figures["peak_connections"] = peak
+    figures["full_gc"] = app.full_collections()[collections:]
     # the app's CPU over the warm-up and the timed requests alike
-    figures["app_cpu_ms"] = (process_cpu(app.process.pid) - cpu) * 1000 / (count + warmup)
+    figures["app_cpu_ms"] = (process_cpu(app.process.pid) - cpu) * 1000 / (count + warmup(settings))
     return figures
 
 
@@ -396,6 +420,11 @@ def run(
         p99 = median([r["p99_ms"] for r in app.runs])
         load_cpu = median([r["cpu_s"] / r["wall_s"] for r in app.runs])
         app_cpu = median([r["app_cpu_ms"] for r in app.runs])
+        pauses = [p for r in app.runs for p in r["full_gc"]]
+        served = len(app.runs) * (settings.fastapi_requests + warmup(settings))
+        full_gc = f"{len(pauses)} full collections in {served:,} requests" + (
+            f" ({median(pauses) * 1000:.0f} ms each, median)" if pauses else ""
+        )
         peak = max(r["peak_connections"] for r in app.runs)
         paired_rps = median(
             [
@@ -408,7 +437,7 @@ def run(
         )
         note = (
             f"p50 {p50:.1f} ms; app CPU {app_cpu:.2f} ms per request; "
-            f"at most {peak} connections to DynamoDB at once; "
+            f"at most {peak} connections to DynamoDB at once; {full_gc}; "
             f"load generator CPU {load_cpu:.0%} of one core"
         )
         extra = {"p50_ms": p50, "p99_ms": p99, "peak_connections": peak, "app_cpu_ms": app_cpu}
