@@ -36,6 +36,8 @@ class Settings:
     stream_items: int = 100_000  # (e)
     import_runs: int = 21  # (f) fresh interpreters per peer
     cold_runs: int = 15  # (j) whole processes per peer
+    fastapi_requests: int = 1000  # (k) timed requests per app and round
+    fastapi_rounds: int = 8
 
     @classmethod
     def make(cls, quick: bool) -> Settings:
@@ -57,6 +59,8 @@ class Settings:
             stream_items=500,
             import_runs=1,
             cold_runs=1,
+            fastapi_requests=100,
+            fastapi_rounds=1,
         )
 
 

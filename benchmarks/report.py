@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import case_cache, case_cold, case_limits, case_sharded
+from . import case_cache, case_cold, case_fastapi, case_limits, case_sharded
 from .harness import Row, Target
 
 MARKER = "<!-- Everything below is written by `python -m benchmarks`; edit the intro above. -->"
@@ -26,6 +26,7 @@ CASES = {
     "h": "(h) Transport alone: client CPU and latency per low-level call",
     "i": case_limits.TITLE,
     "j": case_cold.TITLE,
+    "k": case_fastapi.TITLE,
 }
 
 RATIO_MEANING = {
@@ -40,6 +41,7 @@ RATIO_MEANING = {
     "to aioboto3's",
     "i": case_limits.RATIO_MEANING,
     "j": case_cold.RATIO_MEANING,
+    "k": case_fastapi.RATIO_MEANING,
 }
 
 #: what each case measures (a sentence on the page, followed by the command to rerun it)
@@ -100,10 +102,11 @@ ABOUT = {
     "DynamoDB. moto reports 1 capacity unit for each of these queries; dynoxide computes "
     "capacity as DynamoDB does.",
     "j": case_cold.ABOUT,
+    "k": case_fastapi.ABOUT,
 }
 
 #: the issue whose targets a case checks (default 9)
-ISSUES = {"f": 22, "g": 6, "h": 11, "i": 22, "j": 22}
+ISSUES = {"f": 22, "g": 6, "h": 11, "i": 22, "j": 22, "k": 22}
 
 #: digits after the point of a case's figures (default 1)
 DIGITS = {"a": 2, "g": 3, "i": 3, "j": 0}

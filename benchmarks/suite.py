@@ -16,7 +16,7 @@ from .harness import Row, Settings, Target, machine
 from .peers import installed_version
 from .server import ROOT, ServerProcess, ServerUnavailable, create_table, dynoxide_version
 
-ALL_CASES = ("a", "b", "c", "d", "e", "f", "g", "h", "i", "j")
+ALL_CASES = ("a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k")
 #: the cases that run against the shared local server, in this order, and their modules
 SERVER_CASE_MODULES = {
     "b": "case_calls",
@@ -26,6 +26,7 @@ SERVER_CASE_MODULES = {
     "g": "case_cache",
     "i": "case_limits",
     "j": "case_cold",
+    "k": "case_fastapi",
 }
 SERVER_CASES = tuple(SERVER_CASE_MODULES)
 DEFAULT_OUT = ROOT / "docs" / "benchmarks.md"
@@ -102,7 +103,8 @@ def _settings_text(s: Settings) -> str:
         f"(h) {s.call_count} gets, {s.call_count} puts and {max(1, s.call_count // 2)} queries "
         f"per peer x {s.call_rounds} rounds; "
         f"(i) {s.call_count} calls of each read per peer x {s.call_rounds} rounds; "
-        f"(j) {s.cold_runs} processes per peer"
+        f"(j) {s.cold_runs} processes per peer; "
+        f"(k) {s.fastapi_requests} requests per app x {s.fastapi_rounds} rounds"
     )
 
 

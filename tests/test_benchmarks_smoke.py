@@ -15,7 +15,7 @@ import pytest
 from backends import DYNOXIDE_VERSION, BackendUnavailable, dynoxide_binary
 
 ROOT = Path(__file__).resolve().parent.parent
-CASES = ("a", "b", "c", "d", "e", "f", "g", "h", "i", "j")
+CASES = ("a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k")
 FIGURE = r"[\d,]+(\.\d+)?"
 
 

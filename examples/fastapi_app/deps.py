@@ -45,11 +45,15 @@ class Settings:
     cursor_key: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
     #: the staff endpoints' token (``X-Staff-Token``); None: staff endpoints answer 403
     staff_token: str | None = field(default=None, repr=False)
+    #: connections the DynamoDB client keeps open (botocore's ``max_pool_connections``, whose
+    #: default, 10, would queue requests at 10 in flight): at least the requests the process
+    #: serves at once times the DynamoDB calls each has in flight (two for an order's detail)
+    max_connections: int = 64
 
     @classmethod
     def from_env(cls) -> Settings:
         """``SHOP_TABLE``, ``SHOP_ENDPOINT_URL``, ``SHOP_REGION``, ``SHOP_CREATE_TABLE=1``,
-        ``SHOP_CURSOR_KEY``, ``SHOP_STAFF_TOKEN``."""
+        ``SHOP_CURSOR_KEY``, ``SHOP_STAFF_TOKEN``, ``SHOP_MAX_CONNECTIONS``."""
         key = os.environ.get("SHOP_CURSOR_KEY")
         return cls(
             table_name=os.environ.get("SHOP_TABLE", TABLE.name),
@@ -57,6 +61,7 @@ class Settings:
             region=os.environ.get("SHOP_REGION") or None,
             create_table=os.environ.get("SHOP_CREATE_TABLE") == "1",
             staff_token=os.environ.get("SHOP_STAFF_TOKEN") or None,
+            max_connections=int(os.environ.get("SHOP_MAX_CONNECTIONS") or cls.max_connections),
             **({"cursor_key": key} if key else {}),
         )
 
@@ -64,11 +69,14 @@ class Settings:
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Create the connection and its aioboto3 client once, bind the table, close at shutdown."""
+    from botocore.config import Config
+
     settings: Settings = app.state.settings
     connection = Connection(
         endpoint_url=settings.endpoint_url,
         region=settings.region,
         cursor_key=settings.cursor_key,
+        botocore_config=Config(max_pool_connections=settings.max_connections),
     )
     TABLE.bind(name=settings.table_name, connection=connection)
     try:
