@@ -1,4 +1,4 @@
-"""dynamodel's benchmark suite against its peers (issue 9; also issues 6 and 11's targets).
+"""dynamodel's benchmark suite against its peers, and the speed targets it checks.
 
 Run ``python -m benchmarks`` (about 15 minutes on 2 cores) to print the table, check the
 speed targets and rewrite docs/benchmarks.md; ``python -m benchmarks --quick`` runs every case

@@ -80,7 +80,7 @@ class Row:
 
 @dataclass
 class Target:
-    """A speed target of issue 9, checked on this run's ratios."""
+    """A speed target, checked on this run's figures."""
 
     case: str
     text: str

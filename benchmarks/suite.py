@@ -49,7 +49,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks",
         description="Benchmark dynamodel against its peers and check the speed targets "
-        "(issues 9, 6, 11 and 22).",
+        "(every target is listed on docs/benchmarks.md).",
     )
     parser.add_argument(
         "--quick",
