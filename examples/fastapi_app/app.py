@@ -1,8 +1,8 @@
 """The shop's HTTP API.
 
-    SHOP_CREATE_TABLE=1 uvicorn examples.fastapi_app.app:app     # with uvicorn installed
+    SHOP_CREATE_TABLE=1 uvicorn examples.fastapi_app.app:app --port 8080   # the web extra
 
-Every endpoint is async and uses the one aioboto3 client the lifespan created (``deps.py``).
+Every endpoint is async and uses the one async client the lifespan created (``deps.py``).
 Models reach it through the table binding; transactions and batch reads take the injected
 `Connection` explicitly.
 

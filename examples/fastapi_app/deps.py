@@ -68,7 +68,7 @@ class Settings:
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Create the connection and its aioboto3 client once, bind the table, close at shutdown."""
+    """Create the connection and its async client once, bind the table, close at shutdown."""
     from botocore.config import Config
 
     settings: Settings = app.state.settings
