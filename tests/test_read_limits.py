@@ -106,3 +106,61 @@ def test_page_limit_rule() -> None:
     assert page_limit(500, None, 5) == 500
     assert page_limit(1, None, ADAPTIVE_MAX) is None  # past the cap: full pages
     assert page_limit(1, 25, None) == 25
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+@pytest.mark.parametrize("kind", ["query", "scan"])
+async def test_streaming_holds_one_page_at_a_time(
+    fresh_db: Any, ddb: Any, monkeypatch: pytest.MonkeyPatch, mode: str, kind: str
+) -> None:
+    """Iterating a read lets each page go before it fetches the next, sync and async: a large
+    read streams in one page's memory, not two."""
+    import gc
+    import weakref
+
+    import dynamodel.io.executors as executors
+
+    RL.create(poll=0.01)
+    for n in range(30):
+        Order(customer_id="c9", n=n).save()
+    seen: list[weakref.ref[Any]] = []
+    alive_when_fetching: list[int] = []
+
+    def check(op: str) -> None:
+        if op in ("query", "scan") and seen:
+            gc.collect()
+            alive_when_fetching.append(sum(1 for ref in seen if ref() is not None))
+
+    sync_send, async_send = executors._send_sync, executors._send_async
+
+    def spy_sync(connection: Any, request: Any) -> Any:
+        check(request.op)
+        return sync_send(connection, request)
+
+    async def spy_async(connection: Any, request: Any) -> Any:
+        check(request.op)
+        return await async_send(connection, request)
+
+    monkeypatch.setattr(executors, "_send_sync", spy_sync)
+    monkeypatch.setattr(executors, "_send_async", spy_async)
+    read = (
+        Order.query(customer_id="c9").page_size(10)
+        if kind == "query"
+        else Order.scan().page_size(10)
+    )
+    count = 0
+    if mode == "sync":
+        for order in read:
+            seen.append(weakref.ref(order))
+            count += 1
+            del order
+    else:
+        async for order in read:
+            seen.append(weakref.ref(order))
+            count += 1
+            del order
+    assert count == 30
+    # a request for each page after the first: none of the items
+    # already handed out is still held by the iteration while it fetches
+    assert len(alive_when_fetching) >= 2
+    assert alive_when_fetching == [0] * len(alive_when_fetching)

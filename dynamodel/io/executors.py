@@ -190,7 +190,10 @@ async def aiterate(flow: Flow[Any], connection: Connection) -> AsyncIterator[Any
         step: Step | _Finished = _start(flow)
         while not isinstance(step, _Finished):
             if isinstance(step, Emit):
-                yield step.value
+                value = step.value
+                del step  # the consumer holds the value; keep no second reference
+                yield value
+                del value
                 step = _send(flow, None)
             else:
                 step = await _advance_async(flow, step, connection)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -42,3 +42,24 @@ class Page(Generic[M]):
 
     def __len__(self) -> int:
         return len(self.items)
+
+
+def stream_items(pages: Iterable[Page[M]]) -> Iterator[M]:
+    """Each page's items in order, holding one page at a time: a page is let go before the
+    next one is fetched, so streaming a large read keeps one page in memory, not two."""
+    for page in pages:
+        items = page.items
+        del page
+        yield from items
+        del items
+
+
+async def astream_items(pages: AsyncIterable[Page[M]]) -> AsyncIterator[M]:
+    """Async `stream_items`."""
+    async for page in pages:
+        items = page.items
+        del page
+        for item in items:
+            yield item
+            del item  # not held while the next page is fetched
+        del items

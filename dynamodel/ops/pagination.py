@@ -174,21 +174,9 @@ def paginate(
             request_number=requests,
             consumed_capacity=response.get("ConsumedCapacity"),
         )
-        last_raw: Item | None = None
-        for raw in response.get("Items", []):
-            if remaining is not None and len(page.items) == remaining:
-                # limit reached mid-page: resume right after the last item returned
-                assert last_raw is not None
-                last_key = {a: last_raw[a] for a in key_attributes if a in last_raw}
-                break
-            status, model = parse(raw)
-            if status == "ok":
-                page.items.append(model)
-                last_raw = raw
-            elif status == "unknown":
-                page.unknown.append(raw)
-            else:
-                page.skipped += 1
+        stop_key = _fill(page, response.get("Items", []), parse, remaining, key_attributes)
+        if stop_key is not None:
+            last_key = stop_key
         if last_key is not None and inputs is None:
             inputs = yield from connection_inputs()
         page.cursor = None if inputs is None else make_cursor(last_key, cursor_context, inputs)
@@ -198,6 +186,33 @@ def paginate(
         del page, response  # let the consumer's page go before the next one is fetched
         if last_key is None or remaining == 0:
             return
+
+
+def _fill(
+    page: Page[Any],
+    raw_items: list[Item],
+    parse: Parser,
+    remaining: int | None,
+    key_attributes: Sequence[str],
+) -> Item | None:
+    """Parse ``raw_items`` into ``page``; the key to resume from when ``remaining`` is reached
+    mid-page (else None). A function of its own: no local of the flow keeps the page's last
+    item alive while the next page is fetched."""
+    last_raw: Item | None = None
+    for raw in raw_items:
+        if remaining is not None and len(page.items) == remaining:
+            # limit reached mid-page: resume right after the last item returned
+            assert last_raw is not None
+            return {a: last_raw[a] for a in key_attributes if a in last_raw}
+        status, model = parse(raw)
+        if status == "ok":
+            page.items.append(model)
+            last_raw = raw
+        elif status == "unknown":
+            page.unknown.append(raw)
+        else:
+            page.skipped += 1
+    return None
 
 
 def count_flow(

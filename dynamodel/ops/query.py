@@ -47,7 +47,7 @@ from dynamodel.modelling.sharding import Shards
 from dynamodel.modelling.tenancy import _SCOPE as _TENANT
 from dynamodel.modelling.ttl import is_expired, not_expired_condition
 from dynamodel.ops.items import guard_shards, hides_expired
-from dynamodel.ops.page import Page
+from dynamodel.ops.page import Page, astream_items, stream_items
 from dynamodel.ops.pagination import Parser, count_flow, open_cursor, paginate, peek_cursor
 from dynamodel.ops.shard_reads import (
     count_shards_flow,
@@ -320,11 +320,7 @@ class ReadBuilder(Generic[M]):
         return iterate(self._flow(), self._connection())
 
     def __iter__(self) -> Iterator[M]:
-        for page in self.pages():
-            items = page.items
-            del page  # hold one page at a time while streaming
-            yield from items
-            del items
+        return stream_items(self.pages())
 
     def all(self) -> list[M]:
         """Every item (bounded by ``limit`` when set) as a list."""
@@ -368,10 +364,8 @@ class ReadBuilder(Generic[M]):
         """Iterate pages lazily with the async client."""
         return aiterate(self._flow(), self._connection())
 
-    async def __aiter__(self) -> AsyncIterator[M]:
-        async for page in self.apages():
-            for item in page.items:
-                yield item
+    def __aiter__(self) -> AsyncIterator[M]:
+        return astream_items(self.apages())
 
     async def aall(self) -> list[M]:
         """Async `all`."""

@@ -11,7 +11,7 @@ from dynamodel.core.errors import ValidationError
 from dynamodel.core.expressions import Attr
 from dynamodel.io.executors import aiterate_many, iterate_many
 from dynamodel.io.scope import resolve_connection
-from dynamodel.ops.page import Page
+from dynamodel.ops.page import Page, astream_items, stream_items
 from dynamodel.ops.query import ReadBuilder
 
 M = TypeVar("M", bound="ModelBase")
@@ -88,8 +88,7 @@ class ParallelScan(Generic[M]):
         return iterate_many([s._flow() for s in self.scans], connection, self.max_concurrency)
 
     def __iter__(self) -> Iterator[M]:
-        for page in self.pages():
-            yield from page.items
+        return stream_items(self.pages())
 
     def all(self) -> list[M]:
         """Every item from every segment."""
@@ -101,10 +100,8 @@ class ParallelScan(Generic[M]):
         connection = resolve_connection(self.scans[0].table, self.connection)
         return aiterate_many([s._flow() for s in self.scans], connection, self.max_concurrency)
 
-    async def __aiter__(self) -> AsyncIterator[M]:
-        async for page in self.apages():
-            for item in page.items:
-                yield item
+    def __aiter__(self) -> AsyncIterator[M]:
+        return astream_items(self.apages())
 
     async def aall(self) -> list[M]:
         """Async `all`."""
