@@ -435,3 +435,70 @@ def test_help_is_complete() -> None:
                 assert getattr(param, "help", None), f"{' '.join(path)} {param.name}: no help"
         out = cli(*path, "--help")
         assert "Usage" in out
+
+
+CHART_APP = """
+from dynamodel import GSI, Model, Table
+
+table = Table("chart-shop", indexes=[GSI("gsi1", pk="gsi1pk", sk="gsi1sk")])
+
+
+class Customer(Model):
+    class Meta:
+        table = table
+        pk = "CUSTOMER#{customer_id}"
+        sk = "PROFILE#{customer_id}"
+        indexes = {"gsi1": ("EMAIL#{email}", "CUSTOMER#{customer_id}")}
+
+    customer_id: str
+    email: str
+
+
+class Order(Model):
+    class Meta:
+        table = table
+        pk = "CUSTOMER#{customer_id}"
+        sk = "ORDER#{placed_at}#{order_id}"
+        indexes = {"gsi1": ("ORDERSTATUS#{status}", "PLACED#{placed_at}#{order_id}")}
+
+    customer_id: str
+    order_id: str
+    placed_at: str
+    status: str
+"""
+CHART_TEMPLATES = [
+    "CUSTOMER#{customer_id}",
+    "PROFILE#{customer_id}",
+    "EMAIL#{email}",
+    "ORDER#{placed_at}#{order_id}",
+    "ORDERSTATUS#{status}",
+    "PLACED#{placed_at}#{order_id}",
+]
+
+
+@pytest.mark.parametrize(
+    ("env", "args"),
+    [
+        ({"COLUMNS": "60"}, []),
+        ({"COLUMNS": "80"}, []),
+        ({"COLUMNS": "120"}, []),
+        ({"COLUMNS": "250"}, []),
+        ({}, []),  # piped: the runner's output is no terminal
+        ({"COLUMNS": "250"}, ["--width", "60"]),
+        ({}, ["--width", "120"]),
+    ],
+)
+def test_schema_chart_never_cuts_a_template(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, env: dict[str, str], args: list[str]
+) -> None:
+    module = f"chart_{uuid.uuid4().hex[:8]}"
+    (tmp_path / f"{module}.py").write_text(CHART_APP, encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    result = runner.invoke(app, ["schema", "--app", module, *args], env=env)
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    for template in CHART_TEMPLATES:  # each whole, on one line
+        assert any(template in line for line in lines), (template, result.output)
+    assert "…" not in result.output
+    if "--width" in args:
+        assert max(len(line) for line in lines[:-1]) <= int(args[1])
