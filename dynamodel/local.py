@@ -68,8 +68,10 @@ def _make_server(host: str, port: int, log_requests: bool) -> Any:
 
         def _server_entry(self) -> None:
             try:
-                app = _serialised(
-                    werkzeug_app.DomainDispatcherApplication(werkzeug_app.create_backend_app)
+                app = _known_regions_only(
+                    _serialised(
+                        werkzeug_app.DomainDispatcherApplication(werkzeug_app.create_backend_app)
+                    )
                 )
                 self._server = make_server(
                     self._ip_address, self._port, app, True, request_handler=handler
@@ -96,6 +98,70 @@ def _serialised(app: Any) -> Any:
     def handle(environ: Any, start_response: Any) -> list[bytes]:
         with _REQUEST_LOCK:
             return list(app(environ, start_response))
+
+    return handle
+
+
+_UNKNOWN_REGION_TYPE = "com.amazonaws.dynamodb.v20120810#UnrecognizedClientException"
+
+
+def _signed_region(environ: Mapping[str, Any]) -> str | None:
+    """The region of a DynamoDB request's SigV4 credential scope, or ``None`` (unsigned, or
+    another service)."""
+    header = str(environ.get("HTTP_AUTHORIZATION") or "")
+    marker = "Credential="
+    start = header.find(marker)
+    if start < 0:
+        return None
+    scope = header[start + len(marker) :].split(",", 1)[0].strip().split("/")
+    # ACCESS_KEY/DATE/REGION/SERVICE/aws4_request
+    if len(scope) < 5 or scope[-2] != "dynamodb":
+        return None
+    return scope[-3]
+
+
+def _known_regions() -> frozenset[str]:
+    """The regions moto serves DynamoDB in (asking for another one makes it raise)."""
+    from moto.core.models import DEFAULT_ACCOUNT_ID
+    from moto.dynamodb.models import dynamodb_backends
+
+    return frozenset(dynamodb_backends[DEFAULT_ACCOUNT_ID].regions)
+
+
+def _unknown_region_message(region: str, known: frozenset[str]) -> str:
+    """The error message of a request signed for a region the local server does not serve."""
+    return (
+        f"dynamodel local: unknown region {region!r}; use one of {', '.join(sorted(known))}, "
+        "e.g. us-east-1 (set AWS_DEFAULT_REGION, or region_name=... on the client)"
+    )
+
+
+def _known_regions_only(app: Any) -> Any:
+    """A WSGI app that answers a request signed for a region moto does not know with a 400
+    DynamoDB error at once (moto would raise, print a traceback and answer 500, which clients
+    retry for seconds). ``MOTO_ALLOW_NONEXISTENT_REGION=true`` turns the check off."""
+    import json
+
+    from moto.settings import allow_unknown_region
+
+    known = _known_regions()
+
+    def handle(environ: Any, start_response: Any) -> Any:
+        region = _signed_region(environ)
+        if region is None or region in known or allow_unknown_region():
+            return app(environ, start_response)
+        body = json.dumps(
+            {"__type": _UNKNOWN_REGION_TYPE, "message": _unknown_region_message(region, known)}
+        ).encode()
+        start_response(
+            "400 Bad Request",
+            [
+                ("Content-Type", "application/x-amz-json-1.0"),
+                ("Content-Length", str(len(body))),
+                ("x-amzn-ErrorType", "UnrecognizedClientException"),
+            ],
+        )
+        return [body]
 
     return handle
 

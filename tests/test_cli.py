@@ -435,3 +435,116 @@ def test_help_is_complete() -> None:
                 assert getattr(param, "help", None), f"{' '.join(path)} {param.name}: no help"
         out = cli(*path, "--help")
         assert "Usage" in out
+
+
+CHART_APP = """
+from dynamodel import GSI, Model, Table
+
+table = Table("chart-shop", indexes=[GSI("gsi1", pk="gsi1pk", sk="gsi1sk")])
+
+
+class Customer(Model):
+    class Meta:
+        table = table
+        pk = "CUSTOMER#{customer_id}"
+        sk = "PROFILE#{customer_id}"
+        indexes = {"gsi1": ("EMAIL#{email}", "CUSTOMER#{customer_id}")}
+
+    customer_id: str
+    email: str
+
+
+class Order(Model):
+    class Meta:
+        table = table
+        pk = "CUSTOMER#{customer_id}"
+        sk = "ORDER#{placed_at}#{order_id}"
+        indexes = {"gsi1": ("ORDERSTATUS#{status}", "PLACED#{placed_at}#{order_id}")}
+
+    customer_id: str
+    order_id: str
+    placed_at: str
+    status: str
+"""
+CHART_TEMPLATES = [
+    "CUSTOMER#{customer_id}",
+    "PROFILE#{customer_id}",
+    "EMAIL#{email}",
+    "ORDER#{placed_at}#{order_id}",
+    "ORDERSTATUS#{status}",
+    "PLACED#{placed_at}#{order_id}",
+]
+
+
+@pytest.mark.parametrize(
+    ("env", "args"),
+    [
+        ({"COLUMNS": "60"}, []),
+        ({"COLUMNS": "80"}, []),
+        ({"COLUMNS": "120"}, []),
+        ({"COLUMNS": "250"}, []),
+        ({}, []),  # piped: the runner's output is no terminal
+        ({"COLUMNS": "250"}, ["--width", "60"]),
+        ({}, ["--width", "120"]),
+    ],
+)
+def test_schema_chart_never_cuts_a_template(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, env: dict[str, str], args: list[str]
+) -> None:
+    module = f"chart_{uuid.uuid4().hex[:8]}"
+    (tmp_path / f"{module}.py").write_text(CHART_APP, encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    result = runner.invoke(app, ["schema", "--app", module, *args], env=env)
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    for template in CHART_TEMPLATES:  # each whole, on one line
+        assert any(template in line for line in lines), (template, result.output)
+    assert "…" not in result.output
+    if "--width" in args:
+        assert max(len(line) for line in lines[:-1]) <= int(args[1])
+
+
+def machine(*args: str, code: int = 0) -> tuple[Any, str]:
+    """Run a command; its stdout parsed as JSON (nothing else may be there), and its stderr."""
+    result = runner.invoke(app, list(args))
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    assert result.exit_code == code, f"exit {result.exit_code}: {result.output}"
+    return json.loads(result.stdout), result.stderr
+
+
+def test_json_output_is_pure_json_on_stdout_and_the_notes_go_to_stderr(
+    project: Project, ddb: Any
+) -> None:
+    v1, v2 = project.module(V1), project.module(V2)
+    (request,), _ = machine("table", "create", "--app", v1, "--dry-run", "--json")
+    assert request["operation"] == "CreateTable"
+    description, _ = machine("table", "create", "--app", v1, "--json")
+    assert description["TableName"] == project.table
+    assert description["TableStatus"] == "ACTIVE"
+    data, _ = machine("table", "describe", "--app", v1, "--json")
+    assert data["description"]["TableName"] == project.table
+    assert machine("table", "diff", "--app", v1, "--json")[0] == []
+
+    # sync --dry-run: the requests on stdout (as before), the changes table on stderr
+    for flags in (["--dry-run"], ["--dry-run", "--json"]):
+        steps, err = machine("table", "sync", "--app", v2, *flags)
+        assert {s["operation"] for s in steps} == {"UpdateTable", "UpdateTimeToLive"}
+        assert "GSI gsi2" in err and "safe" in err
+    nothing, err = machine("table", "sync", "--app", v1, "--dry-run")
+    assert nothing == [] and "nothing to do" in err
+
+    result, err = machine("table", "sync", "--app", v2, "--json")
+    assert result["applied"][0]["operation"] == "UpdateTable"
+    assert result["in_sync"] is True and result["not_applied"] == []
+    assert {c["subject"] for c in result["changes"]} == {"GSI gsi2", "TTL"}
+    assert "create GSI gsi2" in err and "Applied" in err
+    result, err = machine("table", "sync", "--app", v1, "--json", code=1)
+    assert result["in_sync"] is False and "GSI gsi2" in result["not_applied"]
+    assert "not applied" in err and "--yes" in err
+    assert machine("table", "sync", "--app", v2, "--json")[0]["applied"] == []
+
+    (request,), _ = machine("table", "delete", "--app", v1, "--dry-run", "--json")
+    assert request["operation"] == "DeleteTable"
+    deleted, _ = machine("table", "delete", "--app", v1, "--yes", "--json")
+    assert deleted == {"TableName": project.table, "deleted": True}

@@ -148,3 +148,45 @@ def test_port_in_use_raises_instead_of_hanging() -> None:
         with pytest.raises(RuntimeError, match="could not start"):
             db.start()
         assert not db.running
+
+
+def test_an_unknown_region_is_refused_at_once_with_a_readable_error(
+    local_db: LocalDynamoDB, capfd: pytest.CaptureFixture[str]
+) -> None:
+    import time
+
+    from botocore.exceptions import ClientError
+
+    client = boto3.client(
+        "dynamodb",
+        endpoint_url=local_db.endpoint_url,
+        region_name="moon-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    started = time.monotonic()
+    with pytest.raises(ClientError) as caught:
+        client.list_tables()
+    assert time.monotonic() - started < 2  # a 400: no retries
+    error = caught.value.response["Error"]
+    assert error["Code"] == "UnrecognizedClientException"
+    assert "unknown region 'moon-1'" in error["Message"] and "us-east-1" in error["Message"]
+    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert caught.value.response["ResponseMetadata"]["RetryAttempts"] == 0
+    printed = capfd.readouterr()
+    assert "Traceback" not in printed.err + printed.out
+    assert _client(local_db.endpoint_url).list_tables()["TableNames"] is not None  # still serves
+
+
+def test_unknown_regions_pass_with_moto_s_switch(
+    local_db: LocalDynamoDB, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MOTO_ALLOW_NONEXISTENT_REGION", "true")
+    client = boto3.client(
+        "dynamodb",
+        endpoint_url=local_db.endpoint_url,
+        region_name="moon-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    assert client.list_tables()["TableNames"] == []

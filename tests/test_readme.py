@@ -35,3 +35,30 @@ def test_readme_quick_start_is_two_commands() -> None:
     assert len(commands) == 2
     assert commands[0].endswith("dynamodel demo")
     assert "pytest" in commands[1]
+
+
+def test_readme_and_getting_started_run_twice_against_the_same_server(tmp_path: Path) -> None:
+    """A newcomer runs the examples again against the `dynamodel local` they left running: the
+    leftovers of the first run must not break the second."""
+    from test_docs import DOCS, executable_blocks
+
+    scripts = {
+        "readme_again.py": "\n".join(_blocks("python")),
+        "getting_started_again.py": "\n".join(
+            executable_blocks((DOCS / "getting-started.md").read_text())
+        ),
+    }
+    with LocalDynamoDB() as server:
+        env = {**os.environ, **server.env()}
+        for name, code in scripts.items():
+            script = tmp_path / name
+            script.write_text(code)
+            for run in (1, 2):
+                done = subprocess.run(
+                    [sys.executable, str(script)],
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    timeout=120,
+                )
+                assert done.returncode == 0, f"{name}, run {run}:\n{done.stderr[-4000:]}"

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
+from rich.console import Console
 from rich.markup import escape
 from rich.table import Table as RichTable
 
@@ -47,13 +48,9 @@ class Format(StrEnum):
     workbench = "workbench"
 
 
-def chart(table: Table) -> RichTable:
-    """The entity chart: one row per entity, one column per key attribute."""
-    rows = schema.entity_chart(table)
-    grid = RichTable(title=f"{table.physical_name}: entities and their keys", show_lines=True)
-    grid.add_column("Entity", style="bold")
-    grid.add_column("Model")
-    columns: list[tuple[str, int]] = []
+def _key_columns(table: Table) -> tuple[list[tuple[str, int, str]], list[schema.ChartRow]]:
+    """The chart's key columns (where, position, label) and its rows."""
+    columns: list[tuple[str, int, str]] = []
     keys = {"table": (table.pk, table.sk)}
     for index in table.indexes:
         found = table.index_keys(index.name)
@@ -64,22 +61,74 @@ def chart(table: Table) -> RichTable:
             keys[index.name] = (found.pk, found.sk)
     for where, (pk, sk) in keys.items():
         for position, attribute in enumerate((pk, sk)):
-            if attribute is None:
-                continue
-            label = attribute if where == "table" else f"{where}\n{attribute}"
-            grid.add_column(label)
-            columns.append((where, position))
-    for row in rows:
-        cells = []
-        for where, position in columns:
-            text = row.keys[where][position]
-            cells.append(escape(text) if text is not None else "[dim]-[/dim]")
-        grid.add_row(row.entity, row.model, *cells, end_section=False)
-    grid.caption = (
+            if attribute is not None:
+                columns.append((where, position, attribute))
+    return columns, schema.entity_chart(table)
+
+
+def _title(table: Table) -> str:
+    return f"{table.physical_name}: entities and their keys"
+
+
+def _caption() -> str:
+    return (
         f"Partition {RESERVED_PARTITION!r} is reserved for `dynamodel migrate` (lock, state, "
         "checkpoints). '-': not in that index."
     )
+
+
+def chart(table: Table) -> RichTable:
+    """The entity chart: one row per entity, one column per key attribute.
+
+    Key templates never wrap or get cut (``no_wrap``, ``overflow="ignore"``): when the grid
+    does not fit the terminal, :func:`show_chart` prints :func:`chart_blocks` instead."""
+    columns, rows = _key_columns(table)
+    grid = RichTable(title=_title(table), show_lines=True)
+    grid.add_column("Entity", style="bold", no_wrap=True)
+    grid.add_column("Model", overflow="fold")
+    for where, _, attribute in columns:
+        label = attribute if where == "table" else f"{where}\n{attribute}"
+        grid.add_column(label, no_wrap=True, overflow="ignore")
+    for row in rows:
+        cells = []
+        for where, position, _ in columns:
+            text = row.keys[where][position]
+            cells.append(escape(text) if text is not None else "[dim]-[/dim]")
+        grid.add_row(row.entity, row.model, *cells, end_section=False)
+    grid.caption = _caption()
     return grid
+
+
+def chart_blocks(table: Table) -> str:
+    """The entity chart for narrow terminals: one block per entity, one key per line, each
+    template whole on its line (plain text)."""
+    columns, rows = _key_columns(table)
+    labels = [
+        attribute if where == "table" else f"{where}.{attribute}" for where, _, attribute in columns
+    ]
+    width = max((len(label) for label in labels), default=0)
+    lines = [_title(table), ""]
+    for row in rows:
+        lines.append(f"{row.entity} ({row.model})")
+        for (where, position, _), label in zip(columns, labels, strict=True):
+            text = row.keys[where][position]
+            if text is not None:
+                lines.append(f"  {label.ljust(width)}  {text}")
+        lines.append("")
+    lines.append(_caption().replace("`", ""))
+    return "\n".join(lines)
+
+
+def show_chart(table: Table, target: Console) -> None:
+    """Print the grid when it fits ``target``'s width, else the blocks (templates never cut)."""
+    from rich.measure import Measurement
+
+    grid = chart(table)
+    needed = Measurement.get(target, target.options.update_width(10_000), grid).maximum
+    if needed <= target.width:
+        target.print(grid)
+    else:
+        target.print(chart_blocks(table), markup=False, highlight=False, soft_wrap=True)
 
 
 def export(table: Table, fmt: Format) -> dict[str, Any]:
@@ -200,6 +249,16 @@ def command(
         ),
     ] = Format.chart,
     output: OutputOption = None,
+    width: Annotated[
+        int | None,
+        typer.Option(
+            "--width",
+            min=20,
+            help="Chart width in columns. Default: the terminal's ($COLUMNS; 80 when piped). "
+            "A chart wider than that is printed as one block per entity.",
+            show_default=False,
+        ),
+    ] = None,
     tenant_field: Annotated[
         str | None,
         typer.Option(
@@ -243,11 +302,11 @@ def command(
     if fmt is Format.chart:
         if output is not None:
             with output.open("w", encoding="utf-8") as handle:
-                from rich.console import Console
-
-                Console(file=handle, width=200).print(chart(project.table))
+                show_chart(project.table, Console(file=handle, width=width or 200))
+        elif width is not None:
+            show_chart(project.table, Console(width=width, soft_wrap=True))
         else:
-            console.print(chart(project.table))
+            show_chart(project.table, console)
         return
     document = export(project.table, fmt)
     if tenant_field is not None:

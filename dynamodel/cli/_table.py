@@ -6,6 +6,7 @@ import sys
 from typing import Annotated
 
 import typer
+from rich.console import Console
 from rich.markup import escape
 from rich.table import Table as RichTable
 
@@ -20,6 +21,7 @@ from dynamodel.cli._common import (
     TableNameOption,
     TableOption,
     console,
+    err_console,
     errors,
     fail,
     open_project,
@@ -37,6 +39,14 @@ app = typer.Typer(
 
 DryRunOption = Annotated[
     bool, typer.Option("--dry-run", help="Print the requests that would be sent; send nothing.")
+]
+MachineJsonOption = Annotated[
+    bool,
+    typer.Option(
+        "--json",
+        help="Print only JSON on stdout (the result, or the requests with --dry-run); notes, "
+        "tables and progress go to stderr.",
+    ),
 ]
 TimeoutOption = Annotated[
     float,
@@ -63,6 +73,7 @@ def create(
         bool, typer.Option("--exist-ok", help="Succeed without changes if the table exists.")
     ] = False,
     dry_run: DryRunOption = False,
+    as_json: MachineJsonOption = False,
     timeout: TimeoutOption = 600.0,
 ) -> None:
     """Create the table from its declaration and wait until it is ACTIVE.
@@ -89,6 +100,9 @@ def create(
     indexes = len(description.get("GlobalSecondaryIndexes") or []) + len(
         description.get("LocalSecondaryIndexes") or []
     )
+    if as_json:
+        print_json(description)
+        return
     console.print(
         f"Table [bold]{target.physical_name}[/bold] is {description.get('TableStatus')} "
         f"({indexes} index{'es' if indexes != 1 else ''}).",
@@ -192,6 +206,7 @@ def sync(
     endpoint_url: EndpointOption = None,
     region: RegionOption = None,
     dry_run: DryRunOption = False,
+    as_json: MachineJsonOption = False,
     yes: Annotated[
         bool,
         typer.Option(
@@ -212,38 +227,59 @@ def sync(
     """
     project = open_project(app, table, table_name, endpoint_url, region)
     target = project.table
+    machine = as_json or dry_run  # stdout carries JSON only; the human text goes to stderr
+    human = err_console if machine else console
     with errors(project):
         changes = schema.diff(target)
     if not changes:
-        console.print(f"Table {target.physical_name} matches the declaration; nothing to do.")
+        human.print(f"Table {target.physical_name} matches the declaration; nothing to do.")
+        if dry_run:
+            print_json([])
+        elif as_json:
+            print_json(_sync_json(schema.ApplyResult(changes=[])))
         return
-    console.print(_changes_table(changes))
+    human.print(_changes_table(changes))
     destructive = [c for c in changes if c.safety == "destructive"]
     confirmed = yes
     if destructive and not yes and not dry_run and _interactive():
         confirmed = typer.confirm(
             f"Apply {len(destructive)} destructive change(s) to {target.physical_name}?",
             default=False,
+            err=True,
         )
     if dry_run:
         steps = schema.plan(changes, destructive=yes)
         print_json([step.as_dict() for step in steps])
-        _report_refused(changes, yes)
+        _report_refused(changes, yes, human)
         return
 
     def show(step: schema.PlanStep) -> None:
-        console.print(f"- {step.describe} ...", highlight=False)
+        human.print(f"- {step.describe} ...", highlight=False)
 
     with errors(project):
         result = schema.apply(target, destructive=confirmed, timeout=timeout, on_step=show)
     for step in result.skipped:
-        console.print(f"[yellow]skipped[/yellow] {step.describe}: not supported by this endpoint")
-    console.print(f"Applied {len(result.applied)} request(s).", highlight=False)
-    if _report_refused(result.changes, confirmed):
+        human.print(f"[yellow]skipped[/yellow] {step.describe}: not supported by this endpoint")
+    human.print(f"Applied {len(result.applied)} request(s).", highlight=False)
+    refused = _report_refused(result.changes, confirmed, human)
+    if as_json:
+        print_json(_sync_json(result))
+    if refused:
         raise typer.Exit(FAILED)
 
 
-def _report_refused(changes: list[schema.Change], destructive: bool) -> bool:
+def _sync_json(result: schema.ApplyResult) -> dict[str, object]:
+    """``sync --json``: what was found, sent, skipped and left different."""
+    return {
+        "changes": [_change_json(c) for c in result.changes],
+        "applied": [step.as_dict() for step in result.applied],
+        "skipped": [step.as_dict() for step in result.skipped],
+        "not_applied": [c.subject for c in result.refused],
+        "in_sync": result.in_sync,
+    }
+
+
+def _report_refused(changes: list[schema.Change], destructive: bool, out: Console) -> bool:
     refused = [
         c
         for c in changes
@@ -255,7 +291,7 @@ def _report_refused(changes: list[schema.Change], destructive: bool) -> bool:
             if change.safety == "impossible"
             else "destructive: run again with --yes to apply it"
         )
-        console.print(f"[yellow]not applied[/yellow] {change.subject}: {why}", highlight=False)
+        out.print(f"[yellow]not applied[/yellow] {change.subject}: {why}", highlight=False)
     return bool(refused)
 
 
@@ -273,6 +309,7 @@ def delete(
         bool, typer.Option("--missing-ok", help="Succeed if the table does not exist.")
     ] = False,
     dry_run: DryRunOption = False,
+    as_json: MachineJsonOption = False,
 ) -> None:
     """Delete the table and all its data (asks first; deletion protection must be off)."""
     project = open_project(app, table, table_name, endpoint_url, region)
@@ -293,4 +330,7 @@ def delete(
         )
     with errors(project):
         target.delete(missing_ok=missing_ok)
+    if as_json:
+        print_json({"TableName": target.physical_name, "deleted": True})
+        return
     console.print(f"Table {target.physical_name} deleted.", highlight=False)
