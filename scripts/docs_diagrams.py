@@ -430,16 +430,16 @@ def layers() -> str:
     top, h, gap = 62, 56, 14
     for i, (name, modules, note, fill, edge) in enumerate(LAYERS):
         y = top + i * (h + gap)
-        svg.rect(20, y, 680, h, fill=fill, stroke=edge, width=1.6)
+        svg.rect(20, y, 696, h, fill=fill, stroke=edge, width=1.6)
         svg.text(34, y + 23, name, size=15, bold=True)
-        svg.text(150, y + 23, modules, size=12, mono=True)
-        svg.text(150, y + 44, note, size=12.5, mono=note.startswith("schema/"), color=MUTED)
+        svg.text(140, y + 23, modules, size=12, mono=True)
+        svg.text(140, y + 44, note, size=12.5, mono=note.startswith("schema/"), color=MUTED)
         if i < len(LAYERS) - 1:
-            svg.arrow((360, y + h + 1), (360, y + h + gap - 1))
+            svg.arrow((368, y + h + 1), (368, y + h + gap - 1))
     bottom = top + len(LAYERS) * (h + gap) - gap
-    svg.arrow((740, top + 6), (740, bottom - 4))
+    svg.arrow((738, top + 6), (738, bottom - 4))
     for k, word in enumerate(["imports", "point", "down"]):
-        svg.text(752, top + 150 + k * 18, word, size=12.5, color=MUTED)
+        svg.text(746, top + 150 + k * 18, word, size=12, color=MUTED)
     height = bottom + 16
     svg.parts[0] = svg.parts[0].replace(
         'height="470" viewBox="0 0 800 470"', f'height="{height}" viewBox="0 0 800 {height}"'
