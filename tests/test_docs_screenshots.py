@@ -112,3 +112,31 @@ def test_pages_with_diagrams_screenshot(
     for shot in plan:
         data = (tmp_path / shot.name).read_bytes()
         assert data.startswith(shots.PNG_SIGNATURE) and not shots.png_is_blank(data)
+
+
+def test_the_committed_svgs_are_what_the_generator_writes() -> None:
+    spec = importlib.util.spec_from_file_location(
+        "docs_diagrams", ROOT / "scripts" / "docs_diagrams.py"
+    )
+    assert spec and spec.loader
+    diagrams = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(diagrams)
+    for name, build in diagrams.DIAGRAMS.items():
+        assert (ROOT / "docs" / "img" / name).read_text() == build(), (
+            f"docs/img/{name} is stale: run python scripts/docs_diagrams.py"
+        )
+
+
+def test_the_script_exits_non_zero_with_a_message(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "index.html").write_text('<html><img src="img/gone.svg"></html>')
+    assert shots.main(["--site", str(site), "--no-chromium"]) == 1
+    assert "FAIL: page /: broken image img/gone.svg" in capsys.readouterr().err
+    (site / "img").mkdir()
+    (site / "img" / "gone.svg").write_text(
+        '<svg xmlns="http://www.w3.org/2000/svg" role="img"><title>t</title></svg>'
+    )
+    assert shots.main(["--site", str(site), "--no-chromium"]) == 0
