@@ -211,6 +211,37 @@ def test_answers_are_copies(client: Any, fake: FakeDynamoDB) -> None:
     assert again["v"] == {"S": "one"} and again["l"]["L"][0]["M"]["x"] == {"S": "y"}
 
 
+def test_what_the_cache_stores_and_answers_is_its_own(client: Any, fake: FakeDynamoDB) -> None:
+    """A caller changing a written item, an answered item or a query's answer afterwards
+    changes nothing the cache holds; a value marshal cannot hold (a Decimal) is copied too."""
+    from decimal import Decimal
+
+    assert get(client, 1) is None  # the cache learns the table's key names from a read
+    written = {**item(1, "one"), "l": {"L": [{"M": {"x": {"S": "y"}}}]}, "d": {"N": Decimal(2)}}
+    client.put_item(TableName=T, Item=written)
+    written["v"]["S"] = "changed"
+    written["l"]["L"][0]["M"]["x"]["S"] = "changed"
+    answer = get(client, 1)
+    assert answer is not None and fake.ops() == ["get_item", "put_item"]  # the write-through
+    assert answer["v"] == {"S": "one"} and answer["l"]["L"][0]["M"]["x"] == {"S": "y"}
+    assert answer["d"] == {"N": Decimal(2)}
+    answer["d"]["N"] = Decimal(3)
+    assert get(client, 1)["d"] == {"N": Decimal(2)}  # type: ignore[index]
+
+    fake.items[("K#2", "A")] = {**item(2, "two"), "l": {"L": [{"S": "a"}]}}
+    params = {"TableName": T, "KeyConditionExpression": "pk = :p"}
+    first = client.query(**params)
+    (two,) = [i for i in first["Items"] if i["pk"] == {"S": "K#2"}]
+    two["v"]["S"] = "changed"
+    two["l"]["L"].append({"S": "b"})
+    first["Items"].clear()
+    first["Count"] = 99
+    again = client.query(**params)
+    assert fake.ops().count("query") == 1 and again["Count"] == 2
+    (two,) = [i for i in again["Items"] if i["pk"] == {"S": "K#2"}]
+    assert two["v"] == {"S": "two"} and two["l"] == {"L": [{"S": "a"}]}
+
+
 def test_not_found_is_cached_until_the_ttl(client: Any, fake: FakeDynamoDB, clock: Clock) -> None:
     assert get(client, 1) is None
     fake.items[("K#1", "A")] = item(1, "written elsewhere")  # not through the cache

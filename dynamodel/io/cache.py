@@ -28,7 +28,9 @@ async calls. `CachingClient` and `AsyncCachingClient` put it in front of a boto3
 from __future__ import annotations
 
 import base64
+import copy
 import json
+import marshal
 import threading
 import time
 from collections import OrderedDict
@@ -81,7 +83,8 @@ class CacheStats:
 class _ItemGroup:
     """The cached forms of one key: the full item (variant None) and projected reads."""
 
-    variants: dict[Any, tuple[float, dict[str, Any] | None]] = field(default_factory=dict)
+    #: variant -> (expiry, the item's `_freeze` snapshot, or None: absent)
+    variants: dict[Any, tuple[float, Any]] = field(default_factory=dict)
 
 
 @dataclass
@@ -115,23 +118,22 @@ def _key(key: Mapping[str, Any]) -> KeyTuple:
     return tuple((name, *_canonical(key[name])) for name in sorted(key))
 
 
-def _copy_value(value: Mapping[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for tag, inner in value.items():
-        if tag == "M":
-            out[tag] = _copy_item(inner)
-        elif tag == "L":
-            out[tag] = [_copy_value(v) for v in inner]
-        elif tag in ("SS", "NS", "BS"):
-            out[tag] = list(inner)
-        else:
-            out[tag] = inner
-    return out
+def _freeze(value: dict[str, Any]) -> Any:
+    """A private snapshot of ``value`` (an item, or a query's response) that no caller can
+    change: marshal's bytes, which `_thaw` turns into a fresh deep copy in one C call (about a
+    tenth of the cost of copying an item in Python); a deep copy when marshal cannot hold a
+    value (a ``Decimal`` a caller put in a request, say)."""
+    try:
+        return marshal.dumps(value)
+    except ValueError:
+        return copy.deepcopy(value)
 
 
-def _copy_item(item: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy of an item deep enough that no caller can change what the cache holds."""
-    return {name: _copy_value(value) for name, value in item.items()}
+def _thaw(snapshot: Any) -> Any:
+    """A fresh deep copy of what `_freeze` stored (the caller may change it freely)."""
+    if type(snapshot) is bytes:
+        return marshal.loads(snapshot)
+    return copy.deepcopy(snapshot)
 
 
 def _json_default(value: Any) -> Any:
@@ -227,7 +229,8 @@ class LocalCache:
         self.clock = clock
         self.stats = CacheStats()
         self._items: OrderedDict[tuple[str, KeyTuple], _ItemGroup] = OrderedDict()
-        self._queries: OrderedDict[str, tuple[float, dict[str, Any]]] = OrderedDict()
+        #: request key -> (expiry, the response's `_freeze` snapshot)
+        self._queries: OrderedDict[str, tuple[float, Any]] = OrderedDict()
         self._key_names: dict[str, tuple[str, ...]] = {}
         # write counter, and the counter value of each recently written key: a read or write
         # that started before a later write of its key must not store its (older) answer
@@ -280,12 +283,13 @@ class LocalCache:
             return self._after_batch_get(plan, response)
         elif op in ("query", "scan"):
             if plan.cache_key is not None:
-                stored = {
-                    k: v
-                    for k, v in response.items()
-                    if k not in ("ConsumedCapacity", "ResponseMetadata")
-                }
-                stored["Items"] = [_copy_item(i) for i in response.get("Items", ())]
+                stored = _freeze(
+                    {
+                        k: v
+                        for k, v in response.items()
+                        if k not in ("ConsumedCapacity", "ResponseMetadata")
+                    }
+                )
                 with self._lock:
                     self._put_query(plan.cache_key, stored)
         elif op in _WRITES:
@@ -351,16 +355,12 @@ class LocalCache:
         while len(self._recent) > 4 * self.max_items:
             _, self._forgotten = self._recent.popitem(last=False)
 
-    def _read_store(
-        self, plan: Plan, table: str, key: KeyTuple, variant: Any, item: dict[str, Any] | None
-    ) -> None:
+    def _read_store(self, plan: Plan, table: str, key: KeyTuple, variant: Any, item: Any) -> None:
         """Cache what a read returned, unless a write of the key finished meanwhile."""
         if not self._written_since(table, key, plan.generation):
             self._store(table, key, variant, item, whole=False)
 
-    def _write_store(
-        self, plan: Plan, table: str, key: KeyTuple, item: dict[str, Any] | None
-    ) -> None:
+    def _write_store(self, plan: Plan, table: str, key: KeyTuple, item: Any) -> None:
         """Cache what a write stored (None: deleted), unless a later write finished first."""
         if self._written_since(table, key, plan.generation):
             self._items.pop((table, key), None)
@@ -369,10 +369,9 @@ class LocalCache:
         self.stats.write_through += 1
         self._mark_written(table, key)
 
-    def _store(
-        self, table: str, key: KeyTuple, variant: Any, item: dict[str, Any] | None, *, whole: bool
-    ) -> None:
-        """Cache one key's item (None: absent); ``whole`` replaces every variant (a write)."""
+    def _store(self, table: str, key: KeyTuple, variant: Any, item: Any, *, whole: bool) -> None:
+        """Cache one key's item (its `_freeze` snapshot; None: absent); ``whole`` replaces every
+        variant (a write)."""
         if self.item_ttl <= 0:
             return
         expires = self.clock() + self.item_ttl
@@ -426,7 +425,7 @@ class LocalCache:
                 self.stats.item_misses += 1
                 return
             self.stats.item_hits += 1
-        response: dict[str, Any] = {} if item is None else {"Item": _copy_item(item)}
+        response: dict[str, Any] = {} if item is None else {"Item": _thaw(item)}
         if params.get("ReturnConsumedCapacity") in ("TOTAL", "INDEXES"):
             response["ConsumedCapacity"] = _zero_capacity(params, [table])
         plan.send, plan.response = None, response
@@ -438,7 +437,7 @@ class LocalCache:
             if plan.cache_key is not None:
                 table, key, variant = plan.cache_key
                 item = response.get("Item")
-                self._read_store(plan, table, key, variant, _copy_item(item) if item else None)
+                self._read_store(plan, table, key, variant, _freeze(item) if item else None)
 
     def _before_batch_get(self, plan: Plan) -> None:
         if self.item_ttl <= 0:
@@ -465,7 +464,7 @@ class LocalCache:
                         plan.asked.setdefault(table, []).append(key)
                 if missing:
                     remaining[table] = {**request, "Keys": missing}
-        plan.hits = {t: [_copy_item(i) for i in items] for t, items in plan.hits.items()}
+        plan.hits = {t: [_thaw(i) for i in items] for t, items in plan.hits.items()}
         if remaining:
             plan.send = {**plan.params, "RequestItems": remaining}
             return
@@ -500,7 +499,7 @@ class LocalCache:
                     if key in not_done:
                         continue  # unprocessed: unknown, not absent
                     item = returned.get(key)
-                    self._read_store(plan, table, key, variant, _copy_item(item) if item else None)
+                    self._read_store(plan, table, key, variant, _freeze(item) if item else None)
         if not plan.hits:
             return response
         merged = dict(response)
@@ -534,7 +533,7 @@ class LocalCache:
                 if kind == "Put":
                     key = self._item_key(table, body["Item"])
                     if key is not None:
-                        self._write_store(plan, table, key, _copy_item(body["Item"]))
+                        self._write_store(plan, table, key, _freeze(body["Item"]))
                     continue
                 self._learn(table, body["Key"])
                 key = _key(body["Key"])
@@ -543,7 +542,7 @@ class LocalCache:
                 elif kind == "Update":
                     new = response.get("Attributes") if op == "update_item" else None
                     if new and params.get("ReturnValues") == "ALL_NEW":
-                        self._write_store(plan, table, key, _copy_item(new))
+                        self._write_store(plan, table, key, _freeze(new))
                     else:
                         self._drop(table, key)
 
@@ -569,14 +568,12 @@ class LocalCache:
                 return
             self._queries.move_to_end(key)
             self.stats.query_hits += 1
-        cached = entry[1]
-        response = dict(cached)
-        response["Items"] = [_copy_item(i) for i in cached.get("Items", ())]
+        response: dict[str, Any] = _thaw(entry[1])
         if params.get("ReturnConsumedCapacity") in ("TOTAL", "INDEXES"):
             response["ConsumedCapacity"] = _zero_capacity(params, [params["TableName"]])
         plan.send, plan.response = None, response
 
-    def _put_query(self, key: str, response: dict[str, Any]) -> None:
+    def _put_query(self, key: str, response: Any) -> None:
         self._queries[key] = (self.clock() + self.query_ttl, response)
         self._queries.move_to_end(key)
         while len(self._queries) > self.max_queries:
