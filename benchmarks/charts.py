@@ -33,7 +33,7 @@ class Bar:
 
 
 def _svg(title: str, subtitle: str, bars: Sequence[Bar], scale_max: float) -> str:
-    plot = WIDTH - LABEL_WIDTH - 90
+    plot = WIDTH - LABEL_WIDTH - 130  # room for the figure after the longest bar
     height = TOP + len(bars) * (BAR_HEIGHT + GAP) + 16
     parts = [
         f"<svg xmlns='http://www.w3.org/2000/svg' width='{WIDTH}' height='{height}' "
@@ -54,41 +54,48 @@ def _svg(title: str, subtitle: str, bars: Sequence[Bar], scale_max: float) -> st
             f"<rect x='{LABEL_WIDTH}' y='{y}' width='{length:.1f}' height='{BAR_HEIGHT}' "
             f"fill='{bar.color}'><title>{tip}</title></rect>"
         )
-        parts.append(
-            f"<text x='{LABEL_WIDTH + length + 4:.1f}' y='{y + 13}' font-size='11' "
-            f"{FONT}>{escape(bar.text)}</text>"
-        )
+        text_x = LABEL_WIDTH + length + 4
         if bar.bound is not None:
             x = LABEL_WIDTH + plot * min(bar.bound, scale_max) / scale_max
+            text_x = max(text_x, x + 6)  # never under the tick
             parts.append(
                 f"<line x1='{x:.1f}' y1='{y - 2}' x2='{x:.1f}' y2='{y + BAR_HEIGHT + 2}' "
                 f"stroke='{BOUND}' stroke-width='2'/>"
             )
+        parts.append(
+            f"<text x='{text_x:.1f}' y='{y + 13}' font-size='11' {FONT}>{escape(bar.text)}</text>"
+        )
     parts.append("</svg>")
     return "\n".join(parts) + "\n"
 
 
+#: how far past its bound a bar of the targets chart may reach (longer ones are cut there)
+TARGETS_SCALE = 3.0
+
+
 def targets_chart(targets: Sequence[Target]) -> str | None:
-    """Every measured ratio target: its value (green holds, red missed) and its bound (tick)."""
+    """Every measured ratio target, in case order, as its value divided by its bound: the tick
+    (the bound) is then at the same place on every line. Green holds, red missed."""
     bars = []
-    for t in targets:
-        if t.value is None or t.unit != "x":
+    for t in sorted(targets, key=lambda t: t.case):
+        if t.value is None or t.unit != "x" or not t.limit:
             continue
         bars.append(
             Bar(
                 f"({t.case}) {t.text}"[:64],
-                t.value,
+                t.value / t.limit,
                 f"{t.value:.2f}x ({'<=' if t.kind == 'max' else '>='} {t.limit:g}x)",
                 HOLDS if t.holds else MISSED,
-                t.limit,
+                1.0,
             )
         )
     if not bars:
         return None
-    scale = max(max(b.value for b in bars), max(b.bound or 0 for b in bars)) * 1.05
+    scale = min(max(max(b.value for b in bars) * 1.05, 1.5), TARGETS_SCALE)
     return _svg(
-        "Targets: this run's ratio (bar) and the bound it must meet (tick)",
-        "green: holds, red: missed; a 'max' target holds left of its tick, a 'min' one right",
+        "Targets: this run's figure against the bound it must meet (the tick)",
+        "bar = figure / bound; green holds, red missed; a '<=' target holds left of the tick, "
+        "a '>=' one right of it",
         bars,
         scale,
     )
