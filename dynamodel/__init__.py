@@ -11,6 +11,7 @@ from dynamodel._version import VERSION
 from dynamodel.core.errors import (
     CancellationReason as CancellationReason,
     ConditionFailed as ConditionFailed,
+    ConfigurationError as ConfigurationError,
     DynamodelError as DynamodelError,
     EntityMismatch as EntityMismatch,
     InvalidCursor as InvalidCursor,

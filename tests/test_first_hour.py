@@ -1,0 +1,223 @@
+"""Issue 23, a newcomer's first hour: errors that say what went wrong and what to do."""
+
+from __future__ import annotations
+
+import asyncio
+import pickle
+import socket
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from botocore.exceptions import (
+    ClientError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    NoRegionError,
+)
+
+from dynamodel import (
+    ConfigurationError,
+    Connection,
+    DynamodelError,
+    Model,
+    RetryPolicy,
+    Table,
+    TableNotFound,
+    TransactWrite,
+)
+
+HOUR = Table("first-hour")
+
+
+class Note(Model):
+    class Meta:
+        table = HOUR
+        pk = "NOTE#{note_id}"
+        sk = "NOTE"
+
+    note_id: str
+    text: str = ""
+
+
+def _missing(op: str = "GetItem") -> ClientError:
+    return ClientError(
+        {
+            "Error": {"Code": "ResourceNotFoundException", "Message": "Requested resource"},
+            "ResponseMetadata": {"HTTPStatusCode": 400, "RetryAttempts": 0},
+        },
+        op,
+    )
+
+
+class _Client:
+    """A stand-in client with boto3's ``meta`` that fails every call with ``error``."""
+
+    def __init__(self, error: BaseException, region: str = "eu-west-3") -> None:
+        self.meta = SimpleNamespace(region_name=region, endpoint_url="http://db.example:8000")
+        self.error = error
+        self.calls = 0
+
+    def __getattr__(self, op: str) -> Any:
+        if op.startswith("__"):
+            raise AttributeError(op)
+
+        def method(**params: Any) -> Any:
+            self.calls += 1
+            raise self.error
+
+        return method
+
+
+class _AsyncClient(_Client):
+    def __getattr__(self, op: str) -> Any:
+        sync = super().__getattr__(op)
+
+        async def method(**params: Any) -> Any:
+            return sync(**params)
+
+        return method
+
+
+@pytest.fixture
+def bound() -> Any:
+    def bind(error: BaseException) -> tuple[_Client, _AsyncClient]:
+        sync, async_ = _Client(error), _AsyncClient(error)
+        retry = RetryPolicy(base=0, cap=0)
+        connection = Connection(client=sync, aclient=async_, retry=retry)
+        HOUR.bind(name="first-hour-prod", connection=connection)
+        return sync, async_
+
+    yield bind
+    HOUR.unbind()
+
+
+def _check_table_not_found(error: TableNotFound) -> None:
+    text = str(error)
+    assert error.code == "ResourceNotFoundException"
+    assert isinstance(error.__cause__, ClientError)
+    assert error.table == "first-hour-prod"
+    assert (error.region, error.endpoint) == ("eu-west-3", "http://db.example:8000")
+    assert "'first-hour-prod'" in text and "eu-west-3" in text and "http://db.example:8000" in text
+    assert "table.create()" in text and "dynamodel table create" in text
+    assert "check the region/endpoint" in text
+
+
+def test_table_not_found_names_table_region_endpoint_and_fix(bound: Any) -> None:
+    bound(_missing())
+    with pytest.raises(TableNotFound) as info:
+        Note.get(note_id="n1")
+    _check_table_not_found(info.value)
+
+
+def test_table_not_found_async_says_the_same(bound: Any) -> None:
+    bound(_missing())
+    with pytest.raises(TableNotFound) as info:
+        asyncio.run(Note.aget(note_id="n1"))
+    _check_table_not_found(info.value)
+
+
+def test_table_not_found_in_a_transaction_names_the_table(bound: Any) -> None:
+    bound(_missing("TransactWriteItems"))
+    with pytest.raises(TableNotFound) as info, TransactWrite() as tx:
+        tx.put(Note(note_id="n1"))
+        tx.put(Note(note_id="n2"))
+    assert info.value.table == "first-hour-prod"
+
+
+def test_table_names_of_batches_and_transactions() -> None:
+    from dynamodel.core.errors import table_names
+
+    assert table_names({"TableName": "a"}) == ["a"]
+    assert table_names({"RequestItems": {"a": [], "b": []}}) == ["a", "b"]
+    items = [{"Put": {"TableName": "a"}}, {"Update": {"TableName": "b"}}]
+    items.append({"Get": {"TableName": "a"}})
+    assert table_names({"TransactItems": items}) == ["a", "b"]
+    assert table_names({}) == []
+
+
+# -- no region, no credentials, no endpoint ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("error", "words"),
+    [
+        (NoRegionError(), ["AWS_DEFAULT_REGION", "region="]),
+        (NoCredentialsError(), ["AWS_ACCESS_KEY_ID", "AWS_PROFILE"]),
+        (
+            EndpointConnectionError(endpoint_url="http://localhost:1"),
+            ["http://localhost:1", "endpoint"],
+        ),
+    ],
+)
+def test_setup_errors_say_how_to_fix_them(bound: Any, error: Exception, words: list[str]) -> None:
+    sync, _ = bound(error)
+    with pytest.raises(type(error)) as info:  # `except NoRegionError` still catches it
+        Note.get(note_id="n1")
+    raised = info.value
+    assert isinstance(raised, ConfigurationError) and isinstance(raised, DynamodelError)
+    assert raised.__cause__ is error
+    assert raised.original == type(error).__name__
+    text = str(raised)
+    for word in [*words, "dynamodel local", "export", "eu-west-3"]:
+        assert word in text, (word, text)
+    assert sync.calls == 1  # not retried
+    with pytest.raises(ConfigurationError):
+        asyncio.run(Note.aget(note_id="n1"))
+    # the run-time class pickles as the base class (its message kept)
+    copy = pickle.loads(pickle.dumps(raised))
+    assert type(copy) is ConfigurationError and str(copy) == text
+
+
+def test_setup_error_keeps_botocore_attributes() -> None:
+    from dynamodel.core.errors import map_setup_error
+
+    error = map_setup_error(EndpointConnectionError(endpoint_url="http://x:1"))
+    assert isinstance(error, EndpointConnectionError)
+    assert error.kwargs == {"endpoint_url": "http://x:1"}
+    assert map_setup_error(ValueError("no")) is None
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.parametrize("transport", ["lean", "boto3"])
+def test_no_region_from_a_real_client(monkeypatch: pytest.MonkeyPatch, transport: str) -> None:
+    for name in ("AWS_DEFAULT_REGION", "AWS_REGION", "AWS_PROFILE", "AWS_CONFIG_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/config")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    HOUR.bind(connection=Connection(transport=transport))
+    try:
+        with pytest.raises(NoRegionError) as info:
+            Note.get(note_id="n1")
+    finally:
+        HOUR.unbind()
+    assert isinstance(info.value, ConfigurationError)
+    assert "AWS_DEFAULT_REGION" in str(info.value)
+
+
+@pytest.mark.parametrize("transport", ["lean", "boto3"])
+def test_no_server_at_the_endpoint(monkeypatch: pytest.MonkeyPatch, transport: str) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    from botocore.config import Config
+
+    url = f"http://127.0.0.1:{_closed_port()}"
+    config = Config(retries={"total_max_attempts": 1}, connect_timeout=1)
+    HOUR.bind(
+        connection=Connection(
+            endpoint_url=url, region="us-east-1", transport=transport, botocore_config=config
+        )
+    )
+    try:
+        with pytest.raises(EndpointConnectionError) as info:
+            Note.get(note_id="n1")
+    finally:
+        HOUR.unbind()
+    assert isinstance(info.value, ConfigurationError)
+    assert url in str(info.value) and "dynamodel local" in str(info.value)
