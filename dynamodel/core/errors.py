@@ -557,7 +557,7 @@ _LOCAL_HINT = (
     " For local development, run `dynamodel local` and paste the `export` lines it prints "
     "(AWS_ENDPOINT_URL_DYNAMODB, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION)."
 )
-_setup_classes: dict[type, type] = {}
+_setup_classes: dict[type, type[ConfigurationError]] = {}
 
 
 def map_setup_error(exc: BaseException, client: Any = None) -> ConfigurationError | None:
@@ -597,7 +597,7 @@ def map_setup_error(exc: BaseException, client: Any = None) -> ConfigurationErro
     said = str(exc).rstrip(".")
     message = f"{said} ({', '.join(where)})" if where else said
     message = f"{message}: {_SETUP_HINTS[original.__name__]}{_LOCAL_HINT}"
-    error: ConfigurationError = hybrid.__new__(hybrid)
+    error = hybrid.__new__(hybrid)  # botocore's __init__ would format its own message
     Exception.__init__(error, message)
     error.__dict__.update(getattr(exc, "__dict__", {}))
     error.region = region
