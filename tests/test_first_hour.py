@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import pickle
 import socket
+import sys
 from types import SimpleNamespace
 from typing import Any
 
@@ -221,3 +222,19 @@ def test_no_server_at_the_endpoint(monkeypatch: pytest.MonkeyPatch, transport: s
         HOUR.unbind()
     assert isinstance(info.value, ConfigurationError)
     assert url in str(info.value) and "dynamodel local" in str(info.value)
+
+
+# -- LocalDynamoDB without moto ----------------------------------------------------------------
+
+
+def test_local_without_moto_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dynamodel.local import LocalDynamoDB
+
+    monkeypatch.setitem(sys.modules, "moto", None)  # "import moto" now fails
+    for name in [m for m in sys.modules if m.startswith("moto.")]:
+        monkeypatch.delitem(sys.modules, name)
+    with pytest.raises(ImportError) as info:
+        LocalDynamoDB(port=0).start()
+    assert isinstance(info.value, ModuleNotFoundError) and info.value.name == "moto"
+    assert "pip install 'dynamodel[local]'" in str(info.value)
+    assert "moto" in str(info.value)
