@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import pickle
 import socket
 import sys
@@ -238,3 +239,90 @@ def test_local_without_moto_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> 
     assert isinstance(info.value, ModuleNotFoundError) and info.value.name == "moto"
     assert "pip install 'dynamodel[local]'" in str(info.value)
     assert "moto" in str(info.value)
+
+
+# -- rich markup must not eat "[async]", "[local]" or a user's brackets -------------------------
+
+
+def _recording_console() -> Any:
+    from rich.console import Console
+
+    return Console(file=io.StringIO(), width=200, color_system=None, soft_wrap=True)
+
+
+def _printed(console: Any) -> str:
+    return str(console.file.getvalue())
+
+
+def test_demo_skip_message_keeps_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dynamodel import demo
+
+    async def no_async(**key: Any) -> Any:
+        raise ImportError("async needs aioboto3: pip install 'dynamodel[async]'")
+
+    monkeypatch.setattr(demo.Customer, "aget", no_async)
+    console = _recording_console()
+    asyncio.run(demo._async_tour(console, Connection(client=object())))
+    assert "pip install 'dynamodel[async]'" in _printed(console)
+
+
+def test_missing_local_extra_message_keeps_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    import typer
+
+    from dynamodel.cli import _app
+
+    console = _recording_console()
+    monkeypatch.setattr(_app, "err_console", console)
+    with pytest.raises(typer.Exit):
+        _app._missing_local_extra(ModuleNotFoundError("no", name="moto"))
+    assert "pip install 'dynamodel[local]'" in _printed(console)
+
+
+def test_cli_messages_keep_user_brackets(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    import typer
+
+    from dynamodel.cli import _common, _migrate, _table
+    from dynamodel.migrations.files import Migration
+    from dynamodel.schema import Change
+
+    console = _recording_console()
+    for module in (_common, _migrate, _table):
+        monkeypatch.setattr(module, "console", console)
+    monkeypatch.setattr(_common, "err_console", console)
+    migration = Migration(version="0001", name="add [bold] tags", path=tmp_path, checksum="x")
+    reporter = _migrate.RichReporter()
+    reporter.migration_started(migration, "up", False)
+    reporter.migration_finished(migration, "up", 1.0)
+    reporter.migration_failed(migration, "up", RuntimeError("x"))
+    change = Change(
+        subject="GSI [gsi1]", declared="[a]", live="[b]", safety="destructive", note="[why]"
+    )
+    console.print(_table._changes_table([change]))
+    _table._report_refused([change], destructive=False)
+    with pytest.raises(typer.Exit):
+        _common.fail("value [async] refused")
+    text = _printed(console)
+    assert text.count("add [bold] tags") == 3
+    for kept in ("GSI [gsi1]", "[a]", "[b]", "[why]", "value [async] refused"):
+        assert kept in text, (kept, text)
+
+
+def test_local_start_errors_keep_brackets(monkeypatch: pytest.MonkeyPatch) -> None:
+    import typer
+
+    from dynamodel.cli import _app
+
+    console = _recording_console()
+    monkeypatch.setattr(_app, "err_console", console)
+
+    class Failing:
+        def __init__(self, **options: Any) -> None:
+            pass
+
+        def start(self) -> str:
+            raise RuntimeError("could not start on [::1]:8000 [in use]")
+
+    monkeypatch.setattr("dynamodel.local.LocalDynamoDB", Failing)
+    with pytest.raises(typer.Exit):
+        _app.local(host="::1", port=8000, region="us-east-1", log_requests=False)
+    assert "could not start on [::1]:8000 [in use]" in _printed(console)

@@ -50,7 +50,9 @@ class Format(StrEnum):
 def chart(table: Table) -> RichTable:
     """The entity chart: one row per entity, one column per key attribute."""
     rows = schema.entity_chart(table)
-    grid = RichTable(title=f"{table.physical_name}: entities and their keys", show_lines=True)
+    grid = RichTable(
+        title=f"{escape(table.physical_name)}: entities and their keys", show_lines=True
+    )
     grid.add_column("Entity", style="bold")
     grid.add_column("Model")
     columns: list[tuple[str, int]] = []
@@ -67,14 +69,14 @@ def chart(table: Table) -> RichTable:
             if attribute is None:
                 continue
             label = attribute if where == "table" else f"{where}\n{attribute}"
-            grid.add_column(label)
+            grid.add_column(escape(label))
             columns.append((where, position))
     for row in rows:
         cells = []
         for where, position in columns:
             text = row.keys[where][position]
             cells.append(escape(text) if text is not None else "[dim]-[/dim]")
-        grid.add_row(row.entity, row.model, *cells, end_section=False)
+        grid.add_row(escape(row.entity), escape(row.model), *cells, end_section=False)
     grid.caption = (
         f"Partition {RESERVED_PARTITION!r} is reserved for `dynamodel migrate` (lock, state, "
         "checkpoints). '-': not in that index."

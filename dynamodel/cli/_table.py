@@ -90,7 +90,8 @@ def create(
         description.get("LocalSecondaryIndexes") or []
     )
     console.print(
-        f"Table [bold]{target.physical_name}[/bold] is {description.get('TableStatus')} "
+        f"Table [bold]{escape(target.physical_name)}[/bold] is "
+        f"{escape(str(description.get('TableStatus')))} "
         f"({indexes} index{'es' if indexes != 1 else ''}).",
         highlight=False,
     )
@@ -117,8 +118,9 @@ def describe(
         return
     shape = live.shape
     console.print(
-        f"[bold]{shape.name}[/bold]  {shape.status}  items: {_count(shape.item_count)}  "
-        f"size: {_count(shape.size_bytes)} bytes\n{shape.arn or ''}",
+        f"[bold]{escape(str(shape.name))}[/bold]  {escape(str(shape.status))}  "
+        f"items: {_count(shape.item_count)}  "
+        f"size: {_count(shape.size_bytes)} bytes\n{escape(shape.arn or '')}",
         highlight=False,
     )
     grid = RichTable("Property", "Declared", "Live", "", show_lines=False)
@@ -126,7 +128,7 @@ def describe(
         want, have = declared.get(key, "absent"), current.get(key, "absent")
         same = want == have or (key == "point-in-time recovery" and shape.pitr is None)
         grid.add_row(
-            key, escape(want), escape(have), "[green]=[/green]" if same else "[red]≠[/red]"
+            escape(key), escape(want), escape(have), "[green]=[/green]" if same else "[red]≠[/red]"
         )
     console.print(grid)
 
@@ -141,7 +143,11 @@ def _changes_table(changes: list[schema.Change]) -> RichTable:
     for change in changes:
         kind = f"[{colour[change.safety]}]{change.safety}[/{colour[change.safety]}]"
         grid.add_row(
-            change.subject, escape(change.declared), escape(change.live), kind, change.note
+            escape(change.subject),
+            escape(change.declared),
+            escape(change.live),
+            kind,
+            escape(change.note),
         )
     return grid
 
@@ -177,7 +183,7 @@ def diff(
     if as_json:
         print_json([_change_json(c) for c in changes])
     elif not changes:
-        console.print(f"Table {project.table.physical_name} matches the declaration.")
+        console.print(f"Table {project.table.physical_name} matches the declaration.", markup=False)
     else:
         console.print(_changes_table(changes))
     if changes and exit_code:
@@ -215,7 +221,9 @@ def sync(
     with errors(project):
         changes = schema.diff(target)
     if not changes:
-        console.print(f"Table {target.physical_name} matches the declaration; nothing to do.")
+        console.print(
+            f"Table {target.physical_name} matches the declaration; nothing to do.", markup=False
+        )
         return
     console.print(_changes_table(changes))
     destructive = [c for c in changes if c.safety == "destructive"]
@@ -232,12 +240,14 @@ def sync(
         return
 
     def show(step: schema.PlanStep) -> None:
-        console.print(f"- {step.describe} ...", highlight=False)
+        console.print(f"- {step.describe} ...", highlight=False, markup=False)
 
     with errors(project):
         result = schema.apply(target, destructive=confirmed, timeout=timeout, on_step=show)
     for step in result.skipped:
-        console.print(f"[yellow]skipped[/yellow] {step.describe}: not supported by this endpoint")
+        console.print(
+            f"[yellow]skipped[/yellow] {escape(step.describe)}: not supported by this endpoint"
+        )
     console.print(f"Applied {len(result.applied)} request(s).", highlight=False)
     if _report_refused(result.changes, confirmed):
         raise typer.Exit(FAILED)
@@ -255,7 +265,9 @@ def _report_refused(changes: list[schema.Change], destructive: bool) -> bool:
             if change.safety == "impossible"
             else "destructive: run again with --yes to apply it"
         )
-        console.print(f"[yellow]not applied[/yellow] {change.subject}: {why}", highlight=False)
+        console.print(
+            f"[yellow]not applied[/yellow] {escape(change.subject)}: {why}", highlight=False
+        )
     return bool(refused)
 
 
@@ -293,4 +305,4 @@ def delete(
         )
     with errors(project):
         target.delete(missing_ok=missing_ok)
-    console.print(f"Table {target.physical_name} deleted.", highlight=False)
+    console.print(f"Table {target.physical_name} deleted.", highlight=False, markup=False)
