@@ -326,3 +326,31 @@ def test_local_start_errors_keep_brackets(monkeypatch: pytest.MonkeyPatch) -> No
     with pytest.raises(typer.Exit):
         _app.local(host="::1", port=8000, region="us-east-1", log_requests=False)
     assert "could not start on [::1]:8000 [in use]" in _printed(console)
+
+
+# -- CLI help: flags take no value -------------------------------------------------------------
+
+
+def _command_paths(command: Any, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    paths = [path]
+    for name, sub in getattr(command, "commands", {}).items():
+        paths.extend(_command_paths(sub, (*path, name)))
+    return paths
+
+
+def test_help_of_every_command_shows_no_bool_value() -> None:
+    import typer.main
+    from typer.testing import CliRunner
+
+    from dynamodel.cli._app import app
+
+    paths = _command_paths(typer.main.get_command(app))
+    assert ("table", "create") in paths and ("table", "delete") in paths and len(paths) > 10
+    runner = CliRunner()
+    for path in paths:
+        result = runner.invoke(app, [*path, "--help"], env={"COLUMNS": "200"})
+        assert result.exit_code == 0, (path, result.output)
+        assert "--help" in result.output, path
+        assert "<bool>" not in result.output, (path, result.output)
+    create = runner.invoke(app, ["table", "create", "--help"], env={"COLUMNS": "200"}).output
+    assert "--exist-ok" in create

@@ -14,8 +14,10 @@ from rich.console import Console
 from rich.markup import escape
 
 from dynamodel.cli import _migrate, _schema, _table
+from dynamodel.cli._common import Group
 
 app = typer.Typer(
+    cls=Group,
     name="dynamodel",
     help="Single-table DynamoDB modelling: manage the table your models declare, show and "
     "export the schema, run resumable data migrations, and a local server with a demo.",

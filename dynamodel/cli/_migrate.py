@@ -29,6 +29,7 @@ from dynamodel.cli._common import (
     LOCKED,
     AppOption,
     EndpointOption,
+    Group,
     JsonOption,
     MigrationsOption,
     RegionOption,
@@ -61,6 +62,7 @@ from dynamodel.migrations.backfill import describe_failures
 from dynamodel.migrations.files import create
 
 app = typer.Typer(
+    cls=Group,
     name="migrate",
     help="Versioned, resumable data migrations; state and lock live in the table itself.",
     no_args_is_help=True,

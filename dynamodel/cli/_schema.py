@@ -17,6 +17,7 @@ from dynamodel.cli._common import (
     BAD_INPUT,
     FAILED,
     AppOption,
+    Group,
     TableNameOption,
     TableOption,
     console,
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from dynamodel.modelling.base import ModelBase
 
 app = typer.Typer(
+    cls=Group,
     invoke_without_command=True,
     rich_markup_mode="markdown",
     help="Show the single-table design or export the table definition; `policy`: a tenant "

@@ -15,6 +15,7 @@ from dynamodel.cli._common import (
     FAILED,
     AppOption,
     EndpointOption,
+    Group,
     JsonOption,
     RegionOption,
     TableNameOption,
@@ -29,6 +30,7 @@ from dynamodel.core.errors import DynamodelError
 from dynamodel.core.flows import Request
 
 app = typer.Typer(
+    cls=Group,
     name="table",
     help="Create, inspect, compare and update the table your models declare.",
     no_args_is_help=True,
