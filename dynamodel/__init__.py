@@ -17,6 +17,7 @@ from dynamodel.core.errors import (
     InvalidCursor as InvalidCursor,
     ItemNotFound as ItemNotFound,
     ItemTooLarge as ItemTooLarge,
+    NaiveDatetimeWarning as NaiveDatetimeWarning,
     PolicyRefused as PolicyRefused,
     ServiceError as ServiceError,
     TableNotFound as TableNotFound,

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import io
 import pickle
 import socket
 import sys
+import warnings
 from types import SimpleNamespace
 from typing import Any
 
@@ -354,3 +356,55 @@ def test_help_of_every_command_shows_no_bool_value() -> None:
         assert "<bool>" not in result.output, (path, result.output)
     create = runner.invoke(app, ["table", "create", "--help"], env={"COLUMNS": "200"}).output
     assert "--exist-ok" in create
+
+
+# -- naive datetimes ---------------------------------------------------------------------------
+
+
+class Event(Model):
+    class Meta:
+        table = HOUR
+        pk = "EVENT#{event_id}"
+        sk = "AT#{at}"
+
+    event_id: str
+    at: dt.datetime
+    seen: dt.datetime | None = None
+    extra: dict[str, Any] = {}
+
+
+NAIVE = dt.datetime(2026, 5, 1, 9, 30)
+AWARE = NAIVE.replace(tzinfo=dt.UTC)
+
+
+def test_a_naive_datetime_in_a_key_is_refused_before_any_request(bound: Any) -> None:
+    from dynamodel import ValidationError
+
+    sync, _ = bound(AssertionError("nothing may be sent"))
+    for attempt in (
+        lambda: Event(event_id="e1", at=NAIVE).save(),
+        lambda: Event.get(event_id="e1", at=NAIVE),
+        lambda: Event.query(event_id="e1").sk_ge(at=NAIVE).all(),
+        lambda: Event.build_key(event_id="e1", at="2026-05-01T09:30:00"),
+    ):
+        with warnings.catch_warnings(), pytest.raises(ValidationError) as info:
+            warnings.simplefilter("error")  # refused, not warned about first
+            attempt()
+        text = str(info.value)
+        assert "Event" in text and "'at'" in text and "naive datetime" in text, text
+        assert "2026-05-01T09:30:00" in text and "aware" in text
+    assert sync.calls == 0
+    assert Event.build_key(event_id="e1", at=AWARE)["sk"] == {"S": "AT#2026-05-01T09:30:00.000000Z"}
+
+
+def test_a_naive_datetime_elsewhere_is_stored_with_a_warning() -> None:
+    from dynamodel import NaiveDatetimeWarning
+
+    with pytest.warns(NaiveDatetimeWarning, match=r"Event\.seen = naive datetime 2026-05-01"):
+        item = Event(event_id="e1", at=AWARE, seen=NAIVE).to_item()
+    assert item["seen"] == {"S": "2026-05-01T09:30:00.000000"}  # as before: no zone
+    with pytest.warns(NaiveDatetimeWarning, match="AwareDatetime"):
+        Event(event_id="e1", at=AWARE, extra={"when": NAIVE}).to_item()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Event(event_id="e1", at=AWARE, seen=AWARE, extra={"when": AWARE}).to_item()

@@ -30,6 +30,17 @@ class DynamodelError(Exception):
             self.code = code
 
 
+class NaiveDatetimeWarning(UserWarning):
+    """A naive ``datetime`` (no time zone) was stored in a non-key attribute.
+
+    It is stored as it is, without a zone (the behaviour of earlier versions, kept so stored
+    data still round-trips), but the instant it means depends on the clock zone of whoever
+    reads it. Turn it into an error with ``warnings.simplefilter("error",
+    NaiveDatetimeWarning)`` (or pytest's ``-W error::dynamodel.NaiveDatetimeWarning``). Key
+    template fields refuse naive datetimes outright (`ValidationError`).
+    """
+
+
 class ValidationError(DynamodelError, ValueError):
     """Bad input, detected before any request is sent (or rejected by DynamoDB as invalid)."""
 
