@@ -11,11 +11,13 @@ from dynamodel._version import VERSION
 from dynamodel.core.errors import (
     CancellationReason as CancellationReason,
     ConditionFailed as ConditionFailed,
+    ConfigurationError as ConfigurationError,
     DynamodelError as DynamodelError,
     EntityMismatch as EntityMismatch,
     InvalidCursor as InvalidCursor,
     ItemNotFound as ItemNotFound,
     ItemTooLarge as ItemTooLarge,
+    NaiveDatetimeWarning as NaiveDatetimeWarning,
     PolicyRefused as PolicyRefused,
     ServiceError as ServiceError,
     TableNotFound as TableNotFound,

@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
+from rich.markup import escape  # every value printed goes through it: "[async]" must survive
 
 from dynamodel.core.errors import ConditionFailed
 from dynamodel.core.expressions import Attr
@@ -104,7 +105,7 @@ def run_demo(console: Console, endpoint_url: str | None = None) -> None:
             previous = server.apply_env()
             stack.callback(server.restore_env, previous)
             endpoint_url = server.endpoint_url
-            console.print(f"[bold]Embedded local DynamoDB[/bold] (moto) at {endpoint_url}")
+            console.print(f"[bold]Embedded local DynamoDB[/bold] (moto) at {escape(endpoint_url)}")
         connection = _connection(endpoint_url)
         shop.bind(connection=connection)
         stack.callback(shop.unbind)
@@ -114,7 +115,7 @@ def run_demo(console: Console, endpoint_url: str | None = None) -> None:
 
 def _step(console: Console, title: str) -> None:
     console.print()
-    console.rule(f"[bold cyan]{title}")
+    console.rule(f"[bold cyan]{escape(title)}")
 
 
 def _tour(console: Console) -> None:
@@ -123,8 +124,11 @@ def _tour(console: Console) -> None:
     indexes = [i["IndexName"] for i in request.get("GlobalSecondaryIndexes", [])]
     description = shop.create(exist_ok=True)
     console.print(
-        f"table [green]{description['TableName']}[/green] is {description['TableStatus']}; "
-        f"keys pk/sk, GSIs {indexes}, billing {request['BillingMode']}"
+        f"table [green]{escape(description['TableName'])}[/green] is "
+        + escape(
+            f"{description['TableStatus']}; keys pk/sk, GSIs {indexes}, "
+            f"billing {request['BillingMode']}"
+        )
     )
 
     _step(console, "2. Write three entity types into one partition")
@@ -146,32 +150,34 @@ def _tour(console: Console) -> None:
     item = orders[0].to_item()
     console.print("an Order as stored (DynamoDB JSON):")
     for name in sorted(item):
-        console.print(f"  [magenta]{name}[/magenta] = {item[name]}")
+        console.print(f"  [magenta]{escape(name)}[/magenta] = {escape(str(item[name]))}")
 
     _step(console, "3. One query, several model classes (a collection)")
     result = Collection(Customer, Order, Note).fetch(customer_id="c1")
     for entity in result.items:
-        console.print(f"  {type(entity).__name__:<9} {entity!r}")
-    console.print(f"{len(result.items)} items in {result.requests} request(s)")
+        console.print(f"  {type(entity).__name__:<9} {entity!r}", markup=False)
+    console.print(f"{len(result.items)} items in {result.requests} request(s)", markup=False)
 
     _step(console, "4. Query one entity type with a sort key range")
     since = start + dt.timedelta(days=2)
     recent = Order.query(customer_id="c1").sk_ge(placed_at=since).all()
-    console.print(f"orders placed since {since:%Y-%m-%d}: {[o.order_id for o in recent]}")
+    console.print(
+        f"orders placed since {since:%Y-%m-%d}: {[o.order_id for o in recent]}", markup=False
+    )
 
     _step(console, "5. Update an order: its GSI key moves with its status")
     shipped = orders[0].update(Attr("status").set(Status.SHIPPED))
-    console.print(f"order {shipped.order_id} is now {shipped.status.value}")
+    console.print(f"order {shipped.order_id} is now {shipped.status.value}", markup=False)
     open_ids = [o.order_id for o in Order.query(index="gsi1", status=Status.OPEN)]
     shipped_ids = [o.order_id for o in Order.query(index="gsi1", status=Status.SHIPPED)]
-    console.print(f"GSI by status: open {open_ids}, shipped {shipped_ids}")
+    console.print(f"GSI by status: open {open_ids}, shipped {shipped_ids}", markup=False)
 
     _step(console, "6. A conditional write that fails")
     try:
         Customer(customer_id="c1", name="Impostor", email="x@example.com").create()
     except ConditionFailed as error:
-        console.print(f"[yellow]ConditionFailed[/yellow]: {error}")
-        console.print(f"the item already stored: {error.current!r}")
+        console.print(f"[yellow]ConditionFailed[/yellow]: {escape(str(error))}")
+        console.print(f"the item already stored: {error.current!r}", markup=False)
 
 
 async def _async_tour(console: Console, connection: Connection) -> None:
@@ -179,9 +185,9 @@ async def _async_tour(console: Console, connection: Connection) -> None:
     try:
         customer = await Customer.aget(customer_id="c1")
         count = await Order.query(customer_id="c1").acount()
-        console.print(f"aget -> {customer.name}; acount of orders -> {count}")
+        console.print(f"aget -> {customer.name}; acount of orders -> {count}", markup=False)
     except ImportError as error:
-        console.print(f"[yellow]skipped[/yellow]: {error}")
+        console.print(f"[yellow]skipped[/yellow]: {escape(str(error))}")
     finally:
         await connection.aclose()
     console.print()

@@ -41,6 +41,20 @@ _ENV_KEYS = (
 )
 
 
+_LOCAL_PACKAGES = ("moto", "werkzeug", "flask")
+
+
+def _missing_extra(exc: ModuleNotFoundError) -> ModuleNotFoundError:
+    """The error to raise when a package of the ``local`` extra is missing (else ``exc``)."""
+    package = (exc.name or "").split(".")[0]
+    if package not in _LOCAL_PACKAGES:
+        return exc
+    return ModuleNotFoundError(
+        f"LocalDynamoDB needs {package}, which is not installed: pip install 'dynamodel[local]'",
+        name=package,
+    )
+
+
 def _make_server(host: str, port: int, log_requests: bool) -> Any:
     """Build a ``ThreadedMotoServer`` that cannot hang on a failed bind.
 
@@ -213,11 +227,19 @@ class LocalDynamoDB:
         Raises:
             RuntimeError: if already running, the port cannot be bound, or the server
                 does not answer within ~10 seconds.
+            ModuleNotFoundError: if moto (or werkzeug, flask) is not installed; the
+                message names the extra to install (``pip install 'dynamodel[local]'``).
         """
         with self._lock:
             if self._server is not None:
                 raise RuntimeError(f"LocalDynamoDB is already running at {self.endpoint_url}")
-            server = _make_server(self.host, self._requested_port, self.log_requests)
+            try:
+                server = _make_server(self.host, self._requested_port, self.log_requests)
+            except ModuleNotFoundError as exc:
+                missing = _missing_extra(exc)
+                if missing is exc:
+                    raise
+                raise missing from exc
             server.start()  # returns once the socket is bound (or binding failed)
             if server.startup_error is not None:
                 err = server.startup_error

@@ -172,15 +172,15 @@ def sent(monkeypatch: pytest.MonkeyPatch) -> SentLog:
     log = SentLog()
     sync_send, async_send = executors._send_sync, executors._send_async
 
-    def record_sync(connection: Any, request: Any) -> Any:
+    def record_sync(connection: Any, client: Any, request: Any) -> Any:
         log.append(request.op)
         log.params.append(request.params)
-        return sync_send(connection, request)
+        return sync_send(connection, client, request)
 
-    async def record_async(connection: Any, request: Any) -> Any:
+    async def record_async(connection: Any, client: Any, request: Any) -> Any:
         log.append(request.op)
         log.params.append(request.params)
-        return await async_send(connection, request)
+        return await async_send(connection, client, request)
 
     monkeypatch.setattr(executors, "_send_sync", record_sync)
     monkeypatch.setattr(executors, "_send_async", record_async)

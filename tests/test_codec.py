@@ -219,6 +219,7 @@ def test_decode_every_tag() -> None:
 # -- datetimes -----------------------------------------------------------------------------------
 
 
+@pytest.mark.filterwarnings("ignore::dynamodel.NaiveDatetimeWarning")  # naive: stored as is
 def test_format_datetime_is_fixed_width_utc() -> None:
     plus2 = dt.timezone(dt.timedelta(hours=2))
     assert format_datetime(dt.datetime(2024, 5, 1, 11, 30, tzinfo=plus2)) == (
@@ -227,6 +228,7 @@ def test_format_datetime_is_fixed_width_utc() -> None:
     assert format_datetime(dt.datetime(2024, 5, 1, 9, 30)) == "2024-05-01T09:30:00.000000"
 
 
+@pytest.mark.filterwarnings("ignore::dynamodel.NaiveDatetimeWarning")
 @pytest.mark.parametrize("year", [1, 999, 1000, 9999])
 def test_format_datetime_fixed_width_for_every_year(year: int) -> None:
     """Fixed width (and so string order = time order) must hold for every datetime year."""

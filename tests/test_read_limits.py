@@ -133,13 +133,13 @@ async def test_streaming_holds_one_page_at_a_time(
 
     sync_send, async_send = executors._send_sync, executors._send_async
 
-    def spy_sync(connection: Any, request: Any) -> Any:
-        check(request.op)
-        return sync_send(connection, request)
+    def spy_sync(*args: Any) -> Any:  # (connection, client, request)
+        check(args[-1].op)
+        return sync_send(*args)
 
-    async def spy_async(connection: Any, request: Any) -> Any:
-        check(request.op)
-        return await async_send(connection, request)
+    async def spy_async(*args: Any) -> Any:
+        check(args[-1].op)
+        return await async_send(*args)
 
     monkeypatch.setattr(executors, "_send_sync", spy_sync)
     monkeypatch.setattr(executors, "_send_async", spy_async)

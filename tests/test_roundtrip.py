@@ -233,6 +233,7 @@ def test_round_trip_of_extremes(roundtrip_table: Table) -> None:
 # -- without a server ------------------------------------------------------------------------------
 
 
+@pytest.mark.filterwarnings("ignore::dynamodel.NaiveDatetimeWarning")  # naive ones round-trip
 @settings(max_examples=150, deadline=None)
 @given(original=everything())
 def test_to_item_from_item_round_trip(original: Everything) -> None:

@@ -11,10 +11,13 @@ from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from dynamodel.cli import _migrate, _schema, _table
+from dynamodel.cli._common import Group
 
 app = typer.Typer(
+    cls=Group,
     name="dynamodel",
     help="Single-table DynamoDB modelling: manage the table your models declare, show and "
     "export the schema, run resumable data migrations, and a local server with a demo.",
@@ -33,7 +36,7 @@ err_console = Console(stderr=True)
 
 def _missing_local_extra(exc: ModuleNotFoundError) -> NoReturn:
     err_console.print(
-        f"[red]error:[/red] {exc.name} is not installed; "
+        f"[red]error:[/red] {escape(str(exc.name))} is not installed; "
         "run [bold]pip install 'dynamodel\\[local]'[/bold]"
     )
     raise typer.Exit(2)
@@ -63,16 +66,18 @@ def local(
     except ModuleNotFoundError as exc:
         _missing_local_extra(exc)
     except RuntimeError as exc:
-        err_console.print(f"[red]error:[/red] {exc}")
+        err_console.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(1) from None
 
     # Treat SIGTERM (docker stop, kill) like Ctrl-C so the server stops cleanly.
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     try:
-        console.print(f"[bold green]Local DynamoDB running at[/bold green] [bold]{endpoint}[/bold]")
+        console.print(
+            f"[bold green]Local DynamoDB running at[/bold green] [bold]{escape(endpoint)}[/bold]"
+        )
         if host not in ("127.0.0.1", "localhost", "::1"):
             console.print(
-                f"[yellow]warning:[/yellow] bound to {host}; anyone who can reach this "
+                f"[yellow]warning:[/yellow] bound to {escape(host)}; anyone who can reach this "
                 "port can read and change the data (there is no authentication)."
             )
         console.print("Data is kept in memory only. Paste into a shell to use it:\n")
@@ -123,6 +128,6 @@ def demo(
 def version() -> None:
     """Print the installed dynamodel version."""
     try:
-        console.print(metadata.version("dynamodel"), highlight=False)
+        console.print(metadata.version("dynamodel"), highlight=False, markup=False)
     except metadata.PackageNotFoundError:
         console.print("unknown (dynamodel is not installed as a distribution)", highlight=False)

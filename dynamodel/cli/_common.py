@@ -9,11 +9,48 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
+import typer.core
 from rich.console import Console
 from rich.markup import escape
 
 from dynamodel.cli._project import Project, ProjectError, load_project
 from dynamodel.core.errors import DynamodelError, TableNotFound
+
+
+def _hide_flag_types(params: list[Any]) -> list[Any]:
+    """Give each flag option (``--json``, ``--yes``, ``--help``...) an empty metavar.
+
+    typer's rich help panel prints every option's type, flags included (``--exist-ok <bool>``,
+    ``--help <bool>``), which reads as if the flag took a value; an empty metavar prints none.
+    """
+    for param in params:
+        # duck-typed: recent typer versions carry their own copy of click's classes
+        if getattr(param, "is_flag", False) and getattr(param, "metavar", "") is None:
+            param.metavar = ""
+    return params
+
+
+class Group(typer.core.TyperGroup):
+    """The command group of every ``dynamodel`` (sub)command: flags show no ``<bool>`` type.
+
+    Its own options and those of each command it returns (the help option included) are
+    passed through `_hide_flag_types` before help is rendered.
+    """
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        """The group's parameters, flags without a type label."""
+        return _hide_flag_types(super().get_params(ctx))
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        """The named command, its flags (and help option) without a type label."""
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            _hide_flag_types(command.params)
+            help_option = command.get_help_option(ctx)
+            if help_option is not None:
+                _hide_flag_types([help_option])
+        return command
+
 
 console = Console(soft_wrap=True)  # long lines stay whole (grep-able, copy-able)
 err_console = Console(stderr=True, soft_wrap=True)

@@ -29,6 +29,7 @@ from dynamodel.cli._common import (
     LOCKED,
     AppOption,
     EndpointOption,
+    Group,
     JsonOption,
     MigrationsOption,
     RegionOption,
@@ -61,6 +62,7 @@ from dynamodel.migrations.backfill import describe_failures
 from dynamodel.migrations.files import create
 
 app = typer.Typer(
+    cls=Group,
     name="migrate",
     help="Versioned, resumable data migrations; state and lock live in the table itself.",
     no_args_is_help=True,
@@ -144,17 +146,18 @@ class RichReporter(Reporter):
     def migration_started(self, migration: Migration, direction: str, resumed: bool) -> None:
         verb = "applying" if direction == "up" else "reverting"
         again = " (resuming an unfinished run)" if resumed else ""
-        console.print(f"{verb} [bold]{migration.title}[/bold]{again}", highlight=False)
+        console.print(f"{verb} [bold]{escape(migration.title)}[/bold]{again}", highlight=False)
 
     def migration_finished(self, migration: Migration, direction: str, seconds: float) -> None:
         verb = "applied" if direction == "up" else "reverted"
         console.print(
-            f"  [green]{verb}[/green] {migration.title} in {seconds:.1f}s", highlight=False
+            f"  [green]{verb}[/green] {escape(migration.title)} in {seconds:.1f}s",
+            highlight=False,
         )
 
     def migration_failed(self, migration: Migration, direction: str, error: BaseException) -> None:
         self._stop()
-        console.print(f"  [red]failed[/red] {migration.title}", highlight=False)
+        console.print(f"  [red]failed[/red] {escape(migration.title)}", highlight=False)
 
     def backfill_started(self, progress: BackfillProgress, resumed: bool) -> None:
         self._stop()
@@ -166,6 +169,7 @@ class RichReporter(Reporter):
                 f"({progress.scanned:,} scanned, {progress.segments_done}/{progress.segments} "
                 "segments done)",
                 highlight=False,
+                markup=False,
             )
         self.progress = Progress(
             TextColumn("  {task.description}"),
@@ -181,7 +185,7 @@ class RichReporter(Reporter):
             transient=False,
         )
         self.task = self.progress.add_task(
-            progress.name,
+            escape(progress.name),  # the description column renders markup
             total=max(progress.estimate or 0, progress.scanned) or None,
             completed=progress.scanned,
             **self._fields(progress),
@@ -218,6 +222,7 @@ class RichReporter(Reporter):
             f"{result.elapsed:.1f}s ({result.segments} segments"
             f"{', resumed' if result.resumed else ''})",
             highlight=False,
+            markup=False,
         )
 
     def message(self, text: str) -> None:
@@ -330,7 +335,11 @@ def status(
         style = colour.get(s.state, "red")
         applied = s.record.applied_at if s.record and s.record.applied_at else ""
         grid.add_row(
-            s.version, s.name, f"[{style}]{s.state}[/{style}]", applied, escape("\n".join(notes))
+            escape(str(s.version)),
+            escape(s.name),
+            f"[{style}]{escape(s.state)}[/{style}]",
+            escape(str(applied)),
+            escape("\n".join(notes)),
         )
     if states:
         console.print(grid)

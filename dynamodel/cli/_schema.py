@@ -18,6 +18,7 @@ from dynamodel.cli._common import (
     BAD_INPUT,
     FAILED,
     AppOption,
+    Group,
     TableNameOption,
     TableOption,
     console,
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from dynamodel.modelling.base import ModelBase
 
 app = typer.Typer(
+    cls=Group,
     invoke_without_command=True,
     rich_markup_mode="markdown",
     help="Show the single-table design or export the table definition; `policy`: a tenant "
@@ -83,18 +85,18 @@ def chart(table: Table) -> RichTable:
     Key templates never wrap or get cut (``no_wrap``, ``overflow="ignore"``): when the grid
     does not fit the terminal, :func:`show_chart` prints :func:`chart_blocks` instead."""
     columns, rows = _key_columns(table)
-    grid = RichTable(title=_title(table), show_lines=True)
+    grid = RichTable(title=escape(_title(table)), show_lines=True)
     grid.add_column("Entity", style="bold", no_wrap=True)
     grid.add_column("Model", overflow="fold")
     for where, _, attribute in columns:
         label = attribute if where == "table" else f"{where}\n{attribute}"
-        grid.add_column(label, no_wrap=True, overflow="ignore")
+        grid.add_column(escape(label), no_wrap=True, overflow="ignore")
     for row in rows:
         cells = []
         for where, position, _ in columns:
             text = row.keys[where][position]
             cells.append(escape(text) if text is not None else "[dim]-[/dim]")
-        grid.add_row(row.entity, row.model, *cells, end_section=False)
+        grid.add_row(escape(row.entity), escape(row.model), *cells, end_section=False)
     grid.caption = _caption()
     return grid
 

@@ -16,6 +16,7 @@ from dynamodel.cli._common import (
     FAILED,
     AppOption,
     EndpointOption,
+    Group,
     JsonOption,
     RegionOption,
     TableNameOption,
@@ -31,6 +32,7 @@ from dynamodel.core.errors import DynamodelError
 from dynamodel.core.flows import Request
 
 app = typer.Typer(
+    cls=Group,
     name="table",
     help="Create, inspect, compare and update the table your models declare.",
     no_args_is_help=True,
@@ -104,7 +106,8 @@ def create(
         print_json(description)
         return
     console.print(
-        f"Table [bold]{target.physical_name}[/bold] is {description.get('TableStatus')} "
+        f"Table [bold]{escape(target.physical_name)}[/bold] is "
+        f"{escape(str(description.get('TableStatus')))} "
         f"({indexes} index{'es' if indexes != 1 else ''}).",
         highlight=False,
     )
@@ -131,8 +134,9 @@ def describe(
         return
     shape = live.shape
     console.print(
-        f"[bold]{shape.name}[/bold]  {shape.status}  items: {_count(shape.item_count)}  "
-        f"size: {_count(shape.size_bytes)} bytes\n{shape.arn or ''}",
+        f"[bold]{escape(str(shape.name))}[/bold]  {escape(str(shape.status))}  "
+        f"items: {_count(shape.item_count)}  "
+        f"size: {_count(shape.size_bytes)} bytes\n{escape(shape.arn or '')}",
         highlight=False,
     )
     grid = RichTable("Property", "Declared", "Live", "", show_lines=False)
@@ -140,7 +144,7 @@ def describe(
         want, have = declared.get(key, "absent"), current.get(key, "absent")
         same = want == have or (key == "point-in-time recovery" and shape.pitr is None)
         grid.add_row(
-            key, escape(want), escape(have), "[green]=[/green]" if same else "[red]≠[/red]"
+            escape(key), escape(want), escape(have), "[green]=[/green]" if same else "[red]≠[/red]"
         )
     console.print(grid)
 
@@ -155,7 +159,11 @@ def _changes_table(changes: list[schema.Change]) -> RichTable:
     for change in changes:
         kind = f"[{colour[change.safety]}]{change.safety}[/{colour[change.safety]}]"
         grid.add_row(
-            change.subject, escape(change.declared), escape(change.live), kind, change.note
+            escape(change.subject),
+            escape(change.declared),
+            escape(change.live),
+            kind,
+            escape(change.note),
         )
     return grid
 
@@ -191,7 +199,7 @@ def diff(
     if as_json:
         print_json([_change_json(c) for c in changes])
     elif not changes:
-        console.print(f"Table {project.table.physical_name} matches the declaration.")
+        console.print(f"Table {project.table.physical_name} matches the declaration.", markup=False)
     else:
         console.print(_changes_table(changes))
     if changes and exit_code:
@@ -232,7 +240,9 @@ def sync(
     with errors(project):
         changes = schema.diff(target)
     if not changes:
-        human.print(f"Table {target.physical_name} matches the declaration; nothing to do.")
+        human.print(
+            f"Table {target.physical_name} matches the declaration; nothing to do.", markup=False
+        )
         if dry_run:
             print_json([])
         elif as_json:
@@ -254,12 +264,14 @@ def sync(
         return
 
     def show(step: schema.PlanStep) -> None:
-        human.print(f"- {step.describe} ...", highlight=False)
+        human.print(f"- {step.describe} ...", highlight=False, markup=False)
 
     with errors(project):
         result = schema.apply(target, destructive=confirmed, timeout=timeout, on_step=show)
     for step in result.skipped:
-        human.print(f"[yellow]skipped[/yellow] {step.describe}: not supported by this endpoint")
+        human.print(
+            f"[yellow]skipped[/yellow] {escape(step.describe)}: not supported by this endpoint"
+        )
     human.print(f"Applied {len(result.applied)} request(s).", highlight=False)
     refused = _report_refused(result.changes, confirmed, human)
     if as_json:
@@ -291,7 +303,7 @@ def _report_refused(changes: list[schema.Change], destructive: bool, out: Consol
             if change.safety == "impossible"
             else "destructive: run again with --yes to apply it"
         )
-        out.print(f"[yellow]not applied[/yellow] {change.subject}: {why}", highlight=False)
+        out.print(f"[yellow]not applied[/yellow] {escape(change.subject)}: {why}", highlight=False)
     return bool(refused)
 
 
@@ -333,4 +345,4 @@ def delete(
     if as_json:
         print_json({"TableName": target.physical_name, "deleted": True})
         return
-    console.print(f"Table {target.physical_name} deleted.", highlight=False)
+    console.print(f"Table {target.physical_name} deleted.", highlight=False, markup=False)

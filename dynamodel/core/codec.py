@@ -28,7 +28,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from dynamodel.core.errors import ValidationError
+from dynamodel.core.errors import NaiveDatetimeWarning, ValidationError
 
 AttributeValue = dict[str, Any]
 Item = dict[str, AttributeValue]
@@ -58,14 +58,18 @@ _DATETIME_FORMAT = "%04d-%02d-%02dT%02d:%02d:%02d.%06d%s"
 _INT_LIMIT = 10**MAX_NUMBER_DIGITS
 
 
-def format_datetime(value: _dt.datetime) -> str:
+def format_datetime(value: _dt.datetime, where: str | None = None) -> str:
     """Fixed-width ISO-8601 text for a datetime: sortable as a string.
 
-    Aware datetimes are converted to UTC and end in ``Z``; naive ones are written as they are
-    (do not mix the two in one attribute).
+    Aware datetimes are converted to UTC and end in ``Z``. Naive ones are written as they are,
+    without a zone, and warned about (`NaiveDatetimeWarning`, naming ``where``, the model field,
+    when known): their instant depends on the writer's clock zone. Key templates refuse them
+    (`dynamodel.core.keys.render_part`).
     """
     if type(value) is _dt.datetime:  # fast path: naive, or already at UTC's wall time
         tz = value.tzinfo
+        if tz is None:
+            warn_naive(value, where)
         if tz is None or tz is _dt.UTC or value.utcoffset() == _ZERO:
             return _DATETIME_FORMAT % (
                 value.year,
@@ -78,6 +82,8 @@ def format_datetime(value: _dt.datetime) -> str:
                 "" if tz is None else "Z",
             )
     suffix = ""
+    if value.utcoffset() is None and type(value) is not _dt.datetime:
+        warn_naive(value, where)  # (a subclass; plain naive datetimes were warned about above)
     if value.tzinfo is not None:
         try:
             value = value.astimezone(_dt.UTC)
@@ -88,6 +94,21 @@ def format_datetime(value: _dt.datetime) -> str:
     return (
         f"{value.year:04d}-{value.month:02d}-{value.day:02d}T{value.hour:02d}:"
         f"{value.minute:02d}:{value.second:02d}.{value.microsecond:06d}{suffix}"
+    )
+
+
+def warn_naive(value: _dt.datetime, where: str | None = None) -> None:
+    """Warn (`NaiveDatetimeWarning`) that a naive datetime is being stored without a zone."""
+    import warnings
+
+    field = f"{where} = " if where else ""
+    warnings.warn(
+        f"{field}naive datetime {value.isoformat()} has no time zone: it is stored without "
+        "one, so the instant it means depends on the clock zone of whoever reads it. Store "
+        "aware datetimes (datetime.now(UTC)), or annotate the field pydantic.AwareDatetime "
+        "to refuse naive values",
+        NaiveDatetimeWarning,
+        stacklevel=3,
     )
 
 
@@ -331,7 +352,7 @@ def _checked_encode(value: Any, path: str, allow_float: bool, depth: int) -> Any
     if isinstance(value, enum.Enum):
         return _checked_encode(value.value, path, allow_float, depth)
     if isinstance(value, _dt.datetime):
-        return {"S": format_datetime(value)}
+        return {"S": format_datetime(value, path)}
     if isinstance(value, _dt.date | _dt.time):
         return {"S": value.isoformat()}
     if isinstance(value, uuid.UUID):

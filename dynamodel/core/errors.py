@@ -30,6 +30,17 @@ class DynamodelError(Exception):
             self.code = code
 
 
+class NaiveDatetimeWarning(UserWarning):
+    """A naive ``datetime`` (no time zone) was stored in a non-key attribute.
+
+    It is stored as it is, without a zone (the behaviour of earlier versions, kept so stored
+    data still round-trips), but the instant it means depends on the clock zone of whoever
+    reads it. Turn it into an error with ``warnings.simplefilter("error",
+    NaiveDatetimeWarning)`` (or pytest's ``-W error::dynamodel.NaiveDatetimeWarning``). Key
+    template fields refuse naive datetimes outright (`ValidationError`).
+    """
+
+
 class ValidationError(DynamodelError, ValueError):
     """Bad input, detected before any request is sent (or rejected by DynamoDB as invalid)."""
 
@@ -358,9 +369,50 @@ class TransactionCanceled(DynamodelError):
 
 
 class TableNotFound(DynamodelError):
-    """The table (or index) does not exist."""
+    """The table (or index) does not exist where the client looked.
+
+    Attributes:
+        table: the physical table name the request named (several, comma-separated, for a
+            batch or transaction over tables), or None when unknown.
+        region: the region of the client that sent the request, when known.
+        endpoint: the endpoint URL of that client, when known.
+    """
 
     code = "ResourceNotFoundException"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        table: str | None = None,
+        region: str | None = None,
+        endpoint: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.table = table
+        self.region = region
+        self.endpoint = endpoint
+
+
+class ConfigurationError(DynamodelError):
+    """DynamoDB could not be reached: no region, no credentials, or no server at the endpoint.
+
+    Raised in place of botocore's ``NoRegionError``, ``NoCredentialsError`` and
+    ``EndpointConnectionError`` with a message saying how to fix it. The exception raised is
+    also an instance of the botocore class it replaces (``except NoRegionError`` still works),
+    and keeps that exception as ``__cause__``. ``original`` is that botocore class's name.
+    """
+
+    original: str | None = None
+    #: the region and endpoint URL of the client that failed, when known
+    region: str | None = None
+    endpoint: str | None = None
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+    def __reduce__(self) -> Any:  # the class is made at run time: pickle as the base class
+        return (ConfigurationError, (str(self),))
 
 
 class ServiceError(DynamodelError):
@@ -411,10 +463,18 @@ def is_dax_error(exc: BaseException) -> bool:
     return type(exc).__module__.startswith("amazondax") and hasattr(exc, "response")
 
 
-def map_client_error(exc: BaseException, operation: str) -> DynamodelError | None:
+def map_client_error(
+    exc: BaseException,
+    operation: str,
+    *,
+    params: Mapping[str, Any] | None = None,
+    client: Any = None,
+) -> DynamodelError | None:
     """Translate a botocore ``ClientError`` (or DAX error) into the dynamodel hierarchy.
 
-    Returns None for anything else (transport errors pass through unchanged). DAX errors
+    ``params`` (the request's parameters) and ``client`` (the client that sent it) let a
+    `TableNotFound` name the table, the region and the endpoint. Returns None for anything else
+    (transport errors are translated by `map_setup_error`). DAX errors
     carry the same codes as DynamoDB's (a few spelled differently, see `RETRYABLE_CODES`);
     a DAX error whose codes DAX itself could not translate becomes a `ServiceError` with
     ``code`` None and DAX's numeric codes in the message.
@@ -441,12 +501,118 @@ def map_client_error(exc: BaseException, operation: str) -> DynamodelError | Non
     elif code == "ValidationException":
         error = ValidationError(text)
     elif code == "ResourceNotFoundException":
-        error = TableNotFound(text)
+        error = _table_not_found(text, params, client)
     elif code in THROTTLING_CODES:
         error = ThrottledError(text, code=code)
     else:
         error = ServiceError(text, code=code)
     _copy_metadata(error, response)
+    return error
+
+
+def _table_not_found(text: str, params: Mapping[str, Any] | None, client: Any) -> TableNotFound:
+    """A `TableNotFound` naming the table, the client's region and endpoint, and the fix."""
+    names = table_names(params or {})
+    table = ", ".join(names) if names else None
+    region, endpoint = client_location(client)
+    what = f"table {table!r}" if len(names) == 1 else f"tables {table}" if names else "table"
+    where = f"region {region or '(none)'}, endpoint {endpoint or '(default)'}"
+    hint = (
+        f"{text}. No {what} at {where}: create it (`table.create()` or "
+        "`dynamodel table create`), or check the region/endpoint."
+    )
+    return TableNotFound(hint, table=table, region=region, endpoint=endpoint)
+
+
+def table_names(params: Mapping[str, Any]) -> list[str]:
+    """The physical table names a request's parameters name, in order, without repeats."""
+    names: list[str] = []
+    if isinstance(params.get("TableName"), str):
+        names.append(params["TableName"])
+    for name in params.get("RequestItems") or {}:  # BatchGetItem / BatchWriteItem
+        names.append(str(name))
+    for action in params.get("TransactItems") or []:  # TransactWriteItems / TransactGetItems
+        for body in action.values() if isinstance(action, Mapping) else ():
+            if isinstance(body, Mapping) and isinstance(body.get("TableName"), str):
+                names.append(body["TableName"])
+    return list(dict.fromkeys(names))
+
+
+def client_location(client: Any) -> tuple[str | None, str | None]:
+    """``(region, endpoint URL)`` of a boto3 or lean client (None for what it does not say)."""
+    meta = getattr(client, "meta", None)
+    region = getattr(meta, "region_name", None)
+    endpoint = getattr(meta, "endpoint_url", None)
+    return (
+        region if isinstance(region, str) else None,
+        endpoint if isinstance(endpoint, str) else None,
+    )
+
+
+#: how to fix each botocore setup error, by class name
+_SETUP_HINTS = {
+    "NoRegionError": (
+        "no AWS region is configured. Set AWS_DEFAULT_REGION (or a profile's region), or pass "
+        "region= (Connection(region=...), dynamodel.configure(region=...), --region)."
+    ),
+    "NoCredentialsError": (
+        "no AWS credentials were found. Set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or "
+        "AWS_PROFILE (a profile in ~/.aws/credentials or ~/.aws/config)."
+    ),
+    "EndpointConnectionError": (
+        "nothing answered at the DynamoDB endpoint. Check the endpoint URL and the region "
+        "(AWS_ENDPOINT_URL_DYNAMODB, endpoint_url=, --endpoint-url), and that the server runs."
+    ),
+}
+_LOCAL_HINT = (
+    " For local development, run `dynamodel local` and paste the `export` lines it prints "
+    "(AWS_ENDPOINT_URL_DYNAMODB, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION)."
+)
+_setup_classes: dict[type, type[ConfigurationError]] = {}
+
+
+def map_setup_error(exc: BaseException, client: Any = None) -> ConfigurationError | None:
+    """Translate botocore's ``NoRegionError``, ``NoCredentialsError`` or
+    ``EndpointConnectionError`` into a `ConfigurationError` that says how to fix it.
+
+    The result is an instance of both `ConfigurationError` and the botocore class, carries the
+    botocore exception's attributes (``endpoint_url``...) and the client's ``region`` and
+    ``endpoint`` when known. Returns None for any other exception. botocore is never imported
+    here: the exception comes from it, so its class is at hand.
+    """
+    cls = type(exc)
+    original = next(
+        (
+            base
+            for base in cls.__mro__
+            if base.__name__ in _SETUP_HINTS and base.__module__.startswith("botocore")
+        ),
+        None,
+    )
+    if original is None or isinstance(exc, DynamodelError):
+        return None
+    hybrid = _setup_classes.get(cls)
+    if hybrid is None:
+        hybrid = type(
+            cls.__name__,
+            (ConfigurationError, cls),
+            {"__module__": __name__, "__qualname__": cls.__name__, "original": original.__name__},
+        )
+        _setup_classes[cls] = hybrid
+    region, endpoint = client_location(client)
+    where = []
+    if region:
+        where.append(f"region {region}")
+    if endpoint:
+        where.append(f"endpoint {endpoint}")
+    said = str(exc).rstrip(".")
+    message = f"{said} ({', '.join(where)})" if where else said
+    message = f"{message}: {_SETUP_HINTS[original.__name__]}{_LOCAL_HINT}"
+    error = hybrid.__new__(hybrid)  # botocore's __init__ would format its own message
+    Exception.__init__(error, message)
+    error.__dict__.update(getattr(exc, "__dict__", {}))
+    error.region = region
+    error.endpoint = endpoint
     return error
 
 

@@ -55,10 +55,25 @@ _FIXED_FORMAT = (_dt.date, uuid.UUID, bool)
 _PERCENT = re.compile("(?:%[0-9A-F]{2})+")  # a run of escapes: whole UTF-8 characters
 
 
+def naive_key_error(value: _dt.datetime, field: str) -> ValidationError:
+    """The error refusing naive datetime ``value`` of key template field ``field``."""
+    return ValidationError(
+        f"key field {field!r}: naive datetime {value.isoformat()} has no time zone, so "
+        "the key it renders depends on the writer's clock zone; pass an aware datetime "
+        "(datetime.now(UTC), or value.replace(tzinfo=UTC) if it is UTC)"
+    )
+
+
 def render_part(value: Any, spec: str, *, sort: bool, field: str) -> str:
-    """Render one template field value as key text."""
+    """Render one template field value as key text.
+
+    A naive ``datetime`` (no time zone) is refused: the same instant would render differently
+    on machines in other zones, and an aware value of it would render another key.
+    """
     if isinstance(value, enum.Enum):
         value = value.value
+    if isinstance(value, _dt.datetime) and value.utcoffset() is None:
+        raise naive_key_error(value, field)
     if spec:
         try:
             return format(value, spec)

@@ -12,7 +12,7 @@ import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from dynamodel.core.errors import map_client_error
+from dynamodel.core.errors import map_client_error, map_setup_error
 from dynamodel.core.flows import (
     CONNECTION_INPUTS,
     CONNECTION_POLICY,
@@ -33,8 +33,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-def _send_sync(connection: Connection, request: Request) -> Any:
-    client = connection.client(control=request.control)
+def _send_sync(connection: Connection, client: Any, request: Request) -> Any:
     track = tracker(connection, request)
     if track is None:  # the client itself, or the connection's chain (cache, DAX) in front of it
         return getattr(client, request.op)(**request.params)
@@ -42,8 +41,7 @@ def _send_sync(connection: Connection, request: Request) -> Any:
     return call_through(chain, client, request.op, request.params)
 
 
-async def _send_async(connection: Connection, request: Request) -> Any:
-    client = await connection.aclient(control=request.control)
+async def _send_async(connection: Connection, client: Any, request: Request) -> Any:
     track = tracker(connection, request)
     if track is None:
         return await getattr(client, request.op)(**request.params)
@@ -76,18 +74,28 @@ def _advance_sync(flow: Flow[Any], step: Step, connection: Connection) -> Step:
             time.sleep(step.seconds)
         return flow.send(None)
     assert isinstance(step, Request)
+    client = None
     try:
-        response = _send_sync(connection, step)
+        client = connection.client(control=step.control)
+        response = _send_sync(connection, client, step)
     except Exception as exc:
-        return _throw_mapped(flow, exc, step.op)
+        return _throw_mapped(flow, exc, step, client)
     return flow.send(response)
 
 
-def _throw_mapped(flow: Flow[Any], exc: Exception, op: str) -> Step:
-    """Throw the dynamodel form of a client error into the flow (re-raise any other error)."""
-    mapped = map_client_error(exc, op)
+def _throw_mapped(flow: Flow[Any], exc: Exception, request: Request, client: Any) -> Step:
+    """Throw the dynamodel form of a client error into the flow; raise a setup error (no
+    region, credentials or endpoint) in its explaining form; re-raise any other error.
+
+    ``client`` is the client that sent the request (None if creating it failed): a
+    `TableNotFound` names its region and endpoint.
+    """
+    mapped = map_client_error(exc, request.op, params=request.params, client=client)
     if mapped is None:
-        raise exc
+        setup = map_setup_error(exc, client)
+        if setup is None:
+            raise exc
+        raise setup from exc
     mapped.__cause__ = exc
     return flow.throw(mapped)
 
@@ -117,10 +125,12 @@ async def _advance_async(flow: Flow[Any], step: Step, connection: Connection) ->
                 await asyncio.sleep(step.seconds)
             return flow.send(None)
         assert isinstance(step, Request)
+        client = None
         try:
-            response = await _send_async(connection, step)
+            client = await connection.aclient(control=step.control)
+            response = await _send_async(connection, client, step)
         except Exception as exc:
-            return _throw_mapped(flow, exc, step.op)
+            return _throw_mapped(flow, exc, step, client)
         return flow.send(response)
     except StopIteration as stop:
         return _Finished(stop.value)

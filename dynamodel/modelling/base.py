@@ -4,6 +4,8 @@ serialisation (`to_item`/`from_item`), keys, dirty tracking and write hooks. No 
 
 from __future__ import annotations
 
+import datetime as _dt
+import typing
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeVar, cast
 
@@ -20,6 +22,7 @@ from dynamodel.core.codec import (
     item_size,
 )
 from dynamodel.core.errors import ValidationError
+from dynamodel.core.keys import naive_key_error
 from dynamodel.modelling.item_keys import (
     SHARD,
     _stored_shard,
@@ -196,6 +199,11 @@ class ModelBase(BaseModel):
         random source of the connection the table resolves to now (the scoped, bound or
         default one: `dynamodel.io.scope.resolve_connection`)."""
         spec = type(self).__dict__.get("__dynamodel__") or self._spec()
+        datetime_keys = spec.datetime_keys
+        if datetime_keys is None:
+            datetime_keys = spec.datetime_keys = _datetime_keys(type(self), spec)
+        if datetime_keys:
+            _refuse_naive_keys(self.__dict__, datetime_keys, type(self).__name__)
         encoder = spec.encoder
         if encoder is UNCOMPILED:
             from dynamodel.modelling.compiled import compile_encoder, compile_keys
@@ -416,6 +424,43 @@ class ModelBase(BaseModel):
 
 
 _STATE = "_dynamodel_state"
+
+
+def _admits_datetime(annotation: Any) -> bool:
+    """Whether a field annotation may hold a ``datetime`` (``Any`` and unions included)."""
+    if annotation is Any:
+        return True
+    if isinstance(annotation, type):
+        return issubclass(annotation, _dt.datetime) or annotation is object
+    return any(_admits_datetime(arg) for arg in typing.get_args(annotation))
+
+
+def _datetime_keys(cls: type[ModelBase], spec: ModelSpec) -> tuple[tuple[str, str], ...]:
+    """(field, template text) of each key template field whose type admits a datetime."""
+    templates = [spec.pk, spec.sk]
+    for index in spec.indexes.values():
+        templates += [index.pk, index.sk]
+    found: dict[str, str] = {}
+    for template in templates:
+        if template is None:
+            continue
+        for field in template.fields:
+            info = cls.model_fields.get(field)
+            if info is not None and field not in found and _admits_datetime(info.annotation):
+                found[field] = template.text
+    return tuple(found.items())
+
+
+def _refuse_naive_keys(
+    values: Mapping[str, Any], fields: tuple[tuple[str, str], ...], what: str
+) -> None:
+    """Refuse a naive datetime in a key template field, before anything is encoded (or sent):
+    the key would render differently in another clock zone."""
+    for field, template in fields:
+        value = values.get(field)
+        if isinstance(value, _dt.datetime) and value.utcoffset() is None:
+            error = naive_key_error(value, field)
+            raise ValidationError(f"{what}: {error} (key template {template!r})")
 
 
 def _user_private(private: dict[str, Any] | None) -> dict[str, Any]:

@@ -221,7 +221,7 @@ def _compile(
         elif kind == "datetime":
             lines += [
                 f"    {branch} t is datetime:",
-                "        s = format_datetime(v)",
+                f"        s = format_datetime(v, P{index})",
                 f"        item[{key}] = {{'S': s}}",
                 f"        size += {name_size} + len(s)",
             ]

@@ -98,6 +98,9 @@ class ModelSpec:
         self.encoder = encoder
         # compiled key attributes + entity type (modelling.compiled.compile_keys); None: none
         self.key_encoder: Any = None
+        #: (field, template text) of each key template field that may hold a datetime, made by
+        #: the first to_item (modelling.base): naive values are refused before encoding
+        self.datetime_keys: tuple[tuple[str, str], ...] | None = None
         # the compiled item decoder (modelling.compiled_decoder), made by the first from_item
         self.decoder: Any = UNCOMPILED
         self._guard_slots: list[tuple[str | None, Shards | None]] | None = None

@@ -581,7 +581,10 @@ class Query(ReadBuilder[M]):
             fields = coerce_fields(
                 self.single, fields, self.sk_template.fields, "sort key condition"
             )
-        text, complete = self.sk_template.prefix(fields, "sort key condition")
+        what = "sort key condition"
+        if self.single is not None:  # the model's name, so an error names it
+            what = f"{self.single.__name__} {what}"
+        text, complete = self.sk_template.prefix(fields, what)
         if not complete:
             used = self.sk_template.fields[: _first_missing(self.sk_template, fields)]
             ignored = sorted(set(fields) - set(used))
