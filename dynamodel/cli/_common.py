@@ -140,7 +140,7 @@ def errors(project: Project | None = None) -> Iterator[None]:
     except ProjectError as error:
         fail(str(error), BAD_INPUT)
     except TableNotFound as error:
-        if project is None:
+        if project is None or error.table is not None:  # it names the table, where, the fix
             fail(str(error), BAD_INPUT)
         fail(
             f"table {project.table.physical_name!r} does not exist at "
