@@ -38,6 +38,7 @@ def _svg(title: str, subtitle: str, bars: Sequence[Bar], scale_max: float) -> st
     parts = [
         f"<svg xmlns='http://www.w3.org/2000/svg' width='{WIDTH}' height='{height}' "
         f"viewBox='0 0 {WIDTH} {height}' role='img' aria-label='{escape(title, quote=True)}'>",
+        f"<title>{escape(title)}</title>",
         f"<rect width='{WIDTH}' height='{height}' fill='white'/>",
         f"<text x='8' y='18' font-size='14' font-weight='bold' {FONT}>{escape(title)}</text>",
         f"<text x='8' y='34' font-size='11' fill='#555' {FONT}>{escape(subtitle)}</text>",

@@ -34,6 +34,8 @@ def test_targets_chart_draws_each_ratio_target_with_its_bound() -> None:
     assert len(bars) == 2
     assert bars[0].get("fill") == charts.HOLDS and bars[1].get("fill") == charts.MISSED
     assert "&lt;client&gt;" in svg  # escaped, still valid XML
+    root = ET.fromstring(svg)
+    assert root.get("role") == "img" and root.find(f"{SVG}title") is not None  # accessible name
     ticks = list(ET.fromstring(svg).iter(f"{SVG}line"))
     assert len(ticks) == 2
     # the bar of 0.66 ends left of its 0.8 tick; the bar of 0.7 left of its 0.8 tick too

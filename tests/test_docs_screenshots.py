@@ -21,6 +21,8 @@ DIAGRAMS = {
     "design/": ["img/single-table.svg", "img/layers.svg"],
     "sharding/": ["img/sharding.svg"],
     "migrations/": ["img/migration-states.svg"],
+    # the benchmark page's charts, drawn by `python -m benchmarks` (benchmarks/charts.py)
+    "benchmarks/": ["img/benchmarks-targets.svg", "img/benchmarks-cold-start.svg"],
 }
 
 
