@@ -18,6 +18,10 @@ from pydantic import BaseModel, Field
 from dynamodel import Model, Table
 from dynamodel.local import LocalDynamoDB
 
+# naive datetimes are valid values: they round-trip (stored as written) with a warning that
+# every test here would repeat
+pytestmark = pytest.mark.filterwarnings("ignore::dynamodel.NaiveDatetimeWarning")
+
 ROUNDTRIP = Table("roundtrip")
 
 
@@ -233,7 +237,6 @@ def test_round_trip_of_extremes(roundtrip_table: Table) -> None:
 # -- without a server ------------------------------------------------------------------------------
 
 
-@pytest.mark.filterwarnings("ignore::dynamodel.NaiveDatetimeWarning")  # naive ones round-trip
 @settings(max_examples=150, deadline=None)
 @given(original=everything())
 def test_to_item_from_item_round_trip(original: Everything) -> None:
