@@ -12,13 +12,12 @@ round). Rounds interleave the peers. The ratio is each row against the same API 
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from . import peers
-from .harness import Row, Settings, Target, find, median, rotate, settled_heap
+from .harness import Row, Settings, Target, find, median, rotate, settled_heap, timed_calls
 from .server import REGION
 
 CASE = "g"
@@ -62,35 +61,9 @@ def _prepare(tag: str) -> None:
         peers.dynamodel_make(i, tag, stream=tag).save()
 
 
-def _measure_sync(fn: Callable[[int], Any], count: int) -> tuple[float, list[float]]:
-    latencies = []
-    clock = time.perf_counter
-    start = time.process_time()
-    for i in range(count):
-        t0 = clock()
-        fn(i)
-        latencies.append(clock() - t0)
-    return (time.process_time() - start) / count, latencies
-
-
-async def _measure_async(fn: Callable[[int], Awaitable[Any]], count: int) -> list[float]:
-    latencies = []
-    clock = time.perf_counter
-    for i in range(count):
-        t0 = clock()
-        await fn(i)
-        latencies.append(clock() - t0)
-    return latencies
-
-
 def _run_op(peer: Peer, op: str, count: int, runner: asyncio.Runner) -> tuple[float, list[float]]:
     peers.BENCH.bind(connection=peer.connection)
-    fn = peer.ops[op]
-    if not peer.is_async:
-        return _measure_sync(fn, count)
-    start = time.process_time()
-    latencies = runner.run(_measure_async(fn, count))
-    return (time.process_time() - start) / count, latencies
+    return timed_calls(peer.ops[op], count, peer.is_async, runner)
 
 
 def run(

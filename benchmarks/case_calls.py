@@ -30,13 +30,23 @@ timing).
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from . import peers
-from .harness import FLOOR, Row, Settings, Target, find, median, rotate, settled_heap, with_ratios
+from .harness import (
+    FLOOR,
+    Row,
+    Settings,
+    Target,
+    find,
+    median,
+    rotate,
+    settled_heap,
+    timed_calls,
+    with_ratios,
+)
 from .server import REGION
 
 OPS = ("get", "put", "query")
@@ -244,25 +254,10 @@ def _async_floor(endpoint: str, tag: str, runner: asyncio.Runner) -> tuple[Peer,
     return peer, manager
 
 
-def _measure_sync(fn: Callable[[int], Any], count: int) -> tuple[float, list[float]]:
-    latencies = []
-    clock = time.perf_counter
-    start = time.process_time()
-    for i in range(count):
-        t0 = clock()
-        fn(i)
-        latencies.append(clock() - t0)
-    return (time.process_time() - start) / count, latencies
-
-
-async def _measure_async_loop(fn: Callable[[int], Awaitable[Any]], count: int) -> list[float]:
-    latencies = []
-    clock = time.perf_counter
-    for i in range(count):
-        t0 = clock()
-        await fn(i)
-        latencies.append(clock() - t0)
-    return latencies
+def _run_op(peer: Peer, op: str, count: int, runner: asyncio.Runner) -> tuple[float, list[float]]:
+    if peer.connection is not None:
+        peers.BENCH.bind(connection=peer.connection)
+    return timed_calls(peer.ops[op], count, peer.is_async, runner)
 
 
 def run(
@@ -371,17 +366,6 @@ def _paired_ratios(
                 ratios.append(cpu[DYNAMODEL] / cpu[FLOOR])
             out[op] = median(ratios)
     return out
-
-
-def _run_op(peer: Peer, op: str, count: int, runner: asyncio.Runner) -> tuple[float, list[float]]:
-    if peer.connection is not None:
-        peers.BENCH.bind(connection=peer.connection)
-    fn = peer.ops[op]
-    if not peer.is_async:
-        return _measure_sync(fn, count)
-    start = time.process_time()
-    latencies = runner.run(_measure_async_loop(fn, count))
-    return (time.process_time() - start) / count, latencies
 
 
 def targets(rows: list[Row], paired: dict[str, float]) -> list[Target]:

@@ -32,13 +32,12 @@ eventually consistent).
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from . import peers
-from .harness import Row, Settings, Target, find, median, rotate, settled_heap
+from .harness import Row, Settings, Target, find, median, rotate, settled_heap, timed_calls
 from .server import REGION
 
 CASE = "i"
@@ -166,36 +165,6 @@ def _async_peers(client: Any) -> list[Peer]:
     ]
 
 
-def _measure_sync(fn: Callable[[int], Any], count: int) -> tuple[float, list[float]]:
-    latencies = []
-    clock = time.perf_counter
-    start = time.process_time()
-    for i in range(count):
-        t0 = clock()
-        fn(i)
-        latencies.append(clock() - t0)
-    return (time.process_time() - start) / count, latencies
-
-
-async def _measure_async(fn: Callable[[int], Awaitable[Any]], count: int) -> list[float]:
-    latencies = []
-    clock = time.perf_counter
-    for i in range(count):
-        t0 = clock()
-        await fn(i)
-        latencies.append(clock() - t0)
-    return latencies
-
-
-def _run_op(peer: Peer, op: str, count: int, runner: asyncio.Runner) -> tuple[float, list[float]]:
-    fn = peer.ops[op]
-    if not peer.is_async:
-        return _measure_sync(fn, count)
-    start = time.process_time()
-    latencies = runner.run(_measure_async(fn, count))
-    return (time.process_time() - start) / count, latencies
-
-
 # -- what each call asks of the server (untimed) ------------------------------------------------
 
 
@@ -266,6 +235,10 @@ def _server_work(
         if got != OPS[op]:
             raise RuntimeError(f"{op} {name} returned {got} items, not {OPS[op]}")
     return out
+
+
+def _run_op(peer: Peer, op: str, count: int, runner: asyncio.Runner) -> tuple[float, list[float]]:
+    return timed_calls(peer.ops[op], count, peer.is_async, runner)
 
 
 def run(

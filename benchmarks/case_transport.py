@@ -21,12 +21,12 @@ import asyncio
 import logging
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from . import peers
-from .harness import Row, Settings, Target, find, median, rotate, settled_heap
+from .harness import Row, Settings, Target, find, median, rotate, settled_heap, timed_calls
 from .server import REGION
 
 CASE = "h"
@@ -161,34 +161,8 @@ def _lean_async(endpoint: str, tag: str) -> tuple[Peer, Any]:
     return Peer(LEAN_ASYNC, _async_ops(client, tag, "la"), is_async=True), client
 
 
-def _measure_sync(fn: Callable[[int], Any], count: int) -> tuple[float, list[float]]:
-    latencies = []
-    clock = time.perf_counter
-    start = time.process_time()
-    for i in range(count):
-        t0 = clock()
-        fn(i)
-        latencies.append(clock() - t0)
-    return (time.process_time() - start) / count, latencies
-
-
-async def _measure_async(fn: Callable[[int], Awaitable[Any]], count: int) -> list[float]:
-    latencies = []
-    clock = time.perf_counter
-    for i in range(count):
-        t0 = clock()
-        await fn(i)
-        latencies.append(clock() - t0)
-    return latencies
-
-
 def _run_op(peer: Peer, op: str, count: int, runner: asyncio.Runner) -> tuple[float, list[float]]:
-    fn = peer.ops[op]
-    if not peer.is_async:
-        return _measure_sync(fn, count)
-    start = time.process_time()
-    latencies = runner.run(_measure_async(fn, count))
-    return (time.process_time() - start) / count, latencies
+    return timed_calls(peer.ops[op], count, peer.is_async, runner)
 
 
 def run(

@@ -7,7 +7,7 @@ import os
 import platform
 import statistics
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -135,6 +135,36 @@ def cpu_per_call(fn: Callable[[], Any], count: int) -> float:
     for _ in range(count):
         fn()
     return (time.process_time() - start) / count
+
+
+def timed_calls(
+    fn: Callable[[int], Any], count: int, is_async: bool, runner: Any
+) -> tuple[float, list[float]]:
+    """Call ``fn(0)`` ... ``fn(count - 1)`` (awaited on the ``asyncio.Runner`` when
+    ``is_async``): (client CPU seconds per call, each call's wall-time latency)."""
+    start = time.process_time()
+    latencies = runner.run(_awaited_latencies(fn, count)) if is_async else _latencies(fn, count)
+    return (time.process_time() - start) / count, latencies
+
+
+def _latencies(fn: Callable[[int], Any], count: int) -> list[float]:
+    latencies = []
+    clock = time.perf_counter
+    for i in range(count):
+        t0 = clock()
+        fn(i)
+        latencies.append(clock() - t0)
+    return latencies
+
+
+async def _awaited_latencies(fn: Callable[[int], Awaitable[Any]], count: int) -> list[float]:
+    latencies = []
+    clock = time.perf_counter
+    for i in range(count):
+        t0 = clock()
+        await fn(i)
+        latencies.append(clock() - t0)
+    return latencies
 
 
 def with_ratios(rows: list[Row], floor_of: Callable[[Row], Row | None]) -> list[Row]:
