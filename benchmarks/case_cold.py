@@ -204,28 +204,19 @@ class User(Model):
 )
 
 
-def _default_transport() -> str:
-    from dynamodel.io.lean import transport_from_env
-
-    env = dict(os.environ)
-    os.environ.pop("DYNAMODEL_TRANSPORT", None)
-    try:
-        return transport_from_env()
-    finally:
-        os.environ.clear()
-        os.environ.update(env)
-
-
 #: peer -> (child script, extra environment variables)
 def _peers() -> dict[str, tuple[str, dict[str, str]]]:
-    chosen = {
+    chosen: dict[str, tuple[str, dict[str, str]]] = {
         BOTO3: (_BOTO3, {}),
         DEFAULT: (_DYNAMODEL, {}),
         PYNAMODB: (_PYNAMODB, {}),
         PYDYNOX: (_PYDYNOX, {}),
     }
-    # the transport the default does not use, named explicitly
-    other = "boto3" if _default_transport() == "lean" else "lean"
+    from dynamodel.io.lean import DEFAULT_TRANSPORT
+
+    # the transport the default does not use, named explicitly (children get no
+    # DYNAMODEL_TRANSPORT of their own: `child_env`)
+    other = "boto3" if DEFAULT_TRANSPORT == "lean" else "lean"
     chosen[BOTO3_TRANSPORT if other == "boto3" else LEAN] = (
         _DYNAMODEL,
         {"DYNAMODEL_TRANSPORT": other},

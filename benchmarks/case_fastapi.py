@@ -376,9 +376,8 @@ def run(
     settings: Settings, endpoint: str, log: Callable[[str], None]
 ) -> tuple[list[Row], list[Target]]:
     missing = missing_packages()
-    from dynamodel.io.lean import transport_from_env
+    from dynamodel.io.lean import DEFAULT_TRANSPORT as default  # when nothing says
 
-    default = transport_from_env("")  # what a connection uses when nothing says
     floor = App(FLOOR, "benchmarks.fastapi_floor:app")
     target = "examples.fastapi_app.app:app"
     example = App(f"{EXAMPLE} (default transport: {default})", target)
