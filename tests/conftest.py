@@ -23,6 +23,7 @@ from shop_models import APP
 
 from dynamodel.core.keys import RESERVED_PREFIX
 from dynamodel.io.clients import default_connection
+from dynamodel.io.lean import DEFAULT_TRANSPORT
 from dynamodel.modelling.table import Table
 from dynamodel.ops.shard_guard import forget_shard_checks
 
@@ -41,7 +42,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     parser.addoption(
         "--transport",
-        default=os.environ.get("DYNAMODEL_TRANSPORT") or "lean",
+        default=os.environ.get("DYNAMODEL_TRANSPORT") or DEFAULT_TRANSPORT,
         choices=("boto3", "lean"),
         help="how dynamodel's own clients talk to DynamoDB (env DYNAMODEL_TRANSPORT)",
     )
