@@ -19,11 +19,12 @@ from dynamodel.migrations import (
     Record,
     parse_target,
 )
-from dynamodel.migrations.backfill import Checkpoint, capacity_limiters, known_attributes
+from dynamodel.migrations.backfill import Checkpoint, capacity_limiters
 from dynamodel.migrations.files import create, discover, slug
 from dynamodel.migrations.lock import LockInfo
 from dynamodel.migrations.rate import RateLimiter
 from dynamodel.migrations.store import Store
+from dynamodel.migrations.transform import known_attributes
 
 unit_table = Table("migrations-unit")
 flat_table = Table("migrations-unit-flat", sk=None)

@@ -22,7 +22,6 @@ from dynamodel.migrations.backfill import (
     BackfillProgress,
     BackfillResult,
     BackfillSettings,
-    FailedItem,
 )
 from dynamodel.migrations.errors import (
     BackfillFailed,
@@ -43,6 +42,7 @@ from dynamodel.migrations.runner import (
     parse_target,
 )
 from dynamodel.migrations.store import ENTITY, RESERVED_PARTITION
+from dynamodel.migrations.transform import FailedItem
 from dynamodel.ops.batch_flows import delete_write_request, put_write_request
 
 __all__ = [

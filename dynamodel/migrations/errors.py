@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING
 from dynamodel.core.errors import DynamodelError
 
 if TYPE_CHECKING:
-    from dynamodel.migrations.backfill import BackfillResult, FailedItem
+    from dynamodel.migrations.backfill import BackfillResult
     from dynamodel.migrations.lock import LockInfo
+    from dynamodel.migrations.transform import FailedItem
 
 
 class MigrationError(DynamodelError):

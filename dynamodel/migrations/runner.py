@@ -26,7 +26,6 @@ from dynamodel.migrations.backfill import (
     BackfillSettings,
     Checkpoint,
     Checkpoints,
-    Output,
     run_backfill,
 )
 from dynamodel.migrations.errors import BackfillFailed, LockLost, MigrationError, MigrationFailed
@@ -39,6 +38,7 @@ from dynamodel.migrations.lock import (
     read_lock_flow,
 )
 from dynamodel.migrations.store import STATE, Store
+from dynamodel.migrations.transform import Output
 from dynamodel.model import Model
 from dynamodel.ops.batch import BatchWriter
 
