@@ -60,6 +60,7 @@ OK = 0
 FAILED = 1  # an operation failed, or (diff --exit-code, sync) the table still differs
 BAD_INPUT = 2  # unknown module, missing table, bad migration file or version...
 LOCKED = 3  # another run holds the migration lock
+WAITING = 4  # a distributed backfill waits for workers (run `migrate worker`, then `up` again)
 INTERRUPTED = 130
 
 AppOption = Annotated[

@@ -1,4 +1,4 @@
-"""``dynamodel migrate``: new, status, up, down, unlock."""
+"""``dynamodel migrate``: new, status, up, down, worker, unlock."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ from rich.table import Table as RichTable
 from dynamodel.cli._common import (
     BAD_INPUT,
     LOCKED,
+    WAITING,
     AppOption,
     EndpointOption,
     Group,
@@ -56,6 +57,8 @@ from dynamodel.migrations import (
     Migrator,
     Reporter,
     RunResult,
+    SegmentLeased,
+    Worker,
     parse_target,
 )
 from dynamodel.migrations.backfill import describe_failures
@@ -386,12 +389,12 @@ def _run(
     dry_run: bool,
     wait: float,
     report: Path | None,
-) -> None:
+) -> RunResult:
     # SIGTERM (kill, docker stop) stops like Ctrl-C: each backfill segment finishes its page
     # and stores its checkpoint, the failure is recorded and the lock released
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
-        _run_locked(direction, project, migrator, to, dry_run, wait, report)
+        return _run_locked(direction, project, migrator, to, dry_run, wait, report)
     finally:
         signal.signal(signal.SIGTERM, previous)
 
@@ -404,7 +407,7 @@ def _run_locked(
     dry_run: bool,
     wait: float,
     report: Path | None,
-) -> None:
+) -> RunResult:
     with errors(project):
         try:
             target = parse_target(to)
@@ -432,6 +435,7 @@ def _run_locked(
             fail(str(error), BAD_INPUT)
     _summary(result, migrator)
     _write_report(report, result.backfills)
+    return result
 
 
 def _summary(result: RunResult, migrator: Migrator) -> None:
@@ -458,6 +462,14 @@ def _summary(result: RunResult, migrator: Migrator) -> None:
         return
     verb = "Applied" if result.direction == "up" else "Reverted"
     console.print(f"{verb} {len(result.done)} migration(s).", highlight=False)
+    if result.waiting is not None:
+        console.print(
+            f"Waiting for workers: {result.waiting.migration}, backfill "
+            f"{result.waiting.backfill!r}, job {result.waiting.job} "
+            f"({result.waiting.segments} segments).",
+            highlight=False,
+            markup=False,
+        )
 
 
 @app.command()
@@ -478,18 +490,84 @@ def up(
     capacity_fraction: CapacityOption = None,
     max_failures: MaxFailuresOption = 100,
     failed_report: ReportOption = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Run distributed backfills here with this many worker processes (each "
+            "`dynamodel migrate worker`), then go on. 0: stop at a distributed backfill and "
+            "exit with 4, for workers elsewhere (processes, containers, Step Functions).",
+        ),
+    ] = 0,
 ) -> None:
     """Apply pending migrations in version order (all, or up to --to).
 
     Takes the table's migration lock (another run waits up to --wait seconds, else exits with
     3), records each migration as it runs, and resumes an interrupted one from its backfill
-    checkpoints. A failing migration is recorded as failed and stops the run (exit 1).
+    checkpoints. A failing migration is recorded as failed and stops the run (exit 1). A
+    distributed backfill (`ctx.backfill(..., distributed=True)`) stops the run for workers
+    (exit 4) unless --workers runs them here.
     """
     settings = _settings(segments, page_size, rate, capacity_fraction, max_failures)
     project, migrator = _migrator(
         app, table, table_name, endpoint_url, region, migrations, settings, lease
     )
-    _run("up", project, migrator, to, dry_run, wait, failed_report)
+    project_args = _project_args(app, table, table_name, endpoint_url, region, migrations)
+    while True:
+        result = _run("up", project, migrator, to, dry_run, wait, failed_report)
+        if result.waiting is None:
+            return
+        if not workers:
+            fail(
+                f"{result.waiting}\nWorkers: `dynamodel migrate worker` on any number of "
+                "machines, then `dynamodel migrate up` again (or pass --workers N).",
+                WAITING,
+            )
+        _local_workers(result.waiting.job, workers, project_args)
+
+
+def _project_args(
+    app: str | None,
+    table: str | None,
+    table_name: str | None,
+    endpoint_url: str | None,
+    region: str | None,
+    migrations: Path | None,
+) -> list[str]:
+    """The options that make a `dynamodel migrate worker` open the same project."""
+    args = []
+    for flag, value in (
+        ("--app", app),
+        ("--table", table),
+        ("--table-name", table_name),
+        ("--endpoint-url", endpoint_url),
+        ("--region", region),
+        ("--migrations", migrations),
+    ):
+        if value is not None:
+            args += [flag, str(value)]
+    return args
+
+
+def _local_workers(job: str, count: int, project_args: list[str]) -> None:
+    """Run ``count`` worker processes on ``job`` until they end; exit 1 if one failed."""
+    import subprocess
+
+    command = [sys.executable, "-m", "dynamodel.cli", "migrate", "worker", "--job", job]
+    console.print(f"Starting {count} worker process(es) for job {job}.", highlight=False)
+    processes = [subprocess.Popen([*command, *project_args]) for _ in range(count)]
+    try:
+        codes = [process.wait() for process in processes]
+    except BaseException:
+        for process in processes:
+            process.terminate()
+        raise
+    failed = [code for code in codes if code != 0]
+    if failed:
+        fail(
+            f"{len(failed)} of {count} worker process(es) failed (exit codes {failed}); the "
+            "job keeps its progress: run `dynamodel migrate up --workers N` again to resume"
+        )
 
 
 @app.command()
@@ -518,6 +596,62 @@ def down(
         app, table, table_name, endpoint_url, region, migrations, settings, lease
     )
     _run("down", project, migrator, to, dry_run, wait, failed_report)
+
+
+@app.command()
+def worker(
+    app: AppOption = None,
+    table: TableOption = None,
+    table_name: TableNameOption = None,
+    endpoint_url: EndpointOption = None,
+    region: RegionOption = None,
+    migrations: MigrationsOption = None,
+    job: Annotated[
+        str | None,
+        typer.Option(help="The job (default: the one a migration waits on).", show_default=False),
+    ] = None,
+    segment: Annotated[
+        int | None,
+        typer.Option(
+            min=0, help="Work on this segment only (default: any free ones).", show_default=False
+        ),
+    ] = None,
+    deadline: Annotated[
+        float | None,
+        typer.Option(
+            min=0,
+            help="Seconds to work; the segment in hand is handed back before then "
+            "(default: until the job is done).",
+            show_default=False,
+        ),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Work on a distributed backfill: claim segments with leases, migrate their items,
+    checkpoint each page with its writes. Run any number of these, anywhere; a killed worker's
+    segments are taken over once its lease expires."""
+    project = open_project(app, table, table_name, endpoint_url, region, migrations)
+    with errors(project):
+        try:
+            report = Worker(project.table, project.migrations).work(
+                job, segment=segment, seconds=deadline
+            )
+        except SegmentLeased as error:
+            fail(str(error), LOCKED)
+        except MigrationError as error:
+            fail(str(error), BAD_INPUT)
+    if as_json:
+        print_json(report.to_json())
+        return
+    state = "job complete" if report.complete else "job not complete"
+    console.print(
+        f"Worker {report.owner}: {len(report.segments)} segment(s) worked on, "
+        f"{len(report.finished)} finished, {len(report.handed_back)} handed back; "
+        f"{report.scanned:,} scanned, {report.written:,} written, {report.failed} failed; "
+        f"{state}.",
+        highlight=False,
+        markup=False,
+    )
 
 
 @app.command()

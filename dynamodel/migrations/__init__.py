@@ -23,12 +23,16 @@ from dynamodel.migrations.backfill import (
     BackfillResult,
     BackfillSettings,
 )
+from dynamodel.migrations.entry import VerificationFailed, lambda_handler
 from dynamodel.migrations.errors import (
     BackfillFailed,
+    BackfillPending,
+    LeaseLost,
     LockHeld,
     LockLost,
     MigrationError,
     MigrationFailed,
+    SegmentLeased,
 )
 from dynamodel.migrations.files import Migration
 from dynamodel.migrations.lock import LockInfo, MigrationLock
@@ -43,16 +47,19 @@ from dynamodel.migrations.runner import (
 )
 from dynamodel.migrations.store import ENTITY, RESERVED_PARTITION
 from dynamodel.migrations.transform import FailedItem
+from dynamodel.migrations.worker import Worker, WorkReport
 from dynamodel.ops.batch_flows import delete_write_request, put_write_request
 
 __all__ = [
     "ENTITY",
     "RESERVED_PARTITION",
     "BackfillFailed",
+    "BackfillPending",
     "BackfillProgress",
     "BackfillResult",
     "BackfillSettings",
     "FailedItem",
+    "LeaseLost",
     "LockHeld",
     "LockInfo",
     "LockLost",
@@ -66,7 +73,12 @@ __all__ = [
     "Record",
     "Reporter",
     "RunResult",
+    "SegmentLeased",
+    "VerificationFailed",
+    "WorkReport",
+    "Worker",
     "delete_write_request",
+    "lambda_handler",
     "parse_target",
     "put_write_request",
 ]

@@ -130,7 +130,8 @@ class BackfillProgress:
     """A snapshot of a running backfill, totals over every run of it.
 
     ``estimate`` is the table's approximate item count (DynamoDB updates it about every six
-    hours), or None when unknown.
+    hours), or None when unknown; ``workers`` counts the workers holding a live lease on a
+    segment of a distributed backfill (0 otherwise).
     """
 
     name: str
@@ -142,6 +143,7 @@ class BackfillProgress:
     failed: int
     estimate: int | None
     elapsed: float
+    workers: int = 0
 
 
 @dataclass

@@ -58,3 +58,36 @@ class BackfillFailed(MigrationError):
     def failed(self) -> list[FailedItem]:
         """The items not migrated."""
         return self.result.failed
+
+
+class SegmentLeased(MigrationError):
+    """Another worker holds a live lease on the segment asked for (``owner``, ``until``: the
+    lease's end, epoch seconds). Step Functions sees it as the error ``SegmentLeased``."""
+
+    def __init__(self, message: str, *, owner: str | None, until: float) -> None:
+        super().__init__(message)
+        self.owner = owner
+        self.until = until
+
+
+class LeaseLost(MigrationError):
+    """A worker's segment lease expired and another worker claimed the segment: the first
+    worker's writes are refused (they would repeat or undo the new holder's)."""
+
+
+class BackfillPending(MigrationError):
+    """A distributed backfill is waiting for workers: the migration stopped there.
+
+    Attributes:
+        job: the job id workers are given. segments: its segment numbers.
+        migration: the migration's title. backfill: the backfill's name.
+    """
+
+    def __init__(
+        self, message: str, *, job: str, segments: int, migration: str, backfill: str
+    ) -> None:
+        super().__init__(message)
+        self.job = job
+        self.segments = segments
+        self.migration = migration
+        self.backfill = backfill

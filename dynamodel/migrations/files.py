@@ -68,9 +68,14 @@ class Migration:
         """``0001_add_order_index``."""
         return f"{self.version}_{self.name}"
 
+    @property
+    def module_name(self) -> str:
+        """The name `load` imports the file under."""
+        return f"_dynamodel_migration_{self.version}_{self.name}"
+
     def load(self) -> ModuleType:
         """Import the file as a module (raises `MigrationError` naming the file on failure)."""
-        module_name = f"_dynamodel_migration_{self.version}_{self.name}"
+        module_name = self.module_name
         spec = importlib.util.spec_from_file_location(module_name, self.path)
         if spec is None or spec.loader is None:
             raise MigrationError(f"{self.path}: cannot be loaded as a Python module")

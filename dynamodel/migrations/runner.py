@@ -28,7 +28,13 @@ from dynamodel.migrations.backfill import (
     Checkpoints,
     run_backfill,
 )
-from dynamodel.migrations.errors import BackfillFailed, LockLost, MigrationError, MigrationFailed
+from dynamodel.migrations.errors import (
+    BackfillFailed,
+    BackfillPending,
+    LockLost,
+    MigrationError,
+    MigrationFailed,
+)
 from dynamodel.migrations.files import Migration, create, discover
 from dynamodel.migrations.lock import (
     DEFAULT_LEASE,
@@ -72,6 +78,7 @@ class Record:
     applied_at: str | None = None
     error: str | None = None
     backfills: dict[str, dict[str, Any]] = field(default_factory=dict)
+    waiting: str | None = None  # the distributed backfill job it waits on
 
     def to_json(self) -> dict[str, Any]:
         """The stored form."""
@@ -116,6 +123,8 @@ class RunResult:
     done: list[Migration] = field(default_factory=list)
     dry_run: bool = False
     backfills: list[BackfillResult] = field(default_factory=list)
+    #: the distributed backfill the run stopped at, waiting for workers (None: it did not)
+    waiting: BackfillPending | None = None
 
 
 class Reporter:
@@ -176,6 +185,7 @@ class MigrationContext:
         self.settings = migrator.settings
         self.backfills: list[BackfillResult] = []
         self._migrator = migrator
+        self._migration = migration
         self._record = record
         self._lock = lock
         self._batch: BatchWriter | None = None
@@ -231,6 +241,8 @@ class MigrationContext:
         drop_unknown: bool = False,
         skip_version_check: bool = False,
         allow_failures: bool = False,
+        distributed: bool = False,
+        lease: float | None = None,
     ) -> BackfillResult:
         """Scan ``model``'s items in parallel, transform each, write the results in batches.
 
@@ -248,6 +260,15 @@ class MigrationContext:
         ``allow_failures``), so the migration is not recorded as applied. Options default to
         the run's `settings`; ``name`` tells apart several backfills in one migration
         (default ``backfill1``, ``backfill2``...).
+
+        ``distributed=True`` hands the backfill to workers on any number of machines (see
+        docs/distributed-backfills.md): the first run creates the job and stops the migration
+        with `BackfillPending` (the lock is released); workers claim its segments with leases
+        of ``lease`` seconds (default: the run's lock lease); ``rate`` is shared by all of them.
+        The next run after every segment is done returns the totals. ``transform`` must then
+        be a function defined at the top level of the migration file (workers look it up by
+        name), and every page is committed with its checkpoint in one transaction, so each
+        item is migrated exactly once.
 
         Returns:
             the `BackfillResult` (counts, failed items, whether it resumed).
@@ -269,8 +290,22 @@ class MigrationContext:
             if value is not None
         }
         settings = BackfillSettings(**{**self.settings.__dict__, **changes})
-        settings = self._migrator._register_backfill(self._record, name, settings, model)
+        settings = self._migrator._register_backfill(
+            self._record, name, settings, model, distributed
+        )
         reporter = self._migrator.reporter
+        if distributed:
+            return self._distributed(
+                model,
+                transform,
+                name,
+                settings,
+                condition=filter,
+                lease=lease or self._migrator.lease,
+                drop_unknown=drop_unknown,
+                skip_version_check=skip_version_check,
+                allow_failures=allow_failures,
+            )
         checkpoints = Checkpoints(
             self._migrator.store, self._lock.owner, f"{self.version}#{self._record.run}"
         )
@@ -288,6 +323,38 @@ class MigrationContext:
                 allow_failures=allow_failures,
                 on_start=reporter.backfill_started,
                 on_progress=reporter.backfill_progress,
+            )
+        except BackfillFailed as error:
+            reporter.backfill_finished(error.result)
+            self.backfills.append(error.result)
+            raise
+        reporter.backfill_finished(result)
+        self.backfills.append(result)
+        return result
+
+    def _distributed(
+        self,
+        model: type[M],
+        transform: Callable[[M], Output],
+        name: str,
+        settings: BackfillSettings,
+        **options: Any,
+    ) -> BackfillResult:
+        from dynamodel.migrations.jobs import run_distributed
+
+        reporter = self._migrator.reporter
+        self._lock.check()
+        try:
+            result = run_distributed(
+                store=self._migrator.store,
+                owner=self._lock.owner,
+                migration=self._migration,
+                run_id=self._record.run,
+                name=name,
+                model=model,
+                transform=transform,
+                settings=settings,
+                **options,
             )
         except BackfillFailed as error:
             reporter.backfill_finished(error.result)
@@ -410,8 +477,21 @@ class Migrator:
         return out
 
     def _progress(self, record: Record) -> Iterator[BackfillProgress]:
+        from dynamodel.migrations.jobs import job_id, progress
+        from dynamodel.migrations.segments import Segments
+
         checkpoints = Checkpoints(self.store, "", f"{record.version}#{record.run}")
         for name, info in record.backfills.items():
+            if info.get("distributed"):
+                job = Segments(
+                    self.store, job_id(record.version, record.run, name), info["segments"]
+                )
+                try:
+                    segments = self._run(job.load_flow())
+                except MigrationError:
+                    continue  # the job was not created (the run stopped before)
+                yield progress(name, segments, self.clock())
+                continue
             loaded: list[Checkpoint] = self._run(checkpoints.load_flow(name, info["segments"]))
             yield BackfillProgress(
                 name=name,
@@ -525,7 +605,11 @@ class Migrator:
         self._lock = lock
         for migration, function in zip(planned, functions, strict=True):
             lock.check()
-            result.backfills += self._one(migration, function, direction, lock)
+            try:
+                result.backfills += self._one(migration, function, direction, lock)
+            except BackfillPending as pending:
+                result.waiting = pending
+                return result
             result.done.append(migration)
         return result
 
@@ -566,6 +650,11 @@ class Migrator:
         try:
             function(context)
             context._flush()
+        except BackfillPending as pending:
+            record.waiting = pending.job
+            self._save(lock)
+            self.reporter.message(str(pending))
+            raise
         except BaseException as error:
             self._record_failure(record, direction, error, lock)
             self.reporter.migration_failed(migration, direction, error)
@@ -580,6 +669,7 @@ class Migrator:
             ) from error
         record.finished_at = _now()
         record.error = None
+        record.waiting = None
         if direction == "up":
             record.state = "applied"
             record.applied_at = record.finished_at
@@ -609,7 +699,12 @@ class Migrator:
             self.reporter.message(f"could not record the failure in the table: {save_error}")
 
     def _register_backfill(
-        self, record: Record, name: str, settings: BackfillSettings, model: type[Model]
+        self,
+        record: Record,
+        name: str,
+        settings: BackfillSettings,
+        model: type[Model],
+        distributed: bool = False,
     ) -> BackfillSettings:
         stored = record.backfills.get(name)
         if stored is not None:
@@ -621,17 +716,25 @@ class Migrator:
                 settings = BackfillSettings(**{**settings.__dict__, "segments": stored["segments"]})
             return settings
         record.backfills[name] = {"segments": settings.segments, "model": model.__name__}
+        if distributed:
+            record.backfills[name]["distributed"] = True
         assert self._lock is not None
         self._save(self._lock)
         return settings
 
     def _clean_checkpoints(self, record: Record) -> None:
         checkpoints = Checkpoints(self.store, "", f"{record.version}#{record.run}")
-        names = [
-            checkpoints.item_name(backfill, segment)
-            for backfill, info in record.backfills.items()
-            for segment in range(info["segments"])
-        ]
+        from dynamodel.migrations.jobs import job_id, job_item_name, rate_item_name
+        from dynamodel.migrations.segments import Segments
+
+        names = []
+        for backfill, info in record.backfills.items():
+            if info.get("distributed"):
+                job = job_id(record.version, record.run, backfill)
+                names += [job_item_name(job), rate_item_name(job)]
+                names += Segments(self.store, job, info["segments"]).names()
+            else:
+                names += [checkpoints.item_name(backfill, s) for s in range(info["segments"])]
         try:
             self._run(self.store.delete_flow(names))
         except Exception as error:  # harmless leftovers: a later run uses new keys

@@ -6,6 +6,7 @@ workers (`dynamodel.migrations.worker`).
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -155,3 +156,28 @@ def known_attributes(model: type[Model]) -> frozenset[str]:
         keys = table.index_keys(index.name)
         known.update(keys.attributes)
     return frozenset(known)
+
+
+def transformer_for(
+    model: type[Model],
+    transform: Callable[[Any], Output],
+    *,
+    name: str,
+    cutoff: dt.datetime,
+    drop_unknown: bool,
+    skip_version_check: bool,
+    connection: Connection,
+) -> Transformer:
+    """A `Transformer` for ``model``'s items; items whose TTL passed before ``cutoff`` are
+    skipped (those expired when the backfill started)."""
+    return Transformer(
+        table=model._spec().table,
+        model=model,
+        transform=transform,
+        name=name,
+        parse=model.scan()._parser(cutoff),
+        known=known_attributes(model),
+        drop_unknown=drop_unknown,
+        skip_version_check=skip_version_check,
+        connection=connection,
+    )
