@@ -61,7 +61,7 @@ class Thing(Model):
     times: int = 0
 '''
 
-MIGRATION = f'''"""Tag every thing and count how often each is migrated (not idempotent on purpose)."""
+MIGRATION = f'''"""Tag every thing; count how often each is migrated (not idempotent on purpose)."""
 
 import os
 import time
