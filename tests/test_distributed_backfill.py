@@ -287,3 +287,73 @@ def test_the_lambda_handler_runs_start_work_and_verify(stored: int, tmp_path: Pa
     }
     with pytest.raises(ValidationError, match="unknown action"):
         handler({"action": "nope"}, Context())
+
+
+CLI_APP = """
+from dynamodel import Model, Table
+
+table = Table("{table}")
+
+
+class Event(Model):
+    class Meta:
+        table = table
+        pk = "EVENT#{{n}}"
+        sk = "E"
+
+    n: int
+    kind: str = "old"
+    times: int = 0
+"""
+
+
+def test_the_cli_starts_the_job_shows_it_runs_workers_and_applies_it(
+    fresh_db: Backend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+    import uuid
+
+    from typer.testing import CliRunner
+
+    from dynamodel.cli._app import app
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DYNAMODEL_APP", raising=False)
+    name = f"distcli_{uuid.uuid4().hex[:8]}"
+    table_name = f"dist-cli-{uuid.uuid4().hex[:6]}"
+    (tmp_path / f"{name}.py").write_text(CLI_APP.format(table=table_name))
+    write(tmp_path / "migrations", "0001_tag.py", TAG, page=7)
+    runner = CliRunner()
+
+    def cli(*args: str, code: int = 0) -> str:
+        result = runner.invoke(app, list(args), env={"COLUMNS": "250"})
+        if result.exception is not None and not isinstance(result.exception, SystemExit):
+            raise result.exception
+        assert result.exit_code == code, f"exit {result.exit_code}: {result.output}"
+        return result.output
+
+    cli("table", "create", "--app", name)
+    module = __import__(name)
+    with batch_write() as batch:
+        batch.put(*(module.Event(n=n) for n in range(60)))
+
+    out = cli("migrate", "up", "--app", name, code=4)
+    assert "waiting for workers" in out and "dynamodel migrate worker" in out
+    out = cli("migrate", "status", "--app", name)
+    assert "waiting for workers: job 0001#" in out and "0/4 segments done" in out
+
+    # a worker on one segment finishes it and says the job is not complete yet
+    job = json.loads(cli("migrate", "status", "--app", name, "--json"))["migrations"][0]
+    job_id = job["record"]["waiting"]
+    report = json.loads(
+        cli("migrate", "worker", "--app", name, "--segment", "1", "--json", "--job", job_id)
+    )
+    assert report["finished"] == [1] and report["complete"] is False
+
+    # up --workers runs worker processes here, then applies the migration
+    out = cli("migrate", "up", "--app", name, "--workers", "2")
+    assert "Starting 2 worker process(es)" in out and "Applied 1 migration(s)" in out
+    assert sorted((e.kind, e.times) for e in module.Event.scan().all()) == [("new", 1)] * 60
+    assert "applied" in cli("migrate", "status", "--app", name)
+    out = cli("migrate", "worker", "--app", name, code=2)
+    assert "no migration is waiting for workers" in out

@@ -334,7 +334,10 @@ def status(
             notes.append(
                 f"backfill {p.name}: {p.scanned:,} scanned, {p.written:,} written, "
                 f"{p.failed} failed, {p.segments_done}/{p.segments} segments done"
+                + (f", {p.workers} worker(s) active" if p.workers else "")
             )
+        if s.record is not None and s.record.waiting and s.state == "running":
+            notes.append(f"waiting for workers: job {s.record.waiting}")
         style = colour.get(s.state, "red")
         applied = s.record.applied_at if s.record and s.record.applied_at else ""
         grid.add_row(
@@ -631,15 +634,18 @@ def worker(
     checkpoint each page with its writes. Run any number of these, anywhere; a killed worker's
     segments are taken over once its lease expires."""
     project = open_project(app, table, table_name, endpoint_url, region, migrations)
+    runner = Worker(project.table, project.migrations)
+    # SIGTERM (docker stop, kill, a scheduler) hands the segment in hand back at once
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: runner.stop())
     with errors(project):
         try:
-            report = Worker(project.table, project.migrations).work(
-                job, segment=segment, seconds=deadline
-            )
+            report = runner.work(job, segment=segment, seconds=deadline)
         except SegmentLeased as error:
             fail(str(error), LOCKED)
         except MigrationError as error:
             fail(str(error), BAD_INPUT)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
     if as_json:
         print_json(report.to_json())
         return

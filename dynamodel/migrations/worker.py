@@ -28,9 +28,11 @@ from __future__ import annotations
 
 import hashlib
 import random
+import threading
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, cast
 
@@ -38,7 +40,7 @@ from dynamodel.core.codec import Item
 from dynamodel.core.errors import TransactionCanceled, ValidationError
 from dynamodel.core.flows import Flow, Request, call
 from dynamodel.io.scope import resolve_connection
-from dynamodel.migrations.errors import MigrationError, SegmentLeased
+from dynamodel.migrations.errors import LeaseLost, MigrationError, SegmentLeased
 from dynamodel.migrations.files import discover
 from dynamodel.migrations.global_rate import GlobalRate
 from dynamodel.migrations.jobs import Jobs, JobSpec
@@ -148,6 +150,12 @@ class Worker:
         self._connection: Connection | None = None
         self._deadline = float("inf")
         self._slowest = 0.0
+        self._stop = threading.Event()
+
+    def stop(self) -> None:
+        """Ask the worker to hand its segment back and return (thread- and signal-safe: the
+        CLI calls it on SIGTERM)."""
+        self._stop.set()
 
     def _run(self, flow: Flow[Any]) -> Any:
         from dynamodel.io.executors import run
@@ -241,7 +249,7 @@ class Worker:
         return self._deadline - self.monotonic()
 
     def _out_of_time(self) -> bool:
-        return self._left() < max(self.margin, 2 * self._slowest)
+        return self._stop.is_set() or self._left() < max(self.margin, 2 * self._slowest)
 
     def _claim(self, job: _Job, number: int) -> Segment | None:
         """Claim ``number`` (None: it is already done)."""
@@ -268,8 +276,12 @@ class Worker:
                     claimed = self._claim(job, number)
                 except SegmentLeased:
                     continue
-                if claimed is not None:
+                if claimed is None:
+                    continue
+                try:
                     self._segment(job, claimed, report)
+                except LeaseLost:
+                    continue  # stalled past its lease: another worker has it now
             if not free:  # all leased by others: wait for them (or their leases) to end
                 live = [s.lease_until for s in segments if not s.done]
                 self.sleep(max(0.05, min(poll, min(live) - self.clock() + 0.05)))
@@ -278,6 +290,21 @@ class Worker:
 
     def _segment(self, job: _Job, segment: Segment, report: WorkReport) -> None:
         report.segments.append(segment.number)
+        try:
+            self._work_on(job, segment, report)
+        except LeaseLost:
+            raise
+        except BaseException:
+            # give the segment back at once rather than make others wait for the lease
+            with suppress(Exception):
+                self._run(
+                    job.segments.save_flow(
+                        segment, self.owner, self.clock(), job.spec.lease, release=True
+                    )
+                )
+            raise
+
+    def _work_on(self, job: _Job, segment: Segment, report: WorkReport) -> None:
         while not segment.done:
             if self._out_of_time():
                 self._run(
