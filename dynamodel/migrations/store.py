@@ -6,7 +6,9 @@ a sort key, the partition key is ``_dynamodel#migrations`` and the sort key name
 * ``LOCK``: the migration lock (owner, lease expiry, host, pid, command);
 * ``STATE``: one record per migration version (JSON in the ``data`` attribute);
 * ``CHECKPOINT#<version>#<run>#<backfill>#<segment>``: where one scan segment of a backfill
-  stopped, its counts and its failed items (JSON).
+  stopped, its counts and its failed items (JSON);
+* ``JOB#<job>``, ``SEGMENT#<job>#<segment>``, ``RATE#<job>``: a distributed backfill's job,
+  its segments' leases and checkpoints, and its shared rate (`dynamodel.migrations.jobs`).
 
 On a table without a sort key the two parts are joined with ``#`` in the partition key. Each
 item's type attribute is ``_dynamodel:migrations``, so scans and queries of user models (which
