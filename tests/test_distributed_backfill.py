@@ -357,3 +357,68 @@ def test_the_cli_starts_the_job_shows_it_runs_workers_and_applies_it(
     assert "applied" in cli("migrate", "status", "--app", name)
     out = cli("migrate", "worker", "--app", name, code=2)
     assert "no migration is waiting for workers" in out
+
+
+def test_pages_split_where_a_transaction_would_overflow_or_repeat_an_item() -> None:
+    from dynamodel.migrations.worker import MAX_WRITES, _chunks
+    from dynamodel.ops.batch_flows import put_write_request
+
+    def entry(*ns: int) -> Any:
+        return ({}, [put_write_request(Event(n=n)) for n in ns], None)
+
+    assert [len(c) for c in _chunks([])] == [0]  # an empty page still checkpoints once
+    many = [entry(n) for n in range(MAX_WRITES + 1)]  # one write each: 99 + 1
+    assert [len(c) for c in _chunks(many)] == [MAX_WRITES, 1]
+    # two items whose writes touch the same item cannot share a transaction
+    assert [len(c) for c in _chunks([entry(1, 2), entry(3), entry(2)])] == [2, 1]
+    # an item's writes are never split
+    assert [len(c) for c in _chunks([entry(*range(60)), entry(*range(60, 120))])] == [1, 1]
+
+
+def test_a_worker_refuses_to_run_in_a_tenant_scope(stored: int, tmp_path: Path) -> None:
+    from dynamodel import tenant_scope
+    from dynamodel.core.errors import TenantViolation
+
+    with tenant_scope("n", "1"), pytest.raises(TenantViolation):
+        Worker(events, tmp_path).work("job")
+
+
+def test_sigterm_hands_the_segment_back_at_once(
+    stored: int, tmp_path: Path, fresh_db: Backend
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    folder = tmp_path / "migrations"
+    write(folder, "0001_tag.py", TAG.replace("page_size=PAGE", "page_size=5, rate=10"))
+    (tmp_path / "sigapp.py").write_text(
+        "import sys\nsys.path.insert(0, %r)\nfrom test_distributed_backfill import events\n"
+        "table = events\n" % str(Path(__file__).parent)
+    )
+    job = Migrator(events, folder).up().waiting
+    assert job is not None
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "dynamodel.cli", "migrate", "worker", "--app", "sigapp"],
+        cwd=tmp_path,
+        env={**os.environ, **fresh_db.env()},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    store = Store(events)
+    spec = run(Jobs(store).load_flow(job.job), resolve_connection(events))
+    segments = Jobs(store).segments(spec)
+    deadline = time.monotonic() + 30
+    while not any(s.owner for s in run(segments.load_flow(), resolve_connection(events))):
+        assert worker.poll() is None, worker.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    worker.send_signal(signal.SIGTERM)
+    out, err = worker.communicate(timeout=30)
+    assert worker.returncode == 0, out + err
+    assert "handed back" in out and "job not complete" in out
+    loaded = run(segments.load_flow(), resolve_connection(events))
+    assert all(s.owner is None for s in loaded)  # released, not left to expire
+    assert any(s.cursor for s in loaded)  # with the progress it made

@@ -47,6 +47,7 @@ from dynamodel.migrations.jobs import Jobs, JobSpec
 from dynamodel.migrations.segments import Segment, Segments
 from dynamodel.migrations.store import STATE, Store
 from dynamodel.migrations.transform import FailedItem, Transformer, transformer_for
+from dynamodel.modelling.tenancy import refuse_in_tenant_scope
 from dynamodel.ops.batch_flows import WriteRequest, deduplicate
 from dynamodel.ops.pagination import encode_cursor
 from dynamodel.ops.transactions import send_flow
@@ -173,6 +174,7 @@ class Worker:
         holds it) and work on it until it is done or time is up; otherwise claim free segments
         until every segment is done (waiting for dead workers' leases to expire) or time is up.
         """
+        refuse_in_tenant_scope("a backfill worker")
         self._connection = resolve_connection(self.table)
         self._deadline = self.monotonic() + seconds if seconds is not None else float("inf")
         if job is None:
