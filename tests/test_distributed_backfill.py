@@ -394,8 +394,8 @@ def test_sigterm_hands_the_segment_back_at_once(
     folder = tmp_path / "migrations"
     write(folder, "0001_tag.py", TAG.replace("page_size=PAGE", "page_size=5, rate=10"))
     (tmp_path / "sigapp.py").write_text(
-        "import sys\nsys.path.insert(0, %r)\nfrom test_distributed_backfill import events\n"
-        "table = events\n" % str(Path(__file__).parent)
+        f"import sys\nsys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+        "from test_distributed_backfill import events\ntable = events\n"
     )
     job = Migrator(events, folder).up().waiting
     assert job is not None

@@ -14,9 +14,9 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from dynamodel.core.codec import Item
 from dynamodel.core.errors import ValidationError
@@ -125,6 +125,16 @@ class Checkpoint:
         )
 
 
+class Progressing(Protocol):
+    """What a segment's progress record carries (a `Checkpoint` or a shared segment)."""
+
+    done: bool
+    scanned: int
+    written: int
+    unchanged: int
+    failures: list[FailedItem]
+
+
 @dataclass(frozen=True)
 class BackfillProgress:
     """A snapshot of a running backfill, totals over every run of it.
@@ -144,6 +154,30 @@ class BackfillProgress:
     estimate: int | None
     elapsed: float
     workers: int = 0
+
+    @classmethod
+    def of(
+        cls,
+        name: str,
+        parts: Sequence[Progressing],
+        *,
+        estimate: int | None = None,
+        elapsed: float = 0.0,
+        workers: int = 0,
+    ) -> BackfillProgress:
+        """The progress summed over a backfill's segments (checkpoints or shared segments)."""
+        return cls(
+            name=name,
+            segments=len(parts),
+            segments_done=sum(1 for p in parts if p.done),
+            scanned=sum(p.scanned for p in parts),
+            written=sum(p.written for p in parts),
+            unchanged=sum(p.unchanged for p in parts),
+            failed=sum(len(p.failures) for p in parts),
+            estimate=estimate,
+            elapsed=elapsed,
+            workers=workers,
+        )
 
 
 @dataclass
@@ -257,14 +291,9 @@ class _Shared:
             self.on_progress(snapshot)
 
     def progress(self) -> BackfillProgress:
-        return BackfillProgress(
-            name=self.result.name,
-            segments=len(self.checkpoints),
-            segments_done=sum(1 for c in self.checkpoints if c.done),
-            scanned=sum(c.scanned for c in self.checkpoints),
-            written=sum(c.written for c in self.checkpoints),
-            unchanged=sum(c.unchanged for c in self.checkpoints),
-            failed=self.failures(),
+        return BackfillProgress.of(
+            self.result.name,
+            self.checkpoints,
             estimate=self.estimate,
             elapsed=time.monotonic() - self.started,
         )
@@ -350,12 +379,9 @@ class _Job(Transformer):
             while not checkpoint.done:
                 if self.shared.should_stop():
                     return checkpoint
-                params = dict(self.base)
-                if checkpoint.total > 1:
-                    params["Segment"] = checkpoint.segment
-                    params["TotalSegments"] = checkpoint.total
-                if checkpoint.cursor:
-                    params["ExclusiveStartKey"] = decode_cursor(checkpoint.cursor)
+                params = segment_scan(
+                    self.base, checkpoint.segment, checkpoint.total, checkpoint.cursor
+                )
                 response = yield from call(Request("scan", params))
                 raws: list[Item] = response.get("Items", [])
                 scanned = int(response.get("ScannedCount", len(raws)))
@@ -381,6 +407,19 @@ class _Job(Transformer):
         except Exception as error:
             self.shared.fail(error)
             raise
+
+
+def segment_scan(
+    base: dict[str, Any], segment: int, total: int, cursor: str | None
+) -> dict[str, Any]:
+    """The scan request of one segment's next page, from its cursor (None: the start)."""
+    params = dict(base)
+    if total > 1:
+        params["Segment"] = segment
+        params["TotalSegments"] = total
+    if cursor:
+        params["ExclusiveStartKey"] = decode_cursor(cursor)
+    return params
 
 
 def capacity_limiters(

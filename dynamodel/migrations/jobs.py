@@ -195,18 +195,8 @@ class Jobs:
 
 def progress(name: str, segments: list[Segment], now: float) -> BackfillProgress:
     """A distributed backfill's progress summed over its segments (``workers``: live leases)."""
-    return BackfillProgress(
-        name=name,
-        segments=len(segments),
-        segments_done=sum(1 for s in segments if s.done),
-        scanned=sum(s.scanned for s in segments),
-        written=sum(s.written for s in segments),
-        unchanged=sum(s.unchanged for s in segments),
-        failed=sum(len(s.failures) for s in segments),
-        estimate=None,
-        elapsed=0.0,
-        workers=len({s.owner for s in segments if s.leased(now)}),
-    )
+    workers = len({s.owner for s in segments if s.leased(now)})
+    return BackfillProgress.of(name, segments, workers=workers)
 
 
 def result_of(name: str, model: str, segments: list[Segment]) -> BackfillResult:

@@ -294,68 +294,40 @@ class MigrationContext:
             self._record, name, settings, model, distributed
         )
         reporter = self._migrator.reporter
-        if distributed:
-            return self._distributed(
-                model,
-                transform,
-                name,
-                settings,
-                condition=filter,
-                lease=lease or self._migrator.lease,
-                drop_unknown=drop_unknown,
-                skip_version_check=skip_version_check,
-                allow_failures=allow_failures,
-            )
-        checkpoints = Checkpoints(
-            self._migrator.store, self._lock.owner, f"{self.version}#{self._record.run}"
-        )
-        try:
-            result = run_backfill(
-                model=model,
-                transform=transform,
-                name=name,
-                settings=settings,
-                checkpoints=checkpoints,
-                lock=self._lock,
-                condition=filter,
-                drop_unknown=drop_unknown,
-                skip_version_check=skip_version_check,
-                allow_failures=allow_failures,
-                on_start=reporter.backfill_started,
-                on_progress=reporter.backfill_progress,
-            )
-        except BackfillFailed as error:
-            reporter.backfill_finished(error.result)
-            self.backfills.append(error.result)
-            raise
-        reporter.backfill_finished(result)
-        self.backfills.append(result)
-        return result
-
-    def _distributed(
-        self,
-        model: type[M],
-        transform: Callable[[M], Output],
-        name: str,
-        settings: BackfillSettings,
-        **options: Any,
-    ) -> BackfillResult:
-        from dynamodel.migrations.jobs import run_distributed
-
-        reporter = self._migrator.reporter
+        common: dict[str, Any] = {
+            "model": model,
+            "transform": transform,
+            "name": name,
+            "settings": settings,
+            "condition": filter,
+            "drop_unknown": drop_unknown,
+            "skip_version_check": skip_version_check,
+            "allow_failures": allow_failures,
+        }
         self._lock.check()
         try:
-            result = run_distributed(
-                store=self._migrator.store,
-                owner=self._lock.owner,
-                migration=self._migration,
-                run_id=self._record.run,
-                name=name,
-                model=model,
-                transform=transform,
-                settings=settings,
-                **options,
-            )
+            if distributed:
+                from dynamodel.migrations.jobs import run_distributed
+
+                result = run_distributed(
+                    store=self._migrator.store,
+                    owner=self._lock.owner,
+                    migration=self._migration,
+                    run_id=self._record.run,
+                    lease=lease or self._migrator.lease,
+                    **common,
+                )
+            else:
+                checkpoints = Checkpoints(
+                    self._migrator.store, self._lock.owner, f"{self.version}#{self._record.run}"
+                )
+                result = run_backfill(
+                    checkpoints=checkpoints,
+                    lock=self._lock,
+                    on_start=reporter.backfill_started,
+                    on_progress=reporter.backfill_progress,
+                    **common,
+                )
         except BackfillFailed as error:
             reporter.backfill_finished(error.result)
             self.backfills.append(error.result)
@@ -493,17 +465,7 @@ class Migrator:
                 yield progress(name, segments, self.clock())
                 continue
             loaded: list[Checkpoint] = self._run(checkpoints.load_flow(name, info["segments"]))
-            yield BackfillProgress(
-                name=name,
-                segments=len(loaded),
-                segments_done=sum(1 for c in loaded if c.done),
-                scanned=sum(c.scanned for c in loaded),
-                written=sum(c.written for c in loaded),
-                unchanged=sum(c.unchanged for c in loaded),
-                failed=sum(len(c.failures) for c in loaded),
-                estimate=None,
-                elapsed=0.0,
-            )
+            yield BackfillProgress.of(name, loaded)
 
     # -- planning -------------------------------------------------------------------------------
 

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from dynamodel.core.codec import Item
 from dynamodel.core.errors import ConditionFailed
-from dynamodel.core.flows import Flow, Request, Sleep, call, connection_policy
+from dynamodel.core.flows import Flow, Request, call
 from dynamodel.migrations.errors import LeaseLost, MigrationError, SegmentLeased
 from dynamodel.migrations.transform import FailedItem
 
@@ -123,7 +123,6 @@ class Segments:
     def create_flow(self) -> Flow[None]:
         """Write every segment, fresh (the coordinator does this once, under the migration
         lock, before the job item that makes the job visible to workers)."""
-        policy = yield from connection_policy()
         requests = [
             {
                 "PutRequest": {
@@ -142,46 +141,30 @@ class Segments:
             for n in range(self.total)
         ]
         for start in range(0, len(requests), 25):
-            pending: dict[str, Any] = {self.store.name: requests[start : start + 25]}
-            attempt = 0
-            while pending:
-                response = yield from call(
-                    Request("batch_write_item", {"RequestItems": pending}), policy
+            chunk = {self.store.name: requests[start : start + 25]}
+            _, left = yield from self.store.batch_flow("batch_write_item", chunk)
+            if left:
+                raise MigrationError(
+                    f"table {self.store.name!r}: could not create the segments of job "
+                    f"{self.job} (unprocessed after the retries); run again"
                 )
-                pending = response.get("UnprocessedItems") or {}
-                if pending:
-                    attempt += 1
-                    if policy.exhausted(attempt, 0.0):
-                        raise MigrationError(
-                            f"table {self.store.name!r}: could not create the segments of job "
-                            f"{self.job} (unprocessed after {attempt} attempts); run again"
-                        )
-                    yield Sleep(policy.backoff(attempt))
 
     def load_flow(self) -> Flow[list[Segment]]:
         """Every segment as stored now (strongly consistent reads), in segment order."""
-        policy = yield from connection_policy()
         found: dict[int, Segment] = {}
         for chunk in _chunks(self.names(), _GET_CHUNK):
             keys = [self.store.key(name) for name in chunk]
-            pending: dict[str, Any] = {self.store.name: {"Keys": keys, "ConsistentRead": True}}
-            attempt = 0
-            while pending:
-                response = yield from call(
-                    Request("batch_get_item", {"RequestItems": pending}), policy
+            request = {self.store.name: {"Keys": keys, "ConsistentRead": True}}
+            responses, left = yield from self.store.batch_flow("batch_get_item", request)
+            if left:
+                raise MigrationError(
+                    f"table {self.store.name!r}: could not read the segments of job "
+                    f"{self.job} (unprocessed after the retries)"
                 )
+            for response in responses:
                 for item in response.get("Responses", {}).get(self.store.name, []):
                     segment = Segment.from_item(item)
                     found[segment.number] = segment
-                pending = response.get("UnprocessedKeys") or {}
-                if pending:
-                    attempt += 1
-                    if policy.exhausted(attempt, 0.0):
-                        raise MigrationError(
-                            f"table {self.store.name!r}: could not read the segments of job "
-                            f"{self.job} (unprocessed after {attempt} attempts)"
-                        )
-                    yield Sleep(policy.backoff(attempt))
         missing = [n for n in range(self.total) if n not in found]
         if missing:
             raise MigrationError(

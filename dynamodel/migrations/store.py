@@ -126,18 +126,33 @@ class Store:
 
     def delete_flow(self, names: list[str]) -> Flow[None]:
         """Delete some of the runner's items (best effort clean-up; batches of 25)."""
-        policy = yield from connection_policy()
         for start in range(0, len(names), 25):
             requests = [{"DeleteRequest": {"Key": self.key(n)}} for n in names[start : start + 25]]
-            pending: dict[str, Any] = {self.name: requests}
-            attempt = 0
-            while pending:
-                response = yield from call(
-                    Request("batch_write_item", {"RequestItems": pending}), policy
-                )
-                pending = response.get("UnprocessedItems") or {}
-                if pending:
-                    attempt += 1
-                    if policy.exhausted(attempt, 0.0):
-                        return  # leftovers are harmless: a later run uses new keys
-                    yield Sleep(policy.backoff(attempt))
+            _, left = yield from self.batch_flow("batch_write_item", {self.name: requests})
+            if left:
+                return  # leftovers are harmless: a later run uses new keys
+
+    def batch_flow(
+        self, operation: str, request_items: dict[str, Any]
+    ) -> Flow[tuple[list[dict[str, Any]], dict[str, Any]]]:
+        """Send a ``batch_write_item`` or ``batch_get_item`` again with what it left over until
+        nothing is, backing off per the running connection's retry policy.
+
+        Returns the responses and what is still left over when the policy gave up (empty:
+        everything was processed).
+        """
+        leftover = "UnprocessedItems" if operation == "batch_write_item" else "UnprocessedKeys"
+        policy = yield from connection_policy()
+        responses = []
+        pending = request_items
+        attempt = 0
+        while pending:
+            response = yield from call(Request(operation, {"RequestItems": pending}), policy)
+            responses.append(response)
+            pending = response.get(leftover) or {}
+            if pending:
+                attempt += 1
+                if policy.exhausted(attempt, 0.0):
+                    return responses, pending
+                yield Sleep(policy.backoff(attempt))
+        return responses, {}

@@ -40,6 +40,7 @@ from dynamodel.core.codec import Item
 from dynamodel.core.errors import TransactionCanceled, ValidationError
 from dynamodel.core.flows import Flow, Request, call
 from dynamodel.io.scope import resolve_connection
+from dynamodel.migrations.backfill import segment_scan
 from dynamodel.migrations.errors import LeaseLost, MigrationError, SegmentLeased
 from dynamodel.migrations.files import discover
 from dynamodel.migrations.global_rate import GlobalRate
@@ -338,14 +339,7 @@ class Worker:
             self._keep(job, segment)
 
     def _page(self, job: _Job, segment: Segment, report: WorkReport) -> None:
-        params = dict(job.scan)
-        if segment.total > 1:
-            params["Segment"] = segment.number
-            params["TotalSegments"] = segment.total
-        if segment.cursor:
-            from dynamodel.ops.pagination import decode_cursor
-
-            params["ExclusiveStartKey"] = decode_cursor(segment.cursor)
+        params = segment_scan(job.scan, segment.number, segment.total, segment.cursor)
         response = self._run(call(Request("scan", params)))
         raws: list[Item] = response.get("Items", [])
         last = response.get("LastEvaluatedKey")
