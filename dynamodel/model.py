@@ -211,7 +211,10 @@ class Model(ModelBase):
         """Delete by key fields; returns the deleted model (None if there was none)."""
         from dynamodel.io.executors import run
 
-        return run(_delete_by_key_flow(cls, cls.build_key(**key), condition), cls._conn(connection))
+        return run(
+            _delete_by_key_flow(cls, cls.build_key(**key), condition, None, key),
+            cls._conn(connection),
+        )
 
     @classmethod
     def query(
@@ -356,7 +359,8 @@ class Model(ModelBase):
         from dynamodel.io.executors import arun
 
         return await arun(
-            _delete_by_key_flow(cls, cls.build_key(**key), condition), cls._conn(connection)
+            _delete_by_key_flow(cls, cls.build_key(**key), condition, None, key),
+            cls._conn(connection),
         )
 
     @classmethod

@@ -4,6 +4,7 @@ defined from its ``Meta``."""
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import types
 import typing
@@ -105,9 +106,30 @@ class ModelSpec:
         self.decoder: Any = UNCOMPILED
         self._guard_slots: list[tuple[str | None, Shards | None]] | None = None
         self.paths: Any = None  # the attribute path checker (modelling.paths), made on first use
+        #: Meta.period: the datetime key field routing items to per-period tables (None: none)
+        self.period_field: str | None = None
 
     def __repr__(self) -> str:
         return f"ModelSpec(entity={self.entity!r}, table={self.table.name!r}, pk={self.pk!r})"
+
+    def table_name(self, values: Mapping[str, Any]) -> str:
+        """The physical table of the item with these field values: the table's, or for a table
+        with periods the table of the period its ``Meta.period`` field falls in."""
+        field = self.period_field
+        if field is None:
+            return self.table.physical_name
+        when = values.get(field)
+        if not isinstance(when, dt.datetime):
+            from pydantic import TypeAdapter, ValidationError as PydanticError
+
+            try:
+                when = TypeAdapter(dt.datetime).validate_python(when)
+            except PydanticError:
+                raise ValidationError(
+                    f"table {self.table.name!r} has one table per period: the {field!r} field "
+                    f"(a datetime) decides which one; got {when!r}"
+                ) from None
+        return self.table.period_name(when)
 
     @property
     def key_fields(self) -> tuple[str, ...]:
@@ -571,4 +593,41 @@ def declare(cls: type[ModelBase], meta: Any) -> ModelSpec:
         from dynamodel.modelling.constraints import declared_unique
 
         spec.unique = declared_unique(cls, meta, spec)
+    spec.period_field = _period_field(cls, meta, spec)
     return spec
+
+
+def _period_field(cls: type[ModelBase], meta: Any, spec: ModelSpec) -> str | None:
+    """``Meta.period``: the datetime key field that routes an item to its period's table."""
+    name: Any = getattr(meta, "period", None)
+    periods = spec.table.periods
+    where = f"{cls.__name__}.Meta.period"
+    if periods is None:
+        if name is not None:
+            raise ValidationError(f"{where} is set, but table {spec.table.name!r} has no periods")
+        return None
+    if name is None:
+        raise ValidationError(
+            f"{cls.__name__}: table {spec.table.name!r} is one table per {periods.every}; set "
+            "Meta.period to the datetime field that routes each item to its period's table"
+        )
+    info = cls.model_fields.get(name) if isinstance(name, str) else None
+    if info is None or not isinstance(name, str):
+        raise ValidationError(f"{where} names {name!r}, which is not a field")
+    if info.annotation is not dt.datetime:
+        raise ValidationError(
+            f"{where} field {name!r} must be a datetime (not {info.annotation!r}): it decides "
+            "which period's table holds the item"
+        )
+    if name not in spec.key_fields:
+        raise ValidationError(
+            f"{where} field {name!r} must be in the pk or sk template, so that a get, update or "
+            "delete by key knows its period's table"
+        )
+    if spec.sharded or spec.unique:
+        raise ValidationError(
+            f"{cls.__name__}: per-period tables do not support "
+            + ("write sharding" if spec.sharded else "Meta.unique")
+            + " yet (their guard items would live in one period's table)"
+        )
+    return name

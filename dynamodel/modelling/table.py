@@ -19,7 +19,10 @@ from dynamodel.io.clients import Connection, default_connection
 from dynamodel.io.scope import resolve_connection
 
 if TYPE_CHECKING:
+    import datetime as dt
+
     from dynamodel.modelling.base import ModelBase
+    from dynamodel.modelling.periods import Periods
 
 ProjectionType = Literal["ALL", "KEYS_ONLY"]
 StreamView = Literal["NEW_IMAGE", "OLD_IMAGE", "NEW_AND_OLD_IMAGES", "KEYS_ONLY"]
@@ -269,6 +272,8 @@ class Table:
         point_in_time_recovery: enable PITR after creation.
         deletion_protection: set DeletionProtectionEnabled.
         tags: resource tags.
+        periods: one physical table per period of time (`Periods`): models route each item to
+            its period's table by their ``Meta.period`` field (docs/periods.md).
     """
 
     #: the declared settings, in order: what equality, ``repr`` and `replace` use
@@ -286,6 +291,7 @@ class Table:
         "point_in_time_recovery",
         "deletion_protection",
         "tags",
+        "periods",
     )
 
     def __init__(
@@ -303,6 +309,7 @@ class Table:
         point_in_time_recovery: bool = False,
         deletion_protection: bool = False,
         tags: dict[str, str] | None = None,
+        periods: Periods | None = None,
     ) -> None:
         # A plain class, not a dataclass: it loads with `import dynamodel` (see core.frozen)
         self.name = name
@@ -318,6 +325,7 @@ class Table:
         self.point_in_time_recovery = point_in_time_recovery
         self.deletion_protection = deletion_protection
         self.tags: dict[str, str] = {} if tags is None else tags
+        self.periods = periods
         self._binding = _Binding()
         self._entities: dict[str, type[ModelBase]] = {}
         self._validate()
@@ -358,6 +366,11 @@ class Table:
                 )
         if self.billing != "PAY_PER_REQUEST" and not isinstance(self.billing, Provisioned):
             raise ValidationError("billing must be 'PAY_PER_REQUEST' or Provisioned(read, write)")
+        if self.periods is not None:
+            from dynamodel.modelling.periods import Periods
+
+            if not isinstance(self.periods, Periods):
+                raise ValidationError(f"table {self.name!r}: periods must be a Periods(...)")
 
     def _settings(self) -> tuple[Any, ...]:
         return tuple(getattr(self, f) for f in self._fields)
@@ -421,8 +434,30 @@ class Table:
 
     @property
     def physical_name(self) -> str:
-        """The name requests use: the bound name, else the declared one."""
+        """The name requests use: the bound name, else the declared one. For a table with
+        `periods`, the name the period tables are named after (see `period_name`)."""
         return self._binding.name or self.name
+
+    def period_name(self, when: dt.datetime) -> str:
+        """The physical name of the period table holding ``when`` (a table with `periods`)."""
+        periods = self._periods()
+        return periods.table_name(self.physical_name, periods.index(when))
+
+    def period_table(self, when: dt.datetime | int) -> Table:
+        """The table of one period (a datetime in it, or its `Periods.index`): this
+        declaration without periods, bound to the period's name and to this table's
+        connection; create, describe or delete it like any table."""
+        periods = self._periods()
+        index = when if isinstance(when, int) else periods.index(when)
+        table = self.replace(periods=None)
+        table.bind(name=periods.table_name(self.physical_name, index))
+        table._binding.connection = self._binding.connection
+        return table
+
+    def _periods(self) -> Periods:
+        if self.periods is None:
+            raise ValidationError(f"table {self.name!r} has no periods")
+        return self.periods
 
     @property
     def connection(self) -> Connection:
@@ -585,6 +620,13 @@ class Table:
         from dynamodel.modelling.tenancy import refuse_in_tenant_scope
 
         refuse_in_tenant_scope(f"creating table {self.physical_name!r}")
+        if self.periods is not None:  # the current period's table and those ahead of it
+            current = self.periods.index((yield from connection_inputs()).now())
+            described = {}
+            for index in range(current, current + self.periods.ahead + 1):
+                flow = self.period_table(index)._create_flow(exist_ok, timeout, poll)
+                described[index] = yield from flow
+            return described[current]
         try:
             yield Request("create_table", self.create_table_request(), control=True)
         except DynamodelError as error:
@@ -608,7 +650,10 @@ class Table:
         return description
 
     def _describe_flow(self) -> Flow[dict[str, Any]]:
-        response = yield Request("describe_table", {"TableName": self.physical_name}, control=True)
+        name = self.physical_name
+        if self.periods is not None:  # the current period's table
+            name = self.period_name((yield from connection_inputs()).now())
+        response = yield Request("describe_table", {"TableName": name}, control=True)
         table: dict[str, Any] = response["Table"]
         return table
 
@@ -633,6 +678,12 @@ class Table:
         from dynamodel.modelling.tenancy import refuse_in_tenant_scope
 
         refuse_in_tenant_scope(f"deleting table {self.physical_name!r}")
+        if self.periods is not None:
+            raise ValidationError(
+                f"table {self.name!r} is one table per {self.periods.every}: delete one "
+                "period's table with table.period_table(when).delete(), or let "
+                "`dynamodel table rotate` drop expired ones"
+            )
         try:
             yield Request("delete_table", {"TableName": self.physical_name}, control=True)
         except TableNotFound:

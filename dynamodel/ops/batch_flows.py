@@ -226,7 +226,7 @@ def put_write_request(
         action="put",
         key=Key.of(instance, item),
         item=instance,
-        table_name=spec.table.physical_name,
+        table_name=spec.table_name(instance.__dict__),
         request={"PutRequest": {"Item": item}},
     )
 
@@ -242,7 +242,7 @@ def delete_write_request(
         action="delete",
         key=key,
         item=target if isinstance(target, ModelBase) else None,
-        table_name=key.model._spec().table.physical_name,
+        table_name=key.model._spec().table_name(key.fields),
         request={"DeleteRequest": {"Key": key.item_key}},
     )
 
@@ -342,13 +342,12 @@ def get_entries(keys: Iterable[Key[Any]]) -> tuple[list[Key[Any]], list[GetEntry
             duplicates += 1
             continue
         unique[key] = None
-        table = key.model._spec().table
-        ident = (table.physical_name, key._parts)
+        spec = key.model._spec()
+        name = spec.table_name(key.fields)
+        ident = (name, key._parts)
         entry = entries.get(ident)
         if entry is None:
-            entries[ident] = GetEntry(
-                ident, table.physical_name, table.key_attributes(), key.item_key, [key]
-            )
+            entries[ident] = GetEntry(ident, name, spec.table.key_attributes(), key.item_key, [key])
         else:  # another model asked for the same stored item
             entry.keys.append(key)
     return list(unique), list(entries.values()), duplicates

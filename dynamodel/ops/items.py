@@ -90,6 +90,8 @@ def guard_shards(
     the flow already asked for it (so it is asked once)."""
     for model in dict.fromkeys(models):
         spec = model._spec()
+        if spec.period_field is not None:
+            continue  # never sharded (refused when declared): its tables hold no shard records
         table_name = spec.table.physical_name
         if trusted(spec):
             continue  # declared good for every connection (stub clients in tests)
@@ -176,10 +178,12 @@ def get_request(
     key: Item,
     consistent: bool = False,
     projection: Sequence[str | Attr] | None = None,
+    values: Mapping[str, Any] | None = None,
 ) -> Request:
-    """GetItem parameters for a key."""
+    """GetItem parameters for a key (``values``: its key fields, which route a model with
+    per-period tables to its period's table)."""
     spec = model._spec()
-    params: dict[str, Any] = {"TableName": spec.table.physical_name, "Key": key}
+    params: dict[str, Any] = {"TableName": spec.table_name(values or {}), "Key": key}
     if consistent:
         params["ConsistentRead"] = True
     if projection:
@@ -199,7 +203,8 @@ def get_flow(
     """Read one item; None (or `ItemNotFound` when ``required``) if absent."""
     key = model.build_key(**key_fields)
     spec = model._spec()
-    request = get_request(model, key, consistent, projection)  # refusals before any request
+    # refusals before any request
+    request = get_request(model, key, consistent, projection, key_fields)
     yield from guard_shards([model], write=False, index=None)
     response = yield from call(request)
     item = response.get("Item")
@@ -208,7 +213,8 @@ def get_flow(
     if item is None:
         if required:
             raise ItemNotFound(
-                f"{model.__name__} not found: {_describe_key(key)} in {spec.table.physical_name}",
+                f"{model.__name__} not found: {_describe_key(key)} in "
+                f"{request.params['TableName']}",
                 key=dict(key_fields),
             )
         return None
@@ -279,7 +285,7 @@ def build_put(
         assert version.new is not None
         item[version.stored] = {"N": str(version.new)}
         condition = all_of(version.condition(), condition)
-    params: dict[str, Any] = {"TableName": spec.table.physical_name, "Item": item}
+    params: dict[str, Any] = {"TableName": spec.table_name(instance.__dict__), "Item": item}
     if condition is None:
         return Request("put_item", params), version
     ph = placeholders(type(instance))
@@ -353,11 +359,13 @@ def delete_request(
     key: Item,
     condition: Condition | None,
     version: VersionCheck | None = None,
+    values: Mapping[str, Any] | None = None,
 ) -> Request:
-    """DeleteItem parameters (returns the old item); ``version`` adds the version check."""
+    """DeleteItem parameters (returns the old item); ``version`` adds the version check;
+    ``values``: the key fields (they route per-period tables)."""
     spec = model._spec()
     params: dict[str, Any] = {
-        "TableName": spec.table.physical_name,
+        "TableName": spec.table_name(values or {}),
         "Key": key,
         "ReturnValues": "ALL_OLD",
     }
@@ -378,7 +386,7 @@ def delete_flow(
 
     ``described`` names the item in error messages (default: the rendered key). A model with
     unique fields goes through `dynamodel.ops.unique.delete_flow` instead (see `Model`)."""
-    request = delete_request(model, key, condition, version)
+    request = delete_request(model, key, condition, version, described)
     yield from guard_shards([model], write=True)
     try:
         response = yield from call(request)
@@ -540,7 +548,7 @@ def build_update(
             full.append(UpdateAction("SET", Attr((stored,), raw=True), Value(known[name])))
     ph = placeholders(model)
     params: dict[str, Any] = {
-        "TableName": table.physical_name,
+        "TableName": spec.table_name(known),
         "Key": key,
         "UpdateExpression": render_update(full, ph),
         "ReturnValues": "ALL_NEW",

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
 
 from dynamodel.core.codec import Item, encode
-from dynamodel.core.cursors import dumps
+from dynamodel.core.cursors import NOTHING_SENT, dumps
 from dynamodel.core.errors import InvalidCursor, ValidationError
 from dynamodel.core.expressions import (
     Attr,
@@ -50,6 +50,7 @@ from dynamodel.ops.items import guard_shards, hides_expired
 from dynamodel.ops.page import Page, astream_items, stream_items
 from dynamodel.ops.pagination import Parser, count_flow, open_cursor, paginate, peek_cursor
 from dynamodel.ops.shard_reads import (
+    Tables,
     count_shards_flow,
     merge_flow,
     open_shard_cursor,
@@ -65,6 +66,8 @@ if TYPE_CHECKING:
 M = TypeVar("M", bound="ModelBase")
 R = TypeVar("R")
 MAX_CHAR = "\U0010ffff"
+#: period tables a read over several periods reads at once
+PERIOD_CONCURRENCY = 8
 
 
 # -- cursors -------------------------------------------------------------------------------
@@ -98,6 +101,8 @@ class ReadBuilder(Generic[M]):
     partition: tuple[tuple[str, Any], ...] = field(default=(), compare=False)
     #: the connection given to the query (``connection=``); None: resolved when it runs
     connection: Connection | None = field(default=None, compare=False)
+    #: a table with periods: the time range ``[start, end)`` whose period tables it reads
+    period_range: tuple[dt.datetime, dt.datetime] | None = None
 
     # refinements
     def filter(self, condition: Condition) -> Self:
@@ -106,6 +111,95 @@ class ReadBuilder(Generic[M]):
         Its paths are checked against the query's models now (see `dynamodel.modelling.paths`)."""
         self._paths().check(attrs_in(condition))
         return replace(self, filter_condition=all_of(self.filter_condition, condition))
+
+    def during(self, start: dt.datetime, end: dt.datetime) -> Self:
+        """On a table with `periods <dynamodel.Periods>`: read the tables of the periods that
+        ``[start, end)`` touches, concurrently, merged in sort key order with one cursor; only
+        items whose period field (``Meta.period``) is in the range are returned (a filter,
+        when the read's models share one period attribute)."""
+        periods = self.table.periods
+        if periods is None:
+            raise ValidationError(f"during(): table {self.table.name!r} has no periods")
+        periods.between(start, end)  # refuses naive times and empty ranges
+        stored = {
+            spec.stored_names[spec.period_field]
+            for spec in (m._spec() for m in self.models.values())
+            if spec.period_field is not None
+        }
+        condition = self.filter_condition
+        if len(stored) == 1:
+            attr = Attr((stored.pop(),), raw=True)
+            condition = all_of(condition, attr >= start, attr < end)
+        return replace(self, period_range=(start, end), filter_condition=condition)
+
+    def _period_tables(self) -> list[str]:
+        """The physical tables a read on a table with periods covers (refused without a
+        range)."""
+        periods = self.table.periods
+        assert periods is not None
+        if self.period_range is None:
+            raise ValidationError(
+                f"table {self.table.name!r} has one table per {periods.every}: say which "
+                "periods to read with .during(start, end)"
+            )
+        start, end = self.period_range
+        return [
+            periods.table_name(self.table.physical_name, i) for i in periods.between(start, end)
+        ]
+
+    def _periods_flow(self, sort_attribute: str | None, forward: bool) -> Flow[None]:
+        """Read every period table of the range concurrently, merged in sort key order."""
+        tables = Tables(self._period_tables())  # refusals before any request
+        self._check_tenant()
+        params = self._params()
+        inputs: Inputs | None = None
+        if self.start_cursor:  # verified before any request (merge_flow reads it again)
+            inputs = yield from connection_inputs()
+            open_shard_cursor(self.start_cursor, tables.count, self._cursor_context(), inputs)
+        inputs, now = yield from self._inputs_now(inputs)
+        yield from merge_flow(
+            op_params=lambda name: {**params, "TableName": name},
+            shards=tables,
+            logical_pk=self._period_partition(),
+            sort_attribute=sort_attribute,
+            key_attributes=self._key_attributes(),
+            forward=forward,
+            limit=self.limit_count,
+            page_size=self.page_size_count,
+            cursor=self.start_cursor,
+            parse=self._parser(now),
+            retry=None,  # the running connection's policy
+            max_concurrency=PERIOD_CONCURRENCY,
+            cursor_context=self._cursor_context,
+            inputs=inputs,
+            operation=self._op(),
+        )
+
+    def _period_partition(self) -> str:
+        """What a cursor of a read over periods records as its partition: the partition key
+        (queries) and the range, so a cursor resumes only the read over the same periods."""
+        start, end = self.period_range or (None, None)
+        return dumps(
+            [getattr(self, "pk_value", None), start and start.isoformat(), end and end.isoformat()]
+        )
+
+    def _count_periods_flow(self) -> Flow[int]:
+        tables = Tables(self._period_tables())
+        self._check_tenant()
+        if self.start_cursor:
+            raise ValidationError("count() of a read over periods cannot start from a cursor")
+        params = self._counting((yield from self._now()))._params()
+        return (
+            yield from count_shards_flow(
+                lambda name: {**params, "TableName": name},
+                tables,
+                "",
+                None,  # the running connection's policy
+                PERIOD_CONCURRENCY,
+                self.limit_count,
+                operation=self._op(),
+            )
+        )
 
     def limit(self, count: int) -> Self:
         """Return at most ``count`` items in total (never more, across pages)."""
@@ -149,6 +243,15 @@ class ReadBuilder(Generic[M]):
         return replace(self, start_cursor=cursor or None)
 
     def _check_cursor(self, cursor: str) -> None:
+        if self.table.periods is not None:
+            if self.period_range is not None:
+                _, _, recorded = peek_shard_cursor(cursor, len(self._period_tables()))
+                if recorded != self._period_partition():
+                    raise InvalidCursor(
+                        "invalid cursor: it was made by a read of another partition or period "
+                        f"range. {NOTHING_SENT}"
+                    )
+            return  # checked when `during` gives the range, and when the read runs
         peek_cursor(cursor)
 
     @property
@@ -160,15 +263,16 @@ class ReadBuilder(Generic[M]):
     def _cursor_context(self) -> str:
         """The identity a signed cursor is bound to: a cursor resumes only the read that
         made it (same operation, physical table, index, entity set and `_cursor_scope`)."""
-        return dumps(
-            [
-                self._op(),
-                self.table.physical_name,
-                self.index,
-                sorted(self.models),
-                self._cursor_scope(),
-            ]
-        )
+        identity = [
+            self._op(),
+            self.table.physical_name,
+            self.index,
+            sorted(self.models),
+            self._cursor_scope(),
+        ]
+        if self.table.periods is not None and self.period_range is not None:
+            identity.append([t.isoformat() for t in self.period_range])
+        return dumps(identity)
 
     def _cursor_scope(self) -> Any:
         """What part of the table or index the read covers (its partition, segment...)."""
@@ -293,6 +397,8 @@ class ReadBuilder(Generic[M]):
             tenant.check_read(self.models.values(), partition, self.index, self._op())
 
     def _flow(self) -> Flow[None]:
+        if self.table.periods is not None:
+            return self._periods_flow(self.table.index_keys(self.index).sk, True)
         self._check_tenant()
         params = self._params()  # refusals before any request
         return self._paginate(params, self._key_attributes())
@@ -345,6 +451,8 @@ class ReadBuilder(Generic[M]):
         return replace(self, projection_paths=(), filter_condition=condition)
 
     def _count_flow(self) -> Flow[int]:
+        if self.table.periods is not None:
+            return (yield from self._count_periods_flow())
         self._check_tenant()
         start_key, inputs = yield from self._start(None)  # verified before any request
         yield from self._guard(inputs)
@@ -484,6 +592,9 @@ class Query(ReadBuilder[M]):
     def _check_cursor(self, cursor: str) -> None:
         """Refuse a cursor made by a query of another partition (another tenant's, say): it
         would resume somewhere this query never reads, which backends handle differently."""
+        if self.table.periods is not None:
+            super()._check_cursor(cursor)
+            return
         if self.multi is not None:
             start = peek_cursor(cursor)
             found = tuple((a, _plain(start.get(a))) for a, _ in self.multi_pk)
@@ -516,6 +627,8 @@ class Query(ReadBuilder[M]):
         return guard_shards(self.models.values(), write=False, index=self.index, inputs=inputs)
 
     def _flow(self) -> Flow[None]:
+        if self.table.periods is not None:
+            return self._periods_flow(self.table.index_keys(self.index).sk, self.forward)
         if self.shards is None:
             return super()._flow()
         self._check_tenant()  # before the shard guard's read

@@ -8,14 +8,40 @@ import binascii
 import json
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from dynamodel.core.codec import Item
 from dynamodel.core.cursors import NOTHING_SENT, SIGNED_KEY, SIGNED_SHARDS, is_signed, peek
 from dynamodel.core.errors import InvalidCursor
 from dynamodel.core.flows import Emit, Flow, Gather, Inputs, Request, connection_inputs
-from dynamodel.modelling.sharding import Shards
 from dynamodel.ops.pagination import plain_key, typed_key
+
+
+class Sources(Protocol):
+    """What a merged read fans out over: `dynamodel.modelling.sharding.Shards` (the physical
+    partition keys of one logical key), or `Tables` (the tables of several periods)."""
+
+    @property
+    def count(self) -> int: ...
+
+    def physical(self, logical: str, number: int) -> str: ...
+
+
+class Tables:
+    """Per-period tables as merge sources: ``physical`` gives source ``number``'s table name
+    (what ``op_params`` receives)."""
+
+    def __init__(self, names: Sequence[str]) -> None:
+        self.names = list(names)
+
+    @property
+    def count(self) -> int:
+        """How many tables."""
+        return len(self.names)
+
+    def physical(self, logical: str, number: int) -> str:
+        """Table ``number``'s name."""
+        return self.names[number]
 
 
 def encode_shard_cursor(
@@ -170,7 +196,7 @@ class _Shard:
 def merge_flow(
     *,
     op_params: Callable[[str], dict[str, Any]],
-    shards: Shards,
+    shards: Sources,
     logical_pk: str,
     sort_attribute: str | None,
     key_attributes: Sequence[str],
@@ -183,8 +209,10 @@ def merge_flow(
     max_concurrency: int,
     cursor_context: Callable[[], str] = lambda: "",
     inputs: Inputs | None = None,
+    operation: str = "query",
 ) -> Flow[None]:
-    """Query every shard concurrently and emit merged pages in sort key order.
+    """Query every shard (or source, see `Sources`) concurrently and emit merged pages in
+    sort key order (``operation``: ``query`` or ``scan``).
 
     ``cursor`` is verified, and each page's cursor made, for the read ``cursor_context()``
     names with ``inputs``, the running connection's (asked for when first needed).
@@ -214,7 +242,7 @@ def merge_flow(
             batch = []
             for shard in starving:
                 params = op_params(shard.pk)
-                if not forward:
+                if not forward and operation == "query":
                     params["ScanIndexForward"] = False
                 if shard.resume is not None:
                     params["ExclusiveStartKey"] = shard.resume
@@ -222,7 +250,7 @@ def merge_flow(
                 wanted = [n for n in (page_size, remaining) if n is not None]
                 if wanted:
                     params["Limit"] = min(wanted)
-                batch.append(Request("query", params))
+                batch.append(Request(operation, params))
             responses = yield Gather(batch, retry=retry, max_concurrency=max_concurrency)
             requests += len(batch)
             for shard, response in zip(starving, responses, strict=True):
@@ -277,11 +305,12 @@ def merge_flow(
 
 def count_shards_flow(
     op_params: Callable[[str], dict[str, Any]],
-    shards: Shards,
+    shards: Sources,
     logical_pk: str,
     retry: Any,
     max_concurrency: int,
     limit: int | None,
+    operation: str = "query",
 ) -> Flow[int]:
     """Matching items across every shard (``Select=COUNT``), shards counted concurrently."""
     total = 0
@@ -292,7 +321,7 @@ def count_shards_flow(
             params = dict(op_params(shards.physical(logical_pk, shard)), Select="COUNT")
             if start is not None:
                 params["ExclusiveStartKey"] = start
-            batch.append(Request("query", params))
+            batch.append(Request(operation, params))
         responses = yield Gather(batch, retry=retry, max_concurrency=max_concurrency)
         following: dict[int, Item | None] = {}
         for shard, response in zip(list(pending), responses, strict=True):

@@ -124,9 +124,9 @@ _OPS = {
 }
 
 
-def _identity(table: Table, key: Item) -> tuple[Any, ...]:
+def _identity(table_name: str, key: Item) -> tuple[Any, ...]:
     rendered = tuple(sorted((name, repr(sorted(value.items()))) for name, value in key.items()))
-    return (table.physical_name, rendered)
+    return (table_name, rendered)
 
 
 def _size(params: Mapping[str, Any]) -> int:
@@ -294,7 +294,7 @@ class _Builder:
             model=model,
             key=key_fields(model._spec(), values),
             table=table,
-            identity=_identity(table, item_key),
+            identity=_identity(params["TableName"], item_key),
             body={_OPS[kind]: params},
             size=_size(params),
             version=version,
@@ -329,11 +329,13 @@ def _refuse_unique(
         refuse(model, f"TransactWrite.{kind}", actions)
 
 
-def _check_params(model: type[ModelBase], key: Item, condition: Condition) -> dict[str, Any]:
+def _check_params(
+    model: type[ModelBase], key: Item, condition: Condition, values: Mapping[str, Any]
+) -> dict[str, Any]:
     spec = model._spec()
     ph = placeholders(model)
     params: dict[str, Any] = {
-        "TableName": spec.table.physical_name,
+        "TableName": spec.table_name(values),
         "Key": key,
         "ConditionExpression": render_condition(condition, ph, "ConditionExpression"),
         "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
@@ -472,7 +474,7 @@ class TransactWrite(_Builder):
         instance.before_write("transaction_delete")
         version = check_version(instance, force=force)
         self._draw_shards(instance)
-        request = delete_request(model, instance.item_key(), condition, version)
+        request = delete_request(model, instance.item_key(), condition, version, instance.__dict__)
         params = _without(request.params, "ReturnValues")
         action = self._new("delete", model, instance.__dict__, params["Key"], params, version)
         action.instance = instance  # for its after_write hook only
@@ -484,7 +486,7 @@ class TransactWrite(_Builder):
         """Delete by key fields, like ``Model.delete_item(...)`` (no version check)."""
         _refuse_unique(model, "delete_item")
         values = coerce_fields(model, key, model._spec().key_fields, "key")
-        request = delete_request(model, model.build_key(**values), condition)
+        request = delete_request(model, model.build_key(**values), condition, None, values)
         params = _without(request.params, "ReturnValues")
         self._append(self._new("delete", model, values, params["Key"], params))
 
@@ -501,7 +503,7 @@ class TransactWrite(_Builder):
                 "version to check)"
             )
         self._draw_shards(instance)
-        params = _check_params(model, instance.item_key(), combined)
+        params = _check_params(model, instance.item_key(), combined, instance.__dict__)
         self._append(
             self._new("condition_check", model, instance.__dict__, params["Key"], params, version)
         )
@@ -516,7 +518,7 @@ class TransactWrite(_Builder):
                 f"got {condition!r}"
             )
         values = coerce_fields(model, key, model._spec().key_fields, "key")
-        params = _check_params(model, model.build_key(**values), condition)
+        params = _check_params(model, model.build_key(**values), condition, values)
         self._append(self._new("condition_check", model, values, params["Key"], params))
 
     def _add_put(
@@ -671,7 +673,7 @@ class TransactGet(_Builder):
         """Add a read of the item with these key fields (``projection``: a partial model)."""
         values = coerce_fields(model, key, model._spec().key_fields, "key")
         item_key = model.build_key(**values)
-        params = dict(get_request(model, item_key, False, projection).params)
+        params = dict(get_request(model, item_key, False, projection, values).params)
         action = self._new("get", model, values, item_key, params)
         action.projection = bool(projection)
         self._append(action)

@@ -1,0 +1,171 @@
+"""Per-period tables against the local backend: writes routed by the model's timestamp, reads
+by key, batch and transaction routing, range queries across three periods merged with one
+cursor, and the refusals that keep an item from landing in the wrong table."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+from backends import Backend
+
+from dynamodel import Attr, Model, Table, TransactWrite, batch_get, batch_write
+from dynamodel.core.errors import InvalidCursor, ValidationError
+from dynamodel.modelling.periods import Periods
+from dynamodel.ops.batch_flows import Key
+
+UTC = dt.UTC
+readings = Table("readings", periods=Periods("month", retention=3, ahead=1))
+
+
+class Reading(Model):
+    class Meta:
+        table = readings
+        pk = "SENSOR#{sensor}"
+        sk = "AT#{at}"
+        period = "at"
+
+    sensor: str
+    at: dt.datetime
+    value: int = 0
+
+
+NOV = dt.datetime(2026, 11, 20, 12, tzinfo=UTC)
+DEC = dt.datetime(2026, 12, 4, 9, tzinfo=UTC)
+JAN = dt.datetime(2027, 1, 2, 8, tzinfo=UTC)
+
+
+@pytest.fixture
+def periods(fresh_db: Backend) -> list[str]:
+    names = []
+    for when in (NOV, DEC, JAN):
+        table = readings.period_table(when)
+        table.create(poll=0.01)
+        names.append(table.physical_name)
+    return names
+
+
+def table_of(ddb: Any, name: str) -> list[str]:
+    return sorted(item["sk"]["S"] for item in ddb.scan(TableName=name)["Items"])
+
+
+def test_writes_go_to_the_table_of_their_period(periods: list[str], ddb: Any) -> None:
+    assert periods == ["readings-2026-11", "readings-2026-12", "readings-2027-01"]
+    for when in (NOV, DEC, JAN):
+        Reading(sensor="s1", at=when, value=when.month).save()
+    assert [len(table_of(ddb, name)) for name in periods] == [1, 1, 1]
+    assert Reading.get(sensor="s1", at=DEC).value == 12
+    assert Reading.get(sensor="s1", at=DEC.isoformat()).value == 12  # coerced like any key
+    Reading.update_item({"sensor": "s1", "at": JAN}, [Attr("value").set(100)])  # routed
+    assert Reading.get(sensor="s1", at=JAN).value == 100
+    assert Reading.delete_item({"sensor": "s1", "at": NOV}) is not None
+    assert table_of(ddb, periods[0]) == []
+
+
+def test_batch_and_transactions_route_each_item(periods: list[str], ddb: Any) -> None:
+    with batch_write() as batch:
+        batch.put(
+            *(
+                Reading(sensor="s2", at=when + dt.timedelta(hours=h))
+                for when in (NOV, JAN)
+                for h in range(3)
+            )
+        )
+    assert [len(table_of(ddb, name)) for name in periods] == [3, 0, 3]
+    found = batch_get([Key(Reading, sensor="s2", at=NOV), Key(Reading, sensor="s2", at=JAN)])
+    assert sorted(r.at for r in found) == [NOV, JAN] and found.missing == []
+    with TransactWrite() as tx:
+        tx.put(Reading(sensor="s3", at=DEC))
+        tx.delete_item(Reading, {"sensor": "s2", "at": NOV})
+    assert [len(table_of(ddb, name)) for name in periods] == [2, 1, 3]
+
+
+def test_a_range_query_spans_the_periods_merged_in_order_with_one_cursor(
+    periods: list[str],
+) -> None:
+    times = [NOV + dt.timedelta(days=d) for d in range(0, 60, 3)]  # Nov 20 .. Jan 15
+    with batch_write() as batch:
+        batch.put(*(Reading(sensor="s4", at=t, value=i) for i, t in enumerate(times)))
+    start, end = dt.datetime(2026, 11, 25, tzinfo=UTC), dt.datetime(2027, 1, 10, tzinfo=UTC)
+    query = Reading.query(sensor="s4").during(start, end)
+    expected = [t for t in times if start <= t < end]
+    assert [r.at for r in query.all()] == expected  # three tables, merged, filtered
+    assert [r.at for r in query.reverse().all()] == expected[::-1]
+    assert query.count() == len(expected)
+
+    seen: list[dt.datetime] = []
+    cursors: list[str] = []
+    cursor = None
+    while True:
+        page = next(iter(query.page_size(4).start_from(cursor).pages()))
+        seen += [r.at for r in page.items]
+        cursor = page.cursor
+        if cursor is None:
+            break
+        cursors.append(cursor)
+    assert seen == expected and len(cursors) >= 2  # one cursor resumes every period's table
+    wider = Reading.query(sensor="s4").during(start, end + dt.timedelta(days=40))
+    with pytest.raises(InvalidCursor, match="another partition or period range"):
+        wider.start_from(cursors[0])
+    with pytest.raises(InvalidCursor, match="another partition or period range"):
+        Reading.query(sensor="s5").during(start, end).start_from(cursors[0])
+
+
+def test_reads_and_writes_that_cannot_be_routed_are_refused(periods: list[str]) -> None:
+    with pytest.raises(ValidationError, match=r"say which periods to read with \.during"):
+        Reading.query(sensor="s1").all()
+    with pytest.raises(ValidationError, match="no timezone"):
+        Reading.query(sensor="s1").during(dt.datetime(2026, 12, 1), DEC)
+    with pytest.raises(ValidationError, match="not after the start"):
+        Reading.query(sensor="s1").during(DEC, NOV)
+    with pytest.raises(ValidationError, match="delete one period's table"):
+        readings.delete()
+
+
+def test_declarations_that_cannot_route_are_refused() -> None:
+    with pytest.raises(ValidationError, match=r"set Meta\.period"):
+
+        class NoPeriod(Model):
+            class Meta:
+                table = readings
+                pk = "X#{x}"
+                sk = "X"
+
+            x: str
+
+    with pytest.raises(ValidationError, match="must be in the pk or sk template"):
+
+        class NotInKey(Model):
+            class Meta:
+                table = readings
+                pk = "Y#{y}"
+                sk = "Y"
+                period = "at"
+
+            y: str
+            at: dt.datetime
+
+    with pytest.raises(ValidationError, match="must be a datetime"):
+
+        class NotADatetime(Model):
+            class Meta:
+                table = readings
+                pk = "Z#{z}"
+                sk = "Z#{day}"
+                period = "day"
+
+            z: str
+            day: str
+
+    with pytest.raises(ValidationError, match="has no periods"):
+
+        class Stray(Model):
+            class Meta:
+                table = Table("plain")
+                pk = "S#{s}"
+                sk = "S#{at}"
+                period = "at"
+
+            s: str
+            at: dt.datetime
