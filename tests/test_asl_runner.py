@@ -283,6 +283,14 @@ def test_unsupported_fields_are_refused_by_name(change: Any, message: str) -> No
     assert message in str(refused.value)
 
 
+def test_a_handler_that_cannot_be_built_fails_its_task(fake: Path) -> None:
+    plan(fake, segments=1)
+    handlers = {WORKER: "asl_fake_handler_missing:make"}
+    execution = run_state_machine(definition(), {}, handlers=handlers, workers=1)
+    assert (execution.status, execution.error) == ("FAILED", "ModuleNotFoundError")
+    assert execution.entered() == ["Target?", "Start"]
+
+
 def test_substitutions_and_handlers_must_be_complete() -> None:
     with pytest.raises(AslError, match=r"no substitution for \$\{MaxConcurrency\}"):
         load_sam_definition(EXAMPLE, {"WorkerFunctionArn": WORKER})

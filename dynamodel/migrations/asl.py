@@ -426,10 +426,18 @@ def _factory(spec: str) -> Handler:
     return handler
 
 
-def _call(handler: Handler, event: Any, timeout: float) -> tuple[str, str, str]:
-    """Run a handler as Lambda would: ("ok", json, "") or ("error", class name, message)."""
+def _call(
+    handlers: dict[str, Handler], spec: str, event: Any, timeout: float
+) -> tuple[str, str, str]:
+    """Run a handler as Lambda would: ("ok", json, "") or ("error", class name, message).
+
+    The handler is built from ``spec`` on first use; a failing factory fails the call (the
+    next call tries again), as a failed Lambda init does.
+    """
     try:
-        return "ok", json.dumps(handler(event, FakeContext(timeout))), ""
+        if spec not in handlers:
+            handlers[spec] = _factory(spec)
+        return "ok", json.dumps(handlers[spec](event, FakeContext(timeout))), ""
     except Exception as exc:
         return "error", type(exc).__name__, str(exc)
 
@@ -438,9 +446,7 @@ def _serve(conn: Any) -> None:  # pragma: no cover - runs in the worker processe
     handlers: dict[str, Handler] = {}
     while (message := conn.recv()) is not None:
         spec, event, timeout = message
-        if spec not in handlers:
-            handlers[spec] = _factory(spec)
-        conn.send(_call(handlers[spec], json.loads(event), timeout))
+        conn.send(_call(handlers, spec, json.loads(event), timeout))
 
 
 class _Pool:
@@ -540,10 +546,8 @@ class _Run:
     def invoke(self, resource: str, event: Any, item: int | None, name: str) -> Any:
         spec = self.spec(resource, name)
         if item is None:
-            if spec not in self.local:
-                self.local[spec] = _factory(spec)
             started = time.monotonic()
-            status, value, message = _call(self.local[spec], event, self.timeout)
+            status, value, message = _call(self.local, spec, event, self.timeout)
             if status == "ok" and time.monotonic() - started > self.timeout:
                 status, value, message = "error", "States.Timeout", f"over {self.timeout} s"
         else:
