@@ -23,8 +23,10 @@ HANDLERS = {WORKER: "asl_fake_handler:make"}
 
 
 def definition(concurrency: int = 8) -> dict[str, Any]:
-    subs = {"WorkerFunctionArn": WORKER, "MaxConcurrency": str(concurrency)}
-    return load_sam_definition(EXAMPLE, subs)
+    machine = load_sam_definition(EXAMPLE, {"WorkerFunctionArn": WORKER})
+    assert machine["States"]["Backfill"]["MaxConcurrency"] == 8  # the file's value
+    machine["States"]["Backfill"]["MaxConcurrency"] = concurrency
+    return machine
 
 
 @pytest.fixture
@@ -292,8 +294,8 @@ def test_a_handler_that_cannot_be_built_fails_its_task(fake: Path) -> None:
 
 
 def test_substitutions_and_handlers_must_be_complete() -> None:
-    with pytest.raises(AslError, match=r"no substitution for \$\{MaxConcurrency\}"):
-        load_sam_definition(EXAMPLE, {"WorkerFunctionArn": WORKER})
+    with pytest.raises(AslError, match=r"no substitution for \$\{WorkerFunctionArn\}"):
+        load_sam_definition(EXAMPLE, {})
     with pytest.raises(AslError, match="no handler for Resource"):
         run_state_machine(definition(), {}, handlers={}, workers=1)
 

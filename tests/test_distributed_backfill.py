@@ -422,3 +422,48 @@ def test_sigterm_hands_the_segment_back_at_once(
     loaded = run(segments.load_flow(), resolve_connection(events))
     assert all(s.owner is None for s in loaded)  # released, not left to expire
     assert any(s.cursor for s in loaded)  # with the progress it made
+
+
+def test_the_state_machine_runs_here_with_worker_processes(
+    fresh_db: Backend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+    import uuid
+
+    from typer.testing import CliRunner
+
+    from dynamodel.cli._app import app
+
+    example = Path(__file__).resolve().parent.parent / "examples" / "stepfunctions"
+    packaged = Path(__file__).resolve().parent.parent / "dynamodel" / "migrations"
+    assert (example / "statemachine" / "backfill.asl.json").read_text() == (
+        packaged / "statemachine" / "backfill.asl.json"
+    ).read_text()  # what the CLI plays is what the example deploys
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DYNAMODEL_APP", raising=False)
+    name = f"distsfn_{uuid.uuid4().hex[:8]}"
+    (tmp_path / f"{name}.py").write_text(CLI_APP.format(table=f"dist-sfn-{uuid.uuid4().hex[:6]}"))
+    folder = tmp_path / "migrations"
+    write(folder, "0001_tag.py", TAG, page=9)
+    write(folder, "0002_note.py", "def up(ctx):\n    ctx.echo('after the backfill')\n")
+    runner = CliRunner()
+    assert runner.invoke(app, ["table", "create", "--app", name]).exit_code == 0
+    module = __import__(name)
+    with batch_write() as batch:
+        batch.put(*(module.Event(n=n) for n in range(80)))
+
+    result = runner.invoke(
+        app, ["migrate", "statemachine", "--app", name, "--workers", "3"], env={"COLUMNS": "250"}
+    )
+    assert result.exit_code == 0, result.output
+    assert "Execution SUCCEEDED" in result.output
+    assert "Backfill x1" in result.output and "Start x2" in result.output
+    assert "Verify x1" in result.output
+    output = json.loads(result.output.strip().splitlines()[-1])
+    assert output == {"state": "applied", "migrations": ["0001_tag", "0002_note"], "failed": 0}
+    assert sorted((e.kind, e.times) for e in module.Event.scan().all()) == [("new", 1)] * 80
+
+    # nothing left to do: Start finds everything applied and Verify passes at once
+    again = runner.invoke(app, ["migrate", "statemachine", "--app", name, "--workers", "2"])
+    assert again.exit_code == 0 and "Backfill" not in again.output, again.output

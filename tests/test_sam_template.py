@@ -79,13 +79,14 @@ def test_cfn_lint_passes() -> None:
 
 def test_the_worker_may_only_touch_the_table() -> None:
     found = statements("WorkerRole")
-    assert [s["Effect"] for s in found] == ["Allow"]
-    (table,) = found
+    assert [s["Effect"] for s in found] == ["Allow", "Allow"]
+    table, indexes = found
     assert set(table["Action"]) == TABLE_ACTIONS
-    assert table["Resource"] == {
-        "Fn::Sub": "arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}"
-        ":table/${TableName}"
-    }
+    arn = "arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/${TableName}"
+    assert table["Resource"] == {"Fn::Sub": arn}
+    # reads of its indexes (a migration may query a GSI), nothing else
+    assert set(indexes["Action"]) == {"dynamodb:Query", "dynamodb:Scan"}
+    assert indexes["Resource"] == {"Fn::Sub": arn + "/index/*"}
     managed = template()["Resources"]["WorkerRole"]["Properties"]["ManagedPolicyArns"]
     logs = "arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
     assert managed == [{"Fn::Sub": logs}]
@@ -110,6 +111,7 @@ def test_no_statement_grants_every_resource_or_action() -> None:
             for resource in _as_list(statement["Resource"]):
                 text = resource if isinstance(resource, str) else resource.get("Fn::Sub", "")
                 assert text != "*" and ":*" not in text, (role, statement)
+                assert not text.endswith("table/*"), (role, statement)
             for action in _as_list(statement["Action"]):
                 assert "*" not in action, (role, statement)
 
@@ -126,5 +128,5 @@ def test_the_worker_and_the_state_machine() -> None:
     machine = resources["BackfillStateMachine"]["Properties"]
     assert machine["Type"] == "STANDARD"
     assert (EXAMPLE / machine["DefinitionUri"]).exists()
-    assert set(machine["DefinitionSubstitutions"]) == {"WorkerFunctionArn", "MaxConcurrency"}
+    assert set(machine["DefinitionSubstitutions"]) == {"WorkerFunctionArn"}
     assert template()["Outputs"]["StateMachineArn"]["Value"] == {"Ref": "BackfillStateMachine"}

@@ -1,8 +1,9 @@
-"""``dynamodel migrate``: new, status, up, down, worker, unlock."""
+"""``dynamodel migrate``: new, status, up, down, worker, statemachine, unlock."""
 
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import signal
 import sys
@@ -658,6 +659,87 @@ def worker(
         highlight=False,
         markup=False,
     )
+
+
+#: the state machine definition the Step Functions example deploys, shipped with dynamodel
+STATE_MACHINE = Path(__file__).resolve().parent.parent / "migrations" / "statemachine"
+_PROJECT_ENV = "DYNAMODEL_STATEMACHINE_PROJECT"
+
+
+def statemachine_handler() -> Any:
+    """The Lambda handler of the project named in ``$DYNAMODEL_STATEMACHINE_PROJECT`` (built
+    once in each worker process of `dynamodel migrate statemachine`)."""
+    from dynamodel.cli._project import load_project
+    from dynamodel.migrations import lambda_handler
+
+    options = json.loads(os.environ[_PROJECT_ENV])
+    migrations = options.pop("migrations")
+    project = load_project(**options, migrations=Path(migrations) if migrations else None)
+    return lambda_handler(project.table, project.migrations)
+
+
+@app.command()
+def statemachine(
+    app: AppOption = None,
+    table: TableOption = None,
+    table_name: TableNameOption = None,
+    endpoint_url: EndpointOption = None,
+    region: RegionOption = None,
+    migrations: MigrationsOption = None,
+    workers: Annotated[
+        int, typer.Option(min=1, help="Worker processes the Map's iterations run in.")
+    ] = 4,
+    timeout: Annotated[
+        float,
+        typer.Option(min=1, help="Seconds each worker invocation may run (Lambda's timeout)."),
+    ] = 900.0,
+    to: ToOption = None,
+    definition: Annotated[
+        Path | None,
+        typer.Option(
+            help="A state machine definition (default: the one examples/stepfunctions deploys).",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Play the Step Functions state machine of distributed backfills here: Start, a Map of
+    the waiting backfill's segments over N worker processes (each a stand-in for a Lambda
+    invocation, with its timeout), Start again, Verify. Exits 1 if the execution fails."""
+    from dynamodel.migrations.asl import load_definition, run_state_machine
+
+    open_project(app, table, table_name, endpoint_url, region, migrations)  # fails early
+    os.environ[_PROJECT_ENV] = json.dumps(
+        {
+            "app": app,
+            "table": table,
+            "table_name": table_name,
+            "endpoint_url": endpoint_url,
+            "region": region,
+            "migrations": str(migrations) if migrations else None,
+        }
+    )
+    source = definition or STATE_MACHINE / "backfill.asl.json"
+    machine = load_definition(source, {"WorkerFunctionArn": "local"})
+    started = time.monotonic()
+    execution = run_state_machine(
+        machine,
+        {"target": to} if to else {},
+        handlers={"local": "dynamodel.cli._migrate:statemachine_handler"},
+        workers=workers,
+        timeout=timeout,
+    )
+    entered = execution.entered()
+    counts = {state: entered.count(state) for state in dict.fromkeys(entered)}
+    console.print(
+        f"Execution {execution.status} in {time.monotonic() - started:.1f} s; states entered: "
+        + ", ".join(f"{state} x{count}" for state, count in counts.items())
+        + f"; {len(execution.retries())} retries.",
+        highlight=False,
+        markup=False,
+    )
+    if execution.status != "SUCCEEDED":
+        fail(f"the execution failed: {execution.error}: {execution.cause}")
+    console.print(json.dumps(execution.output, default=str), highlight=False, markup=False)
 
 
 @app.command()

@@ -4,7 +4,7 @@
 from dynamodel.migrations.asl import load_sam_definition, run_state_machine
 
 definition = load_sam_definition(
-    "examples/stepfunctions", {"WorkerFunctionArn": "worker", "MaxConcurrency": "8"}
+    "examples/stepfunctions", {"WorkerFunctionArn": "worker"}
 )
 execution = run_state_machine(definition, {}, handlers={"worker": "myapp.worker:make"}, workers=4)
 assert execution.status == "SUCCEEDED", execution.error
