@@ -47,6 +47,9 @@ from dynamodel.model import Model as Model
 from dynamodel.modelling.multikey import (
     MultiKey as MultiKey,
 )
+from dynamodel.modelling.periods import (
+    Periods as Periods,
+)
 from dynamodel.modelling.sharding import (
     ShardCountMismatch as ShardCountMismatch,
     Shards as Shards,

@@ -346,3 +346,87 @@ def delete(
         print_json({"TableName": target.physical_name, "deleted": True})
         return
     console.print(f"Table {target.physical_name} deleted.", highlight=False, markup=False)
+
+
+@app.command()
+def rotate(
+    app: AppOption = None,
+    table: TableOption = None,
+    table_name: TableNameOption = None,
+    endpoint_url: EndpointOption = None,
+    region: RegionOption = None,
+    dry_run: DryRunOption = False,
+    as_json: MachineJsonOption = False,
+    yes: Annotated[
+        bool,
+        typer.Option("--yes", "-y", help="Delete expired periods' tables without asking."),
+    ] = False,
+    now: Annotated[
+        str | None,
+        typer.Option(
+            help="Rotate as if it were this time (ISO 8601 with a zone; default: now).",
+            show_default=False,
+        ),
+    ] = None,
+    timeout: TimeoutOption = 600.0,
+) -> None:
+    """Rotate a table with periods: create the current and next periods' tables, move old
+    ones to the cold table class and billing, delete expired ones (asks first, or --yes)."""
+    import datetime as dt
+
+    from dynamodel.core.errors import ValidationError
+
+    project = open_project(app, table, table_name, endpoint_url, region)
+    target = project.table
+    machine = as_json or dry_run
+    human = err_console if machine else console
+    when = None
+    if now is not None:
+        try:
+            when = dt.datetime.fromisoformat(now)
+        except ValueError:
+            fail(f"--now {now!r} is not an ISO 8601 time (e.g. 2026-12-04T00:00:00+00:00)", BAD_INPUT)
+        if when.tzinfo is None:
+            fail(f"--now {now!r} has no time zone; add one (e.g. +00:00 or Z)", BAD_INPUT)
+    with errors(project):
+        try:
+            plan = schema.rotate(target, now=when, dry_run=True)
+        except ValidationError as error:
+            fail(str(error), BAD_INPUT)
+    data = {
+        "current": plan.current,
+        "create": plan.create,
+        "cold": plan.cold,
+        "drop": plan.drop,
+    }
+    for label, names in (("create", plan.create), ("make cold", plan.cold), ("drop", plan.drop)):
+        for name in names:
+            human.print(f"- {label} {name}", highlight=False, markup=False)
+    if plan.empty:
+        human.print(f"Nothing to do (current period: {plan.current}).", highlight=False)
+    if dry_run or plan.empty:
+        if machine:
+            print_json(data)
+        return
+    confirmed = yes
+    if plan.drop and not yes:
+        if not _interactive():
+            fail(
+                f"rotation would delete {len(plan.drop)} expired table(s) "
+                f"({', '.join(plan.drop)}): pass --yes to delete them",
+                BAD_INPUT,
+            )
+        confirmed = typer.confirm(
+            f"Delete {len(plan.drop)} expired table(s) with their data?", default=False, err=True
+        )
+        if not confirmed:
+            fail("nothing was changed", 1)
+    with errors(project):
+        schema.rotate(target, now=when, drop=confirmed, timeout=timeout)
+    human.print(
+        f"Created {len(plan.create)}, made cold {len(plan.cold)}, dropped {len(plan.drop)} "
+        "table(s).",
+        highlight=False,
+    )
+    if as_json:
+        print_json(data)

@@ -38,6 +38,7 @@ from dynamodel.schema.policy import (
     tenant_policy,
     tenant_policy_cloudformation,
 )
+from dynamodel.schema.rotation import arotate, rotate
 from dynamodel.schema.shapes import IndexShape, TableShape, declared_shape, live_shape
 
 __all__ = [
@@ -53,6 +54,7 @@ __all__ = [
     "adescribe",
     "adiff",
     "apply",
+    "arotate",
     "build_tenant_policy",
     "cloudformation",
     "compare",
@@ -62,6 +64,7 @@ __all__ = [
     "entity_chart",
     "live_shape",
     "plan",
+    "rotate",
     "tenant_policy",
     "tenant_policy_cloudformation",
     "workbench_model",

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from dynamodel.core.errors import DynamodelError
-from dynamodel.core.flows import Flow, Request, call
+from dynamodel.core.flows import Flow, Request, call, connection_inputs
 from dynamodel.io.scope import resolve_connection
 from dynamodel.modelling.table import Table, UnsupportedOperationWarning
 from dynamodel.modelling.tenancy import refuse_in_tenant_scope
@@ -47,8 +47,10 @@ def _optional(request: Request, policy: Any, key: str) -> Flow[dict[str, Any] | 
 def describe_flow(table: Table) -> Flow[LiveTable]:
     """DescribeTable, DescribeTimeToLive and DescribeContinuousBackups of the bound table.
 
-    Raises `dynamodel.core.errors.TableNotFound` when the table does not exist.
+    Raises `dynamodel.core.errors.TableNotFound` when the table does not exist. A table with
+    periods is described by its current period's table.
     """
+    table = yield from current_period(table)
     name = table.physical_name
     policy = None  # the running connection's
     response = yield from call(Request("describe_table", {"TableName": name}, control=True), policy)
@@ -66,6 +68,14 @@ def describe_flow(table: Table) -> Flow[LiveTable]:
     return LiveTable(live_shape(description, ttl, backups), description, ttl, backups)
 
 
+def current_period(table: Table) -> Flow[Table]:
+    """``table``, or for a table with periods its current period's table (by the running
+    connection's clock): what describe, diff and sync work on (see `rotate` for the others)."""
+    if table.periods is None:
+        return table
+    return table.period_table((yield from connection_inputs()).now())
+
+
 def describe(table: Table, *, connection: Connection | None = None) -> LiveTable:
     """The live table (sync client). ``connection``: where to ask (default: the scoped
     connection, else the table's; see `dynamodel.use_connection`)."""
@@ -81,15 +91,28 @@ async def adescribe(table: Table, *, connection: Connection | None = None) -> Li
     return await arun(describe_flow(table), resolve_connection(table, connection))
 
 
+def diff_flow(table: Table) -> Flow[list[Change]]:
+    """Differences between the declaration and the live table (for a table with periods:
+    its current period's table)."""
+    table = yield from current_period(table)
+    live = yield from describe_flow(table)
+    return compare(declared_shape(table), live.shape)
+
+
 def diff(table: Table, *, connection: Connection | None = None) -> list[Change]:
     """Differences between the declaration and the live table (sync client)."""
-    return compare(declared_shape(table), describe(table, connection=connection).shape)
+    from dynamodel.io.executors import run
+
+    changes: list[Change] = run(diff_flow(table), resolve_connection(table, connection))
+    return changes
 
 
 async def adiff(table: Table, *, connection: Connection | None = None) -> list[Change]:
     """Async `diff`."""
-    live = await adescribe(table, connection=connection)
-    return compare(declared_shape(table), live.shape)
+    from dynamodel.io.executors import arun
+
+    changes: list[Change] = await arun(diff_flow(table), resolve_connection(table, connection))
+    return changes
 
 
 @dataclass
@@ -164,6 +187,7 @@ def reconcile_flow(
     on_step: Callable[[PlanStep], None] | None = None,
 ) -> Flow[ApplyResult]:
     """Describe, compare and apply (see `apply`)."""
+    table = yield from current_period(table)
     live = yield from describe_flow(table)
     changes = compare(declared_shape(table), live.shape)
     result = ApplyResult(changes=changes, dry_run=dry_run)
