@@ -139,6 +139,10 @@ def export(table: Table, fmt: Format) -> dict[str, Any]:
         return schema.cloudformation(table)
     if fmt is Format.workbench:
         return schema.workbench_model(table)
+    if table.periods is not None:  # the current period's table (rotation makes the others)
+        import datetime as dt
+
+        return table.period_table(dt.datetime.now(dt.UTC)).create_table_request()
     return table.create_table_request()
 
 
