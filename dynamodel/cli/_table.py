@@ -385,7 +385,10 @@ def rotate(
         try:
             when = dt.datetime.fromisoformat(now)
         except ValueError:
-            fail(f"--now {now!r} is not an ISO 8601 time (e.g. 2026-12-04T00:00:00+00:00)", BAD_INPUT)
+            fail(
+                f"--now {now!r} is not an ISO 8601 time (e.g. 2026-12-04T00:00:00+00:00)",
+                BAD_INPUT,
+            )
         if when.tzinfo is None:
             fail(f"--now {now!r} has no time zone; add one (e.g. +00:00 or Z)", BAD_INPUT)
     with errors(project):
