@@ -99,7 +99,8 @@ def lambda_handler(
     Args:
         table: the table, with every model imported (workers look models up by entity type).
         folder: the migration files, deployed with the function.
-        settings / lease: what ``start`` runs the migrations with (as ``migrate up``).
+        settings: the backfill settings ``start`` runs the migrations with (as ``migrate up``).
+        lease: the migration lock's lease, and distributed backfills' default segment lease.
         margin: seconds of the invocation kept free: a worker hands its segment back when
             less than this (or twice its slowest page) remains.
     """
