@@ -20,6 +20,11 @@ out: they are not application data.
 `handle_stream_event` runs a function per record and builds the partial batch failure
 response (``{"batchItemFailures": [{"itemIdentifier": <SequenceNumber>}]}``) that makes Lambda
 retry from the first record that failed.
+
+Records from Kinesis Data Streams for DynamoDB (``eventSource`` ``aws:kinesis``) parse the same
+way: the change in their base64 ``data`` is routed, identified by the Kinesis ``sequenceNumber``
+(dynamodel/ops/kinesis_streams.py). `StreamBatch.latest` keeps each item's newest change, as
+Kinesis may deliver an item's changes out of order or twice.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from dynamodel.core.codec import Item, decode_item
 from dynamodel.core.errors import ValidationError
 from dynamodel.core.keys import RESERVED_PREFIX
+from dynamodel.ops.kinesis_streams import is_kinesis_record, unwrap_kinesis_record
 
 if TYPE_CHECKING:
     from dynamodel.modelling.base import ModelBase
@@ -57,6 +63,7 @@ UnroutedKind = Literal[
 _EVENT_NAMES = ("INSERT", "MODIFY", "REMOVE")
 #: who deletes items whose TTL expired (``userIdentity.principalId`` of those REMOVE records)
 TTL_PRINCIPAL = "dynamodb.amazonaws.com"
+_NEVER = dt.datetime.min.replace(tzinfo=dt.UTC)
 
 log = logging.getLogger("dynamodel.ops.streams")
 
@@ -75,12 +82,17 @@ class ChangeRecord:
         keys: the item's primary key attributes, decoded (``{"pk": "ORDER#1", ...}``).
         raw_keys: the same as AttributeValue maps.
         is_ttl_delete: True for a REMOVE made by DynamoDB's TTL (the item expired).
-        sequence_number: the record's ``SequenceNumber`` (the partial failure identifier).
-        event_id: the record's ``eventID``.
-        stream_view_type: ``NEW_IMAGE``, ``OLD_IMAGE``, ``NEW_AND_OLD_IMAGES`` or ``KEYS_ONLY``.
-        approximate_creation_time: when the change was made (UTC), if the record says.
-        table_name: the table, from ``eventSourceARN`` (None if absent).
+        sequence_number: the partial failure identifier: the record's ``SequenceNumber``, or
+            for a Kinesis record its ``kinesis.sequenceNumber``.
+        event_id: the change's ``eventID`` (for Kinesis, the one inside ``data``).
+        stream_view_type: ``NEW_IMAGE``, ``OLD_IMAGE``, ``NEW_AND_OLD_IMAGES`` or ``KEYS_ONLY``
+            (None for Kinesis records, which do not say).
+        approximate_creation_time: when the change was made (UTC), if the record says: to the
+            second for DynamoDB Streams, to the millisecond (or microsecond) for Kinesis.
+        table_name: the table, from ``eventSourceARN`` or (Kinesis) ``tableName``.
         raw: the record as received.
+        payload: for a Kinesis record, its decoded ``data`` (the DynamoDB change record);
+            None for a DynamoDB Streams record.
     """
 
     event_name: EventName
@@ -96,6 +108,7 @@ class ChangeRecord:
     approximate_creation_time: dt.datetime | None = None
     table_name: str | None = None
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    payload: Mapping[str, Any] | None = field(default=None, repr=False)
 
     @property
     def item(self) -> ModelBase:
@@ -113,12 +126,15 @@ class UnroutedRecord:
         kind: ``unknown_entity`` (an entity type no model knows: usually fine to skip in a
             single-table design), ``invalid_image`` (an image does not fit its model),
             ``no_image`` (a ``KEYS_ONLY`` stream), ``no_entity_type`` (the image lacks the
-            entity-type attribute) or ``invalid_record`` (not a DynamoDB stream record).
+            entity-type attribute) or ``invalid_record`` (not a DynamoDB stream record, or a
+            Kinesis record whose ``data`` is not base64 JSON of a DynamoDB change record).
         reason: what went wrong, in words.
-        sequence_number: the record's ``SequenceNumber`` (None if it has none).
+        sequence_number: the record's ``SequenceNumber`` or (Kinesis) ``kinesis.sequenceNumber``
+            (None if it has none).
         entity: the entity type found in the image, if any.
-        error: the exception raised while parsing an image, if that was the problem.
+        error: the exception raised while parsing an image or decoding, if that was the problem.
         raw: the record as received.
+        payload: for a Kinesis record, its decoded ``data`` if it could be decoded.
     """
 
     kind: UnroutedKind
@@ -127,6 +143,7 @@ class UnroutedRecord:
     entity: str | None = None
     error: BaseException | None = None
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    payload: Mapping[str, Any] | None = field(default=None, repr=False)
 
 
 @dataclass
@@ -154,6 +171,24 @@ class StreamBatch:
     def failures(self, sequence_numbers: Iterable[str | None]) -> dict[str, Any]:
         """The partial batch failure response for these records (see `batch_item_failures`)."""
         return batch_item_failures(sequence_numbers)
+
+    def latest(self) -> list[ChangeRecord]:
+        """The newest change of each item in the batch, in batch order; the others left out.
+
+        An item is its table and primary key; its newest change is the one with the latest
+        ``approximate_creation_time``, and between equal times the one later in the batch.
+        Kinesis Data Streams may deliver one item's changes out of order, and a change more
+        than once: this keeps one change per item. Only routed records count (an item whose
+        newest image did not fit its model is in ``unrouted``, and an older change of it
+        would be kept here).
+        """
+        newest: dict[tuple[Any, ...], tuple[tuple[dt.datetime, int], int]] = {}
+        for position, record in enumerate(self.records):
+            item = (record.table_name, tuple(sorted(record.keys.items())))
+            rank = (record.approximate_creation_time or _NEVER, position)
+            if item not in newest or rank > newest[item][0]:
+                newest[item] = (rank, position)
+        return [self.records[p] for p in sorted(p for _, p in newest.values())]
 
 
 def batch_item_failures(sequence_numbers: Iterable[str | None]) -> dict[str, Any]:
@@ -261,9 +296,47 @@ def _is_ttl_delete(record: Mapping[str, Any]) -> bool:
 def parse_record(
     record: Mapping[str, Any], registry: Mapping[str, type[ModelBase]], type_attribute: str
 ) -> ChangeRecord | UnroutedRecord:
-    """One ``Records[]`` entry -> `ChangeRecord`, or `UnroutedRecord` saying why not."""
+    """One ``Records[]`` entry -> `ChangeRecord`, or `UnroutedRecord` saying why not.
+
+    A DynamoDB Streams record (``eventSource`` ``aws:dynamodb``) is routed as it is; a Kinesis
+    record (``aws:kinesis``) is unwrapped first (`unwrap_kinesis_record`) and the DynamoDB
+    change record in its ``data`` is routed, identified by the Kinesis sequence number.
+    """
+    if is_kinesis_record(record):
+        found = unwrap_kinesis_record(record)
+        sequence, change = found.sequence_number, found.change
+        if change is None or found.problem is not None:
+            reason = found.problem or "the Kinesis record holds no change record"
+            return UnroutedRecord(
+                "invalid_record", reason, sequence, None, found.error, record, change
+            )
+        where = (sequence, found.approximate_creation_time, found.table_name)
+        return _route(record, change, where, registry, type_attribute)
     body = record.get("dynamodb")
     sequence = body.get("SequenceNumber") if isinstance(body, Mapping) else None
+    if record.get("eventSource") != "aws:dynamodb" or not isinstance(body, Mapping):
+        source = record.get("eventSource")
+        reason = f"not a DynamoDB stream record (eventSource {source!r})"
+        return UnroutedRecord("invalid_record", reason, sequence, raw=record)
+    time = _creation_time(body.get("ApproximateCreationDateTime"))
+    where = (sequence, time, _table_name(record.get("eventSourceARN")))
+    return _route(record, record, where, registry, type_attribute)
+
+
+def _route(
+    raw: Mapping[str, Any],
+    change: Mapping[str, Any],
+    where: tuple[Any, dt.datetime | None, str | None],
+    registry: Mapping[str, type[ModelBase]],
+    type_attribute: str,
+) -> ChangeRecord | UnroutedRecord:
+    """Route a DynamoDB change record (``raw`` itself, or the ``data`` of a Kinesis ``raw``).
+
+    ``where`` is what the delivery says: sequence number, creation time and table name.
+    """
+    sequence, time, table_name = where
+    payload = None if change is raw else change
+    body = change.get("dynamodb")
 
     def unrouted(
         kind: UnroutedKind,
@@ -271,12 +344,11 @@ def parse_record(
         entity: str | None = None,
         error: BaseException | None = None,
     ) -> UnroutedRecord:
-        return UnroutedRecord(kind, reason, sequence, entity, error, record)
+        return UnroutedRecord(kind, reason, sequence, entity, error, raw, payload)
 
-    if record.get("eventSource") != "aws:dynamodb" or not isinstance(body, Mapping):
-        source = record.get("eventSource")
-        return unrouted("invalid_record", f"not a DynamoDB stream record (eventSource {source!r})")
-    name = record.get("eventName")
+    if not isinstance(body, Mapping):
+        return unrouted("invalid_record", "the change record has no 'dynamodb' object")
+    name = change.get("eventName")
     if name not in _EVENT_NAMES:
         return unrouted("invalid_record", f"unknown eventName {name!r}")
     if not sequence:
@@ -311,13 +383,14 @@ def parse_record(
         old=old_model,
         keys=decode_item(raw_keys),
         raw_keys=raw_keys,
-        is_ttl_delete=name == "REMOVE" and _is_ttl_delete(record),
+        is_ttl_delete=name == "REMOVE" and _is_ttl_delete(change),
         sequence_number=str(sequence),
-        event_id=record.get("eventID"),
+        event_id=change.get("eventID"),
         stream_view_type=body.get("StreamViewType"),
-        approximate_creation_time=_creation_time(body.get("ApproximateCreationDateTime")),
-        table_name=_table_name(record.get("eventSourceARN")),
-        raw=record,
+        approximate_creation_time=time,
+        table_name=table_name,
+        raw=raw,
+        payload=payload,
     )
 
 
@@ -339,10 +412,12 @@ def parse_stream_event(
     models: Sequence[type[ModelBase]] | None = None,
     table: Table | None = None,
 ) -> StreamBatch:
-    """Parse a DynamoDB Streams Lambda event (``{"Records": [...]}``) into a `StreamBatch`.
+    """Parse a DynamoDB Streams or Kinesis Lambda event (``{"Records": [...]}``) into a batch.
 
     ``table`` routes with every model registered on it; ``models`` lists the classes to
-    route to (both may be given). Records that cannot be routed land in ``unrouted``.
+    route to (both may be given). Records that cannot be routed land in ``unrouted``. Each
+    record's ``eventSource`` says how it came: ``aws:dynamodb`` (a DynamoDB stream) or
+    ``aws:kinesis`` (Kinesis Data Streams for DynamoDB, the change base64 JSON in its data).
     """
     registry, type_attribute = _registry(models, table)
     records = event.get("Records") if isinstance(event, Mapping) else None
@@ -376,6 +451,7 @@ def handle_stream_event(
     models: Sequence[type[ModelBase]] | None = None,
     table: Table | None = None,
     on_unrouted: Literal["fail", "skip", "skip_unknown"] | Callable[[UnroutedRecord], Any] = "fail",
+    latest_only: bool = False,
 ) -> dict[str, Any]:
     """Run ``handler`` on each record in stream order; return the partial failure response.
 
@@ -388,13 +464,21 @@ def handle_stream_event(
     and goes on for entity types no model knows (other entities of a single table) but fails
     on the other kinds; ``"skip"`` logs a warning and goes on for every kind; a function is
     called with the `UnroutedRecord` (raise in it to fail the record).
+
+    ``latest_only=True`` runs ``handler`` only on each item's newest change in the batch
+    (`StreamBatch.latest`; for Kinesis, which may deliver an item's changes out of order or
+    twice); the older ones count as done. Unrouted records are handled as above either way.
     """
     if isinstance(on_unrouted, str) and on_unrouted not in ("fail", "skip", "skip_unknown"):
         raise ValidationError(
             f"on_unrouted must be 'fail', 'skip', 'skip_unknown' or a function, got {on_unrouted!r}"
         )
     batch = parse_stream_event(event, models=models, table=table)
-    for entry in batch.in_order:
+    entries = batch.in_order
+    if latest_only:
+        keep = {id(record) for record in batch.latest()}
+        entries = [e for e in entries if isinstance(e, UnroutedRecord) or id(e) in keep]
+    for entry in entries:
         try:
             if isinstance(entry, ChangeRecord):
                 handler(entry)
