@@ -263,3 +263,19 @@ def test_the_rotate_command(
     assert "dropped 2" in cli("--now", later, "--yes")
     assert "no time zone" in cli("--now", "2026-12-04T10:00:00", code=2)
     assert "not an ISO 8601 time" in cli("--now", "yesterday", code=2)
+
+
+async def test_scans_and_async_reads_span_the_periods_too(periods: list[str]) -> None:
+    with batch_write() as batch:
+        batch.put(*(Reading(sensor=f"s{n}", at=when) for n in range(3) for when in (NOV, DEC, JAN)))
+    start, end = dt.datetime(2026, 12, 1, tzinfo=UTC), dt.datetime(2027, 2, 1, tzinfo=UTC)
+    scanned = Reading.scan().during(start, end).all()
+    assert sorted((r.sensor, r.at) for r in scanned) == [
+        (f"s{n}", when) for n in range(3) for when in (DEC, JAN)
+    ]
+    assert Reading.scan().during(start, end).count() == 6
+    fetched = await Reading.query(sensor="s1").during(start, end).aall()
+    assert [r.at for r in fetched] == [DEC, JAN]
+    assert (await Reading.aget(sensor="s2", at=NOV)).at == NOV
+    with pytest.raises(ValidationError, match="during"):
+        Reading.scan().all()
