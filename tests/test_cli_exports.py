@@ -94,10 +94,12 @@ def test_convert_to_json_lines(tmp_path: Path) -> None:
 
 def test_convert_a_corrupt_line_is_not_kept(tmp_path: Path) -> None:
     folder = write_export(tmp_path, [[customers(1)[0].to_item(), "not json at all"]])
-    result = cli("export", "convert", str(folder), "--app", APP, "--json", code=1)
-    data = json.loads(
-        result.stdout.split("\n{", 1)[0] if False else result.stdout[result.stdout.index("{\n") :]
+    target = tmp_path / "out.jsonl"
+    result = cli(
+        "export", "convert", str(folder), "--app", APP, "--json", "-o", str(target), code=1
     )
+    data = json.loads(result.stdout)
+    assert len(target.read_text().splitlines()) == 1
     assert data["not_kept"] and "line 2" in data["not_kept"][0]
     result = cli("export", "convert", str(folder), "--app", APP, "--unrouted", "skip")
     assert len(result.stdout.splitlines()) == 1
@@ -203,7 +205,7 @@ def test_export_and_import_through_the_command_line(
         "--upload", str(tmp_path / "plain"), "--table-name", "exports-shop-copy",
         "--wait", "--poll", "0.05", "--json",
     )  # fmt: skip
-    described = json.loads(result.stdout[result.stdout.index("{") :])
+    described = json.loads(result.stdout)
     assert described["ImportStatus"] == "COMPLETED" and described["ImportedItemCount"] == 2
     assert described["FollowUps"] == []
     status = cli("import", "status", described["ImportArn"]).output

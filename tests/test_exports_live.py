@@ -109,7 +109,7 @@ def test_an_export_without_pitr_says_how_to_enable_it(fresh_db: Backend, backend
 
 def test_an_import_into_an_existing_table_says_so(fresh_db: Backend, s3: Any) -> None:
     shop.create(poll=0.01)
-    with pytest.raises(Exception, match="ImportTable creates a new table|already exists"):
+    with pytest.raises(Exception, match=r"ImportTable creates a new table|already exists"):
         started = imports.import_table(shop, bucket="exports", prefix="nothing/")
         imports.wait_import(started["ImportArn"], poll=0.05, timeout=30)
 

@@ -428,7 +428,14 @@ def convert(
     table: TableOption = None,
     no_manifest: NoManifestOption = False,
     no_verify: NoVerifyOption = False,
-    as_json: JsonOut = False,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="Print the result as JSON (on stdout; on stderr when the JSON lines go to "
+            "stdout).",
+        ),
+    ] = False,
 ) -> None:
     """Convert an export's files through the models: to JSON lines, or to import-ready files
     (`dynamodel import start --upload FOLDER`). Exit 1 when something did not match or was
@@ -490,7 +497,11 @@ def convert(
         summary = {"file": str(out) if out else "-", "lines": written}
     report = reader.report
     if as_json:
-        print_json({**summary, "not_kept": failed, "report": report.as_dict()})
+        result = {**summary, "not_kept": failed, "report": report.as_dict()}
+        if to is Target.jsonl and (out is None or str(out) == "-"):  # stdout holds the lines
+            err_console.print_json(data=result, default=str)
+        else:
+            print_json(result)
     else:
         _report_text(report, reader.manifest.location)
         for problem in failed[:20]:
