@@ -378,6 +378,8 @@ def test_an_export_is_read_from_s3(tmp_path: Path, s3: Any) -> None:
         assert [(f.md5, f.etag) for f in reader.report.files] == [("ok", "ok")] * 2
     with pytest.raises(ExportError, match=r"no manifest-files\.json"):
         read_export("s3://exports/elsewhere", table=shop, s3_client=s3)
+    with pytest.raises(ExportError, match=r"s3://no-such-bucket/x/.*NoSuchBucket"):
+        read_export("s3://no-such-bucket/x", table=shop, s3_client=s3)
 
 
 def test_an_s3_objects_etag_is_compared_with_the_manifest(tmp_path: Path, s3: Any) -> None:

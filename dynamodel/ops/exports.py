@@ -257,13 +257,18 @@ class S3Source:
         code = str(getattr(error, "response", {}).get("Error", {}).get("Code", ""))
         return code in ("NoSuchKey", "404", "NotFound")
 
+    def _failed(self, error: Exception, key: str) -> ExportError:
+        if getattr(error, "response", None) is None:
+            raise error  # not an S3 answer (no credentials, no network...): as it is
+        return ExportError(f"{self.describe(key)}: {error}")
+
     def read_bytes(self, key: str) -> bytes | None:
         try:
             response = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
         except Exception as error:
             if self._missing(error):
                 return None
-            raise
+            raise self._failed(error, key) from error
         data: bytes = response["Body"].read()
         return data
 
@@ -273,7 +278,7 @@ class S3Source:
         except Exception as error:
             if self._missing(error):
                 raise FileNotFoundError(self.describe(key)) from error
-            raise
+            raise self._failed(error, key) from error
         etag = response.get("ETag")
         return response["Body"], etag.strip('"') if isinstance(etag, str) else None
 
@@ -284,7 +289,10 @@ class S3Source:
         if delimiter:
             params["Delimiter"] = "/"
         paginator = self.client.get_paginator("list_objects_v2")
-        yield from paginator.paginate(**params)
+        try:
+            yield from paginator.paginate(**params)
+        except Exception as error:
+            raise self._failed(error, key) from error
 
     def folders(self, key: str) -> list[str]:
         names = []
@@ -1080,7 +1088,10 @@ def _export_flow(
         request = {"TableArn": described["TableArn"], **params}
         response = yield from call(Request("export_table_to_point_in_time", request, control=True))
     except DynamodelError as error:
-        raise explain_error(error, "ExportTableToPointInTime", endpoint) from error
+        explained = explain_error(error, "ExportTableToPointInTime", endpoint)
+        if explained is error:
+            raise
+        raise explained from error
     description: dict[str, Any] = response["ExportDescription"]
     return description
 
@@ -1190,7 +1201,10 @@ def _describe_flow(
     try:
         response = yield from call(Request(op, {arn_name: arn}, control=True))
     except DynamodelError as error:
-        raise explain_error(error, api, endpoint) from error
+        explained = explain_error(error, api, endpoint)
+        if explained is error:
+            raise
+        raise explained from error
     description: dict[str, Any] = response[key]
     return description
 

@@ -578,7 +578,10 @@ def _import_flow(params: dict[str, Any], endpoint: str | None) -> Flow[dict[str,
     try:
         response = yield from call(Request("import_table", params, control=True))
     except DynamodelError as error:
-        raise explain_error(error, "ImportTable", endpoint) from error
+        explained = explain_error(error, "ImportTable", endpoint)
+        if explained is error:
+            raise
+        raise explained from error
     description: dict[str, Any] = response["ImportTableDescription"]
     return description
 
