@@ -620,3 +620,57 @@ def test_export_location_from_a_description() -> None:
     }
     assert exports.export_location(described) == f"s3://b/daily/AWSDynamoDB/{EXPORT_ID}"
     assert exports.export_location({}) is None
+
+
+def test_the_wait_flow_polls_until_done_and_raises_on_failure() -> None:
+    import random
+
+    from dynamodel.core.errors import DynamodelError
+    from dynamodel.core.flows import CONNECTION_INPUTS, Inputs, Request, Sleep
+
+    now = [1000.0]
+    inputs = Inputs(clock=lambda: now[0], random=random.Random(1))
+
+    def drive(statuses: list[dict[str, Any]], timeout: float = 60.0) -> Any:
+        flow = exports.wait_flow(
+            "describe_export", "ExportArn", "arn:x", "ExportDescription", "ExportStatus",
+            timeout, 5.0, None,
+        )  # fmt: skip
+        step = next(flow)
+        assert step is CONNECTION_INPUTS
+        step = flow.send(inputs)
+        answers = iter(statuses)
+        while True:
+            assert isinstance(step, Request) and step.op == "describe_export"
+            assert step.params == {"ExportArn": "arn:x"} and step.control
+            try:
+                step = flow.send({"ExportDescription": next(answers)})
+            except StopIteration as done:
+                return done.value
+            assert isinstance(step, Sleep) and step.seconds == 5.0
+            now[0] += 5.0
+            step = flow.send(None)
+
+    done = drive([{"ExportStatus": "IN_PROGRESS"}, {"ExportStatus": "COMPLETED", "ItemCount": 3}])
+    assert done == {"ExportStatus": "COMPLETED", "ItemCount": 3}
+    failed = {"ExportStatus": "FAILED", "FailureCode": "S3NoSuchBucket", "FailureMessage": "no"}
+    with pytest.raises(DynamodelError, match="FAILED: S3NoSuchBucket: no") as caught:
+        drive([{"ExportStatus": "IN_PROGRESS"}, failed])
+    assert caught.value.code == "S3NoSuchBucket"
+    with pytest.raises(DynamodelError, match="still IN_PROGRESS after 10s"):
+        drive([{"ExportStatus": "IN_PROGRESS"}] * 5, timeout=10.0)
+
+
+def test_unsupported_and_explained_errors() -> None:
+    from dynamodel.core.errors import ServiceError
+
+    unknown = ServiceError("x: UnknownOperationException: ", code="UnknownOperationException")
+    explained = exports.explain_error(unknown, "ImportTable", "http://localhost:8000")
+    assert isinstance(explained, exports.UnsupportedOperation)
+    assert str(explained).startswith(
+        "the endpoint http://localhost:8000 does not support ImportTable"
+    )
+    pitr = ServiceError("x", code="PointInTimeRecoveryUnavailableException")
+    assert "point_in_time_recovery=True" in str(exports.explain_error(pitr, "E", None))
+    other = ServiceError("x", code="SomethingElse")
+    assert exports.explain_error(other, "E", None) is other
