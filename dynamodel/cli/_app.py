@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from dynamodel.cli import _migrate, _schema, _table
+from dynamodel.cli import _export, _migrate, _schema, _table
 from dynamodel.cli._common import Group
 
 app = typer.Typer(
@@ -29,6 +29,7 @@ app = typer.Typer(
 app.add_typer(_table.app, name="table")
 app.add_typer(_schema.app, name="schema")
 app.add_typer(_migrate.app, name="migrate")
+_export.register(app)  # export, import
 
 console = Console()
 err_console = Console(stderr=True)
