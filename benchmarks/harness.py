@@ -38,6 +38,10 @@ class Settings:
     cold_runs: int = 15  # (j) whole processes per peer
     fastapi_requests: int = 1000  # (k) timed requests per app and round
     fastapi_rounds: int = 8
+    dist_items: int = 40_000  # (l) items each distributed backfill migrates
+    dist_items_moto: int = 400  # (l) on moto (its segmented Scan reads the whole table per page)
+    dist_workers: tuple[int, ...] = (1, 2, 4, 8)  # (l) worker processes, one run each
+    dist_segments: int = 64  # (l) segments of each job
 
     @classmethod
     def make(cls, quick: bool) -> Settings:
@@ -61,6 +65,10 @@ class Settings:
             cold_runs=1,
             fastapi_requests=100,
             fastapi_rounds=1,
+            dist_items=1000,
+            dist_items_moto=100,
+            dist_workers=(1, 2),
+            dist_segments=16,
         )
 
 

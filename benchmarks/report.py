@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import case_cache, case_cold, case_fastapi, case_limits, case_sharded
+from . import case_cache, case_cold, case_distributed, case_fastapi, case_limits, case_sharded
 from .harness import Row, Target
 
 MARKER = "<!-- Everything below is written by `python -m benchmarks`; edit the intro above. -->"
@@ -27,6 +27,7 @@ CASES = {
     "i": case_limits.TITLE,
     "j": case_cold.TITLE,
     "k": case_fastapi.TITLE,
+    "l": case_distributed.TITLE,
 }
 
 RATIO_MEANING = {
@@ -42,6 +43,7 @@ RATIO_MEANING = {
     "i": case_limits.RATIO_MEANING,
     "j": case_cold.RATIO_MEANING,
     "k": case_fastapi.RATIO_MEANING,
+    "l": case_distributed.RATIO_MEANING,
 }
 
 #: what each case measures (a sentence on the page, followed by the command to rerun it)
@@ -103,6 +105,7 @@ ABOUT = {
     "capacity as DynamoDB does.",
     "j": case_cold.ABOUT,
     "k": case_fastapi.ABOUT,
+    "l": case_distributed.ABOUT,
 }
 
 

@@ -98,6 +98,26 @@ class ServerProcess:
             todo += [child for child, (parent, _) in stats.items() if parent == pid]
         return total / ticks
 
+    def run_queue_seconds(self) -> float | None:
+        """Time the server process's and its children's threads have spent runnable but
+        waiting for a core so far (Linux ``schedstat``): how much a busy machine holds the
+        server back, for the record."""
+        if self.process is None:
+            return None
+        stats = _proc_stats()
+        if self.process.pid not in stats:
+            return None
+        total, todo = 0, [self.process.pid]
+        while todo:
+            pid = todo.pop()
+            for task in Path(f"/proc/{pid}/task").glob("*/schedstat"):
+                try:
+                    total += int(task.read_text().split()[1])
+                except (OSError, IndexError, ValueError):  # it ended meanwhile
+                    continue
+            todo += [child for child, (parent, _) in stats.items() if parent == pid]
+        return total / 1e9
+
     def apply_env(self) -> None:
         """Point boto3-style SDKs of this process at the server (dummy credentials)."""
         os.environ.update(CREDENTIALS)

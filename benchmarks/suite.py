@@ -16,7 +16,7 @@ from .harness import Row, Settings, Target, machine
 from .peers import installed_version
 from .server import ROOT, ServerProcess, ServerUnavailable, create_table, dynoxide_version
 
-ALL_CASES = ("a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k")
+ALL_CASES = ("a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l")
 #: the cases that run against the shared local server, in this order, and their modules
 SERVER_CASE_MODULES = {
     "b": "case_calls",
@@ -27,6 +27,7 @@ SERVER_CASE_MODULES = {
     "i": "case_limits",
     "j": "case_cold",
     "k": "case_fastapi",
+    "l": "case_distributed",
 }
 SERVER_CASES = tuple(SERVER_CASE_MODULES)
 DEFAULT_OUT = ROOT / "docs" / "benchmarks.md"
@@ -104,7 +105,10 @@ def _settings_text(s: Settings) -> str:
         f"per peer x {s.call_rounds} rounds; "
         f"(i) {s.call_count} calls of each read per peer x {s.call_rounds} rounds; "
         f"(j) {s.cold_runs} processes per peer; "
-        f"(k) {s.fastapi_requests} requests per app x {s.fastapi_rounds} rounds"
+        f"(k) {s.fastapi_requests} requests per app x {s.fastapi_rounds} rounds; "
+        f"(l) {s.dist_items:,} items ({s.dist_items_moto:,} on moto), {s.dist_segments} "
+        "segments, with "
+        f"{', '.join(str(w) for w in s.dist_workers)} worker processes"
     )
 
 
@@ -133,6 +137,10 @@ def _server_cases(
                 continue
             log(report.CASES[case])
             module = importlib.import_module(f".{SERVER_CASE_MODULES[case]}", __package__)
+            if hasattr(module, "SERVER_CPU"):  # (l) reads the server's CPU around each run
+                module.SERVER_CPU = server.cpu_seconds
+                module.SERVER_WAIT = server.run_queue_seconds
+                module.SERVER_KIND = server_kind
             r, t = module.run(settings, endpoint, log)
             for found in (*r, *t):
                 found.case = case  # the case letter is the suite's (a module may say another)

@@ -15,7 +15,7 @@ import pytest
 from backends import DYNOXIDE_VERSION, BackendUnavailable, dynoxide_binary
 
 ROOT = Path(__file__).resolve().parent.parent
-CASES = ("a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k")
+CASES = ("a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l")
 FIGURE = r"[\d,]+(\.\d+)?"
 
 
@@ -122,6 +122,13 @@ def test_quick_benchmark_run_prints_the_table_and_writes_the_page(
         "(j) peak RSS: dynamodel lean / raw boto3 client",
     ):
         assert _target(out, text), text
+
+    # (l) distributed backfill: worker processes migrate every item; 2 workers against 1
+    for peer in ("1 worker", "2 workers"):
+        items = "1,000" if server == "dynoxide" else "100"
+        line = re.search(rf"^migrate {items} items\s+{peer}\s+{FIGURE} items/s .*$", out, re.M)
+        assert line is not None and "s per 1M items" in line.group(), peer
+    assert _target(out, "(l) 2 workers >= 0.7x the items/s of 1 worker")
 
     # (d)'s targets say which server applied the shards' queries one at a time
     sharded = _target(out, "(d) sync: sharded query N=16 / single partition (wall time)")
