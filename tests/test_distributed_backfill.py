@@ -250,8 +250,8 @@ def test_workers_refuse_a_changed_migration_file(stored: int, tmp_path: Path) ->
 def test_the_shared_rate_spaces_reservations_of_all_workers(fresh_db: Backend) -> None:
     events.create(poll=0.01)
     now = [100.0]
-    a = GlobalRate(Store(events), "j", 50.0, clock=lambda: now[0])
-    b = GlobalRate(Store(events), "j", 50.0, clock=lambda: now[0])
+    a = GlobalRate(Store(events), "RATE#j", 50.0, clock=lambda: now[0])
+    b = GlobalRate(Store(events), "RATE#j", 50.0, clock=lambda: now[0])
     connection = resolve_connection(events)
     waits = [
         run(a.reserve_flow(100), connection),  # 2 s of the rate, starts now

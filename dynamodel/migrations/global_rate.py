@@ -24,12 +24,13 @@ MAX_ATTEMPTS = 100
 
 
 class GlobalRate:
-    """Reserve items against one job's shared rate (see the module docstring)."""
+    """Reserve items against one job's shared rate, kept in the runner item ``name`` of
+    ``store`` (see the module docstring)."""
 
     def __init__(
         self,
         store: Store,
-        job: str,
+        name: str,
         per_second: float,
         *,
         clock: Callable[[], float] = time.time,
@@ -37,7 +38,7 @@ class GlobalRate:
         if not per_second > 0:
             raise ValueError(f"rate must be > 0 items per second, got {per_second}")
         self.store = store
-        self.name = f"RATE#{job}"
+        self.name = name  # the runner item holding the schedule
         self.per_second = float(per_second)
         self.clock = clock
         self._known: float | None = None  # the schedule as this worker last saw it

@@ -52,6 +52,11 @@ def rate_item_name(job: str) -> str:
     return f"RATE#{job}"
 
 
+def job_item_names(store: Store, job: str, segments: int) -> list[str]:
+    """Every runner item a job makes (deleted once its migration is applied)."""
+    return [job_item_name(job), rate_item_name(job), *Segments(store, job, segments).names()]
+
+
 @dataclass(frozen=True)
 class JobSpec:
     """A distributed backfill as workers see it (stored as JSON in the job item).
@@ -183,14 +188,6 @@ class Jobs:
     def segments(self, spec: JobSpec) -> Segments:
         """The job's segments."""
         return Segments(self.store, spec.job, spec.segments)
-
-    def item_names(self, spec: JobSpec) -> list[str]:
-        """Every runner item the job made (for clean-up once its migration is applied)."""
-        return [
-            job_item_name(spec.job),
-            rate_item_name(spec.job),
-            *self.segments(spec).names(),
-        ]
 
 
 def progress(name: str, segments: list[Segment], now: float) -> BackfillProgress:

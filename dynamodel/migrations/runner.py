@@ -686,15 +686,13 @@ class Migrator:
 
     def _clean_checkpoints(self, record: Record) -> None:
         checkpoints = Checkpoints(self.store, "", f"{record.version}#{record.run}")
-        from dynamodel.migrations.jobs import job_id, job_item_name, rate_item_name
-        from dynamodel.migrations.segments import Segments
+        from dynamodel.migrations.jobs import job_id, job_item_names
 
         names = []
         for backfill, info in record.backfills.items():
             if info.get("distributed"):
                 job = job_id(record.version, record.run, backfill)
-                names += [job_item_name(job), rate_item_name(job)]
-                names += Segments(self.store, job, info["segments"]).names()
+                names += job_item_names(self.store, job, info["segments"])
             else:
                 names += [checkpoints.item_name(backfill, s) for s in range(info["segments"])]
         try:

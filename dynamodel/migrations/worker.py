@@ -44,7 +44,7 @@ from dynamodel.migrations.backfill import segment_scan
 from dynamodel.migrations.errors import LeaseLost, MigrationError, SegmentLeased
 from dynamodel.migrations.files import discover
 from dynamodel.migrations.global_rate import GlobalRate
-from dynamodel.migrations.jobs import Jobs, JobSpec
+from dynamodel.migrations.jobs import Jobs, JobSpec, rate_item_name
 from dynamodel.migrations.segments import Segment, Segments
 from dynamodel.migrations.store import STATE, Store
 from dynamodel.migrations.transform import FailedItem, Transformer, transformer_for
@@ -241,7 +241,9 @@ class Worker:
             skip_version_check=spec.skip_version_check,
             connection=connection,
         )
-        rate = GlobalRate(self.store, spec.job, spec.rate, clock=self.clock) if spec.rate else None
+        rate = None
+        if spec.rate:
+            rate = GlobalRate(self.store, rate_item_name(spec.job), spec.rate, clock=self.clock)
         scan = spec.scan_params(self.table.physical_name)
         scan["Limit"] = spec.page_size
         return _Job(spec, self.jobs.segments(spec), transformer, scan, rate)
