@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from dynamodel.cli import _export, _migrate, _schema, _table
+from dynamodel.cli import _backup, _export, _migrate, _schema, _table
 from dynamodel.cli._common import Group
 
 app = typer.Typer(
@@ -27,6 +27,7 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 app.add_typer(_table.app, name="table")
+_backup.register(_table.app)  # table backup | backups | restore | pitr | delete-backup
 app.add_typer(_schema.app, name="schema")
 app.add_typer(_migrate.app, name="migrate")
 _export.register(app)  # export, import
