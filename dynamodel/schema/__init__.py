@@ -38,7 +38,13 @@ from dynamodel.schema.policy import (
     tenant_policy,
     tenant_policy_cloudformation,
 )
-from dynamodel.schema.shapes import IndexShape, TableShape, declared_shape, live_shape
+from dynamodel.schema.shapes import (
+    IndexShape,
+    ReplicaShape,
+    TableShape,
+    declared_shape,
+    live_shape,
+)
 
 __all__ = [
     "ApplyResult",
@@ -47,6 +53,7 @@ __all__ = [
     "IndexShape",
     "LiveTable",
     "PlanStep",
+    "ReplicaShape",
     "TableShape",
     "TenantPolicy",
     "aapply",
