@@ -190,14 +190,21 @@ def check_replicas(table: Table) -> None:
             )
 
 
-def check_home(table: Table, region: str | None) -> None:
+#: what `check_home` says the refused region is, by where it was found
+HOME_CONTEXTS = {
+    "connection": "the region of this connection, where the table itself would be created",
+    "created": "the region the table was just created in (no replica was added; delete it)",
+    "template": "the region given for the stack",
+}
+
+
+def check_home(table: Table, region: str | None, context: str = "connection") -> None:
     """Refuse a home region (where the table is, or is created) that is also a replica."""
     if region is not None and region in {r.region for r in table.replicas}:
         raise ValidationError(
-            f"table {table.physical_name!r} lists {region!r} as a replica, but that is the "
-            "region of this connection, where the table itself would be created: create the "
-            "table from its home region (the replicas are added from there), or remove "
-            f"{region!r} from replicas"
+            f"table {table.physical_name!r} lists {region!r} as a replica, but that is "
+            f"{HOME_CONTEXTS[context]}: create the table from its home region (the replicas "
+            f"are added from there), or remove {region!r} from replicas"
         )
 
 
@@ -380,7 +387,7 @@ def add_replicas_flow(
 ) -> Flow[dict[str, Any]]:
     """After the table is created and ACTIVE: add each declared replica, one ``UpdateTable``
     per replica, waiting until it is ACTIVE before the next. Returns the last description."""
-    check_home(table, table_region(description))
+    check_home(table, table_region(description), "created")
     existing = described_replicas(description)
     missing = [r for r in table.replicas if r.region not in existing]
     for index, replica in enumerate(missing):

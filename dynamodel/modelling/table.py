@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from dynamodel.core.errors import (
     DynamodelError,
     TableNotFound,
-    UnsupportedOperationWarning as UnsupportedOperationWarning,  # defined here before
+    UnsupportedOperationWarning as UnsupportedOperationWarning,  # lives in core; still here
     ValidationError,
 )
 from dynamodel.core.flows import Flow, Request, Sleep, call, connection_inputs

@@ -122,7 +122,7 @@ def _global_cloudformation(
     fixed write auto scaling range (minimum = maximum), which GlobalTable requires.
     """
     if region is not None:
-        check_home(table, check_region("cloudformation region", region))
+        check_home(table, check_region("cloudformation region", region), "template")
     request = table.create_table_request()
     provisioned = table.billing if isinstance(table.billing, Provisioned) else None
     props: dict[str, Any] = {
