@@ -77,6 +77,9 @@ if TYPE_CHECKING:
     from dynamodel.modelling.paths import (
         present as present,
     )
+    from dynamodel.modelling.replicas import (
+        Replica as Replica,
+    )
     from dynamodel.modelling.ttl import (
         TTL as TTL,
     )
@@ -136,6 +139,7 @@ _LAZY = {
     "Page": "dynamodel.ops.page",
     "ParallelScan": "dynamodel.ops.scan",
     "Query": "dynamodel.ops.query",
+    "Replica": "dynamodel.modelling.replicas",
     "Scan": "dynamodel.ops.scan",
     "TTL": "dynamodel.modelling.ttl",
     "TransactGet": "dynamodel.ops.transactions",

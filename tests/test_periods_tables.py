@@ -279,3 +279,13 @@ async def test_scans_and_async_reads_span_the_periods_too(periods: list[str]) ->
     assert (await Reading.aget(sensor="s2", at=NOV)).at == NOV
     with pytest.raises(ValidationError, match="during"):
         Reading.scan().all()
+
+
+def test_periods_and_replicas_are_not_combined_yet() -> None:
+    with pytest.raises(ValidationError, match="cannot have replicas yet"):
+        Table(
+            "both",
+            periods=Periods("month"),
+            replicas=["eu-west-1"],
+            stream="NEW_AND_OLD_IMAGES",
+        )

@@ -30,6 +30,7 @@ from dynamodel.cli._common import (
 )
 from dynamodel.core.errors import DynamodelError
 from dynamodel.core.flows import Request
+from dynamodel.modelling.replicas import replica_requests
 
 app = typer.Typer(
     cls=Group,
@@ -80,14 +81,16 @@ def create(
 ) -> None:
     """Create the table from its declaration and wait until it is ACTIVE.
 
-    Then enables TTL and point-in-time recovery when declared. An existing table is an error
-    (compare it with `dynamodel table diff`) unless --exist-ok.
+    Then enables TTL and point-in-time recovery when declared, and adds a global table's
+    replicas one at a time, each waited for. An existing table is an error (compare it with
+    `dynamodel table diff`) unless --exist-ok.
     """
     project = open_project(app, table, table_name, endpoint_url, region)
     target = project.table
     if dry_run:
         first = Request("create_table", target.create_table_request(), control=True)
-        print_json(_requests([first, *target.follow_up_requests()]))
+        requests = [first, *target.follow_up_requests(), *replica_requests(target)]
+        print_json(_requests(requests))
         return
     with errors(project):
         try:
@@ -123,7 +126,7 @@ def describe(
     as_json: JsonOption = False,
 ) -> None:
     """Show the live table next to its declaration: keys, indexes, billing, TTL, stream,
-    point-in-time recovery, table class, deletion protection."""
+    point-in-time recovery, table class, deletion protection, replicas."""
     project = open_project(app, table, table_name, endpoint_url, region)
     with errors(project):
         live = schema.describe(project.table)
@@ -220,8 +223,8 @@ def sync(
         typer.Option(
             "--yes",
             "-y",
-            help="Also apply destructive changes (deleting or recreating a GSI; turning TTL, "
-            "the stream, PITR or deletion protection off) without asking.",
+            help="Also apply destructive changes (deleting or recreating a GSI; removing a "
+            "replica; turning TTL, the stream, PITR or deletion protection off) without asking.",
         ),
     ] = False,
     timeout: TimeoutOption = 3600.0,
@@ -229,9 +232,10 @@ def sync(
     """Apply the safe changes that make the live table match the declaration.
 
     GSIs are added one per UpdateTable call, waiting until each is ACTIVE; TTL, stream, PITR,
-    billing, table class and deletion protection follow. Destructive changes need --yes (or
-    a confirmation at the prompt); changes that need a new table are never made. Exits with 1
-    when something was left different.
+    billing, table class and deletion protection follow, then global table replicas, one per
+    UpdateTable call. Destructive changes need --yes (or a confirmation at the prompt);
+    changes that need a new table are never made. Exits with 1 when something was left
+    different.
     """
     project = open_project(app, table, table_name, endpoint_url, region)
     target = project.table
@@ -299,7 +303,7 @@ def _report_refused(changes: list[schema.Change], destructive: bool, out: Consol
     ]
     for change in refused:
         why = (
-            "needs a new table"
+            (change.note or "needs a new table")
             if change.safety == "impossible"
             else "destructive: run again with --yes to apply it"
         )

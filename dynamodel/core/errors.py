@@ -30,6 +30,10 @@ class DynamodelError(Exception):
             self.code = code
 
 
+class UnsupportedOperationWarning(UserWarning):
+    """The endpoint (a local emulator) does not implement a table-management call."""
+
+
 class NaiveDatetimeWarning(UserWarning):
     """A naive ``datetime`` (no time zone) was stored in a non-key attribute.
 
@@ -430,6 +434,8 @@ RETRYABLE_CODES = frozenset(
         "LimitExceededException",
         "TransactionInProgressException",
         "TransactionConflictException",
+        # multi-Region strong consistency: the item is being written in another region
+        "ReplicatedWriteConflictException",
         # the DAX client's spellings
         "InternalServerErrorException",
         "RequestLimitExceededException",

@@ -12,7 +12,12 @@ import warnings
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-from dynamodel.core.errors import DynamodelError, TableNotFound, ValidationError
+from dynamodel.core.errors import (
+    DynamodelError,
+    TableNotFound,
+    UnsupportedOperationWarning as UnsupportedOperationWarning,  # lives in core; still here
+    ValidationError,
+)
 from dynamodel.core.flows import Flow, Request, Sleep, call, connection_inputs
 from dynamodel.core.frozen import Frozen
 from dynamodel.io.clients import Connection, default_connection
@@ -23,6 +28,7 @@ if TYPE_CHECKING:
 
     from dynamodel.modelling.base import ModelBase
     from dynamodel.modelling.periods import Periods
+    from dynamodel.modelling.replicas import Replica
 
 ProjectionType = Literal["ALL", "KEYS_ONLY"]
 StreamView = Literal["NEW_IMAGE", "OLD_IMAGE", "NEW_AND_OLD_IMAGES", "KEYS_ONLY"]
@@ -31,10 +37,6 @@ TableClass = Literal["STANDARD", "STANDARD_INFREQUENT_ACCESS"]
 _NAME_CHARS = frozenset(string.ascii_letters + string.digits + "_.-")
 MAX_LSIS = 5
 MAX_GSIS = 20
-
-
-class UnsupportedOperationWarning(UserWarning):
-    """The endpoint (a local emulator) does not implement a table-management call."""
 
 
 class Provisioned(Frozen):
@@ -274,6 +276,9 @@ class Table:
         tags: resource tags.
         periods: one physical table per period of time (`Periods`): models route each item to
             its period's table by their ``Meta.period`` field (docs/periods.md).
+        replicas: regions (or `dynamodel.Replica` objects, for per-replica settings) of a
+            global table's replicas, added after the table is created in its connection's
+            region; needs ``stream="NEW_AND_OLD_IMAGES"`` (see docs/global-tables.md).
     """
 
     #: the declared settings, in order: what equality, ``repr`` and `replace` use
@@ -292,6 +297,7 @@ class Table:
         "deletion_protection",
         "tags",
         "periods",
+        "replicas",
     )
 
     def __init__(
@@ -310,6 +316,7 @@ class Table:
         deletion_protection: bool = False,
         tags: dict[str, str] | None = None,
         periods: Periods | None = None,
+        replicas: Sequence[str | Replica] = (),
     ) -> None:
         # A plain class, not a dataclass: it loads with `import dynamodel` (see core.frozen)
         self.name = name
@@ -326,6 +333,11 @@ class Table:
         self.deletion_protection = deletion_protection
         self.tags: dict[str, str] = {} if tags is None else tags
         self.periods = periods
+        self.replicas: tuple[Replica, ...] = ()
+        if replicas:  # the replicas module loads only for global tables
+            from dynamodel.modelling.replicas import normalize_replicas
+
+            self.replicas = normalize_replicas(replicas)
         self._binding = _Binding()
         self._entities: dict[str, type[ModelBase]] = {}
         self._validate()
@@ -371,6 +383,15 @@ class Table:
 
             if not isinstance(self.periods, Periods):
                 raise ValidationError(f"table {self.name!r}: periods must be a Periods(...)")
+        if self.replicas:
+            from dynamodel.modelling.replicas import check_replicas
+
+            check_replicas(self)
+        if self.periods is not None and self.replicas:
+            raise ValidationError(
+                f"table {self.name!r}: per-period tables cannot have replicas yet (declare "
+                "periods or replicas)"
+            )
 
     def _settings(self) -> tuple[Any, ...]:
         return tuple(getattr(self, f) for f in self._fields)
@@ -616,7 +637,9 @@ class Table:
             )
         return out
 
-    def _create_flow(self, exist_ok: bool, timeout: float, poll: float) -> Flow[dict[str, Any]]:
+    def _create_flow(
+        self, exist_ok: bool, timeout: float, poll: float, region: str | None = None
+    ) -> Flow[dict[str, Any]]:
         from dynamodel.modelling.tenancy import refuse_in_tenant_scope
 
         refuse_in_tenant_scope(f"creating table {self.physical_name!r}")
@@ -627,6 +650,12 @@ class Table:
                 flow = self.period_table(index)._create_flow(exist_ok, timeout, poll)
                 described[index] = yield from flow
             return described[current]
+        if self.replicas:  # ``region``: the connection's, so a replica region is refused
+            from dynamodel.modelling.replicas import home_flow
+
+            existing = yield from home_flow(self, region, exist_ok)
+            if existing is not None:
+                return existing
         try:
             yield Request("create_table", self.create_table_request(), control=True)
         except DynamodelError as error:
@@ -647,6 +676,10 @@ class Table:
                     UnsupportedOperationWarning,
                     stacklevel=2,
                 )
+        if self.replicas:  # one UpdateTable per replica, each waited for
+            from dynamodel.modelling.replicas import add_replicas_flow
+
+            description = yield from add_replicas_flow(self, description, timeout, poll)
         return description
 
     def _describe_flow(self) -> Flow[dict[str, Any]]:
@@ -701,7 +734,8 @@ class Table:
         poll: float = 0.5,
         connection: Connection | None = None,
     ) -> dict[str, Any]:
-        """Create the table, wait until it and its GSIs are ACTIVE, then apply TTL and PITR.
+        """Create the table, wait until it and its GSIs are ACTIVE, then apply TTL and PITR,
+        then add the replicas one at a time, each waited for (``timeout`` is per wait).
 
         Returns the ``DescribeTable`` description. ``exist_ok`` makes an existing table a no-op.
         ``connection``: send the requests there (default: the scoped connection, else the
@@ -709,7 +743,13 @@ class Table:
         """
         from dynamodel.io.executors import run
 
-        return run(self._create_flow(exist_ok, timeout, poll), self._resolve(connection))
+        resolved = self._resolve(connection)
+        region = None
+        if self.replicas:
+            from dynamodel.modelling.replicas import connection_region
+
+            region = connection_region(resolved)
+        return run(self._create_flow(exist_ok, timeout, poll, region), resolved)
 
     async def acreate(
         self,
@@ -722,7 +762,13 @@ class Table:
         """Async `create`."""
         from dynamodel.io.executors import arun
 
-        return await arun(self._create_flow(exist_ok, timeout, poll), self._resolve(connection))
+        resolved = self._resolve(connection)
+        region = None
+        if self.replicas:
+            from dynamodel.modelling.replicas import aconnection_region
+
+            region = await aconnection_region(resolved)
+        return await arun(self._create_flow(exist_ok, timeout, poll, region), resolved)
 
     def describe(self, *, connection: Connection | None = None) -> dict[str, Any]:
         """The live ``DescribeTable`` description."""

@@ -39,7 +39,13 @@ from dynamodel.schema.policy import (
     tenant_policy_cloudformation,
 )
 from dynamodel.schema.rotation import arotate, rotate
-from dynamodel.schema.shapes import IndexShape, TableShape, declared_shape, live_shape
+from dynamodel.schema.shapes import (
+    IndexShape,
+    ReplicaShape,
+    TableShape,
+    declared_shape,
+    live_shape,
+)
 
 __all__ = [
     "ApplyResult",
@@ -48,6 +54,7 @@ __all__ = [
     "IndexShape",
     "LiveTable",
     "PlanStep",
+    "ReplicaShape",
     "TableShape",
     "TenantPolicy",
     "aapply",

@@ -4,11 +4,17 @@ ordered requests (`PlanStep`) that make the live table match the declaration."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from dynamodel.core.flows import Request
-from dynamodel.schema.shapes import IndexShape, TableShape, on_off
+from dynamodel.modelling.replicas import (
+    REQUIRED_STREAM,
+    Replica,
+    replica_action,
+    replica_request,
+)
+from dynamodel.schema.shapes import IndexShape, ReplicaShape, TableShape, on_off
 
 if TYPE_CHECKING:
     pass
@@ -19,15 +25,18 @@ Safety = Literal["safe", "destructive", "impossible"]
 
 #: the order in which steps of different changes are applied
 PHASES = {
-    "drop_index": 0,  # deletions first: frees the index slot and the attribute definitions
-    "billing": 1,
-    "create_index": 2,
-    "index_capacity": 3,
-    "stream": 4,
-    "table_class": 5,
-    "deletion_protection": 6,
-    "ttl": 7,
-    "pitr": 8,
+    "drop_replica": 0,  # before the stream the replicas replicate through can be turned off
+    "drop_index": 1,  # deletions first: frees the index slot and the attribute definitions
+    "billing": 2,
+    "create_index": 3,
+    "index_capacity": 4,
+    "stream": 5,
+    "table_class": 6,
+    "deletion_protection": 7,
+    "ttl": 8,
+    "pitr": 9,
+    "replica_settings": 10,
+    "create_replica": 11,  # last: after the stream they need, from the table's final settings
 }
 
 
@@ -73,6 +82,8 @@ class Change:
 def compare(declared: TableShape, live: TableShape) -> list[Change]:
     """Every difference between a declared and a live shape, with the steps to fix each."""
     name = live.name
+    replica_changes = _replica_changes(declared, live)
+    declared = _seen_from(declared, live.region)
     changes: list[Change] = []
     changes += _key_changes(declared, live)
     changes += _lsi_changes(declared, live)
@@ -117,7 +128,7 @@ def compare(declared: TableShape, live: TableShape) -> list[Change]:
         )
     changes += _ttl_changes(declared, live)
     changes += _pitr_changes(declared, live)
-    return changes
+    return changes + replica_changes
 
 
 def _update(name: str, phase: str, describe: str, **params: Any) -> PlanStep:
@@ -394,8 +405,152 @@ def _pitr_changes(declared: TableShape, live: TableShape) -> list[Change]:
     ]
 
 
+def _seen_from(declared: TableShape, region: str | None) -> TableShape:
+    """The declaration as the replica in ``region`` should look (its own read capacity and
+    table class), when the live table is that replica; else the declaration itself."""
+    replica = declared.replicas.get(region) if region is not None else None
+    if replica is None:
+        return declared
+    capacity = declared.capacity
+    if capacity is not None and replica.read_capacity is not None:
+        capacity = (replica.read_capacity, capacity[1])
+    gsis = dict(declared.gsis)
+    for index_name, units in replica.index_read_capacity:
+        index = gsis.get(index_name)
+        if index is not None and index.capacity is not None:
+            gsis[index_name] = replace(index, capacity=(units, index.capacity[1]))
+    return replace(
+        declared,
+        capacity=capacity,
+        gsis=gsis,
+        table_class=replica.table_class or declared.table_class,
+    )
+
+
+def _replica_step(name: str, phase: str, describe: str, update: dict[str, Any]) -> PlanStep:
+    return PlanStep(replica_request(name, update), PHASES[phase], describe=describe)
+
+
+def _declared_replica(shape: ReplicaShape) -> Replica:
+    return Replica(
+        shape.region,
+        shape.kms_key,
+        shape.read_capacity,
+        shape.index_read_capacity,
+        shape.table_class,
+    )
+
+
+def _replica_differs(want: ReplicaShape, have: ReplicaShape) -> bool:
+    """Whether a live replica lacks one of the declared overrides (KMS keys are not compared:
+    DynamoDB reports a key's ARN whatever form was declared)."""
+    if want.read_capacity is not None and want.read_capacity != have.read_capacity:
+        return True
+    live_indexes = dict(have.index_read_capacity)
+    if any(live_indexes.get(n) != units for n, units in want.index_read_capacity):
+        return True
+    return (
+        want.table_class is not None
+        and have.table_class is not None
+        and want.table_class != have.table_class
+    )
+
+
+def _group_text(replicas: Iterable[str], own: str | None, own_label: str) -> str:
+    names = sorted(replicas)
+    if own is not None:
+        names.append(f"{own} ({own_label})")
+    return ", ".join(names) or "none"
+
+
+def _replica_changes(declared: TableShape, live: TableShape) -> list[Change]:
+    want, have, name = declared.replicas, live.replicas, live.name
+    if live.region is not None and live.region in want:
+        # described from one of its replica regions: the home region is one of the live
+        # replicas, the one the declaration does not list
+        group = set(have) | {live.region}
+        extras, missing = group - set(want), set(want) - group
+        if len(extras) == 1 and not missing:
+            return []
+        return [
+            Change(
+                "replicas",
+                _group_text(want, None, "") + " and the home region",
+                _group_text(have, live.region, "this replica"),
+                "impossible",
+                note=f"this is the table's replica in {live.region}: add and remove replicas "
+                "from the table's home region (the region it was created in)",
+            )
+        ]
+    if live.consistency == "STRONG":
+        if set(want) == set(have):
+            return []
+        return [
+            Change(
+                "replicas",
+                _group_text(want, None, ""),
+                _group_text(have, None, "") + " (multi-Region strong consistency)",
+                "impossible",
+                note="the replicas of a multi-Region strong consistency table are set when it "
+                "is made global; dynamodel does not change them",
+            )
+        ]
+    out: list[Change] = []
+    swap = live.stream not in (None, REQUIRED_STREAM)
+    for region, wanted in want.items():  # declaration order: the order they are created in
+        existing = have.get(region)
+        if existing is None:
+            step = _replica_step(
+                name,
+                "create_replica",
+                f"add replica {region}",
+                replica_action(_declared_replica(wanted)),
+            )
+            note = f"creates the table in {region} and copies every item to it"
+            if swap:
+                note += (
+                    f"; needs the stream changed to {REQUIRED_STREAM} first (destructive), "
+                    "so it is applied with it"
+                )
+            out.append(
+                Change(
+                    f"replica {region}",
+                    wanted.text(),
+                    "absent",
+                    "destructive" if swap else "safe",
+                    (step,),
+                    note,
+                )
+            )
+        elif _replica_differs(wanted, existing):
+            step = _replica_step(
+                name,
+                "replica_settings",
+                f"replica {region} settings",
+                replica_action(_declared_replica(wanted), "Update"),
+            )
+            out.append(Change(f"replica {region}", wanted.text(), existing.text(), "safe", (step,)))
+    for region in sorted(set(have) - set(want)):
+        step = _replica_step(
+            name, "drop_replica", f"remove replica {region}", {"Delete": {"RegionName": region}}
+        )
+        out.append(
+            Change(
+                f"replica {region}",
+                "absent",
+                have[region].text(),
+                "destructive",
+                (step,),
+                f"deletes the table in {region} and its copy of the items; clients using "
+                f"{region} lose the table",
+            )
+        )
+    return out
+
+
 def plan(changes: Iterable[Change], *, destructive: bool = False) -> list[PlanStep]:
-    """The steps of the changes to apply, in a valid order (one GSI per UpdateTable).
+    """The steps of the changes to apply, in a valid order (one GSI, one replica per
+    UpdateTable).
 
     Safe changes are always included, destructive ones only with ``destructive=True``,
     impossible ones never.

@@ -7,7 +7,8 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from dynamodel.modelling.table import Table
+from dynamodel.modelling.replicas import Replica, check_home, check_region
+from dynamodel.modelling.table import Provisioned, Table
 
 if TYPE_CHECKING:
     pass
@@ -61,12 +62,21 @@ def _logical_id(name: str) -> str:
 
 
 def cloudformation(
-    table: Table, *, logical_id: str | None = None, now: dt.datetime | None = None
+    table: Table,
+    *,
+    logical_id: str | None = None,
+    region: str | None = None,
+    now: dt.datetime | None = None,
 ) -> dict[str, Any]:
-    """An ``AWS::DynamoDB::Table`` CloudFormation template for the declaration.
+    """An ``AWS::DynamoDB::Table`` CloudFormation template for the declaration, or an
+    ``AWS::DynamoDB::GlobalTable`` one for a table with replicas.
 
     The resource keeps its data when the stack is deleted or the resource replaced
     (``DeletionPolicy: Retain``). TTL and point-in-time recovery are properties of the resource.
+    A global table's ``Replicas`` list the stack's own region (``region``, default
+    ``{"Ref": "AWS::Region"}``, with a template rule refusing a stack in one of the replica
+    regions) and then each replica; per-replica settings (table class, point-in-time
+    recovery, deletion protection, tags, read capacity, KMS key) are set on every entry.
     A table with periods exports the tables of the current period (at ``now``, default the
     present) and of the ``ahead`` ones; `dynamodel.schema.rotate` manages the others.
     """
@@ -86,6 +96,8 @@ def cloudformation(
             ),
             "Resources": resources,
         }
+    if table.replicas:
+        return _global_cloudformation(table, logical_id, region)
     request = table.create_table_request()
     props: dict[str, Any] = {
         key: request[key]
@@ -121,6 +133,121 @@ def cloudformation(
             }
         },
     }
+
+
+def _global_cloudformation(
+    table: Table, logical_id: str | None, region: str | None
+) -> dict[str, Any]:
+    """An ``AWS::DynamoDB::GlobalTable`` template (global tables version 2019.11.21).
+
+    What CloudFormation holds per replica (table class, PITR, deletion protection, tags, read
+    capacity) is set on each replica entry; a provisioned table's write capacity becomes a
+    fixed write auto scaling range (minimum = maximum), which GlobalTable requires.
+    """
+    if region is not None:
+        check_home(table, check_region("cloudformation region", region), "template")
+    request = table.create_table_request()
+    provisioned = table.billing if isinstance(table.billing, Provisioned) else None
+    props: dict[str, Any] = {
+        key: request[key]
+        for key in ("TableName", "AttributeDefinitions", "KeySchema", "BillingMode")
+        if key in request
+    }
+
+    def write_settings(units: int) -> dict[str, Any]:
+        return {
+            "WriteCapacityAutoScalingSettings": {
+                "MinCapacity": units,
+                "MaxCapacity": units,
+                "TargetTrackingScalingPolicyConfiguration": {"TargetValue": 70.0},
+            }
+        }
+
+    gsis = []
+    for spec in request.get("GlobalSecondaryIndexes", []):
+        index = {k: v for k, v in spec.items() if k != "ProvisionedThroughput"}
+        if "ProvisionedThroughput" in spec:
+            index["WriteProvisionedThroughputSettings"] = write_settings(
+                spec["ProvisionedThroughput"]["WriteCapacityUnits"]
+            )
+        gsis.append(index)
+    if gsis:
+        props["GlobalSecondaryIndexes"] = gsis
+    if "LocalSecondaryIndexes" in request:
+        props["LocalSecondaryIndexes"] = request["LocalSecondaryIndexes"]
+    if provisioned is not None:
+        props["WriteProvisionedThroughputSettings"] = write_settings(provisioned.write)
+    props["StreamSpecification"] = {"StreamViewType": table.stream}
+    if table.ttl:
+        props["TimeToLiveSpecification"] = {"AttributeName": table.ttl, "Enabled": True}
+    if any(r.kms_key for r in table.replicas):
+        props["SSESpecification"] = {"SSEEnabled": True, "SSEType": "KMS"}
+    gsi_reads = {
+        spec["IndexName"]: spec["ProvisionedThroughput"]["ReadCapacityUnits"]
+        for spec in request.get("GlobalSecondaryIndexes", [])
+        if "ProvisionedThroughput" in spec
+    }
+
+    def entry(where: Any, replica: Replica | None) -> dict[str, Any]:
+        out: dict[str, Any] = {"Region": where}
+        chosen = replica.table_class if replica is not None else None
+        out["TableClass"] = chosen or table.table_class
+        if table.point_in_time_recovery:
+            out["PointInTimeRecoverySpecification"] = {"PointInTimeRecoveryEnabled": True}
+        if table.deletion_protection:
+            out["DeletionProtectionEnabled"] = True
+        if table.tags:
+            out["Tags"] = [{"Key": k, "Value": v} for k, v in table.tags.items()]
+        if replica is not None and replica.kms_key:
+            out["SSESpecification"] = {"KMSMasterKeyId": replica.kms_key}
+        if provisioned is not None:
+            read = replica.read_capacity if replica is not None else None
+            out["ReadProvisionedThroughputSettings"] = {
+                "ReadCapacityUnits": read or provisioned.read
+            }
+            overrides = dict(replica.index_read_capacity) if replica is not None else {}
+            if gsi_reads:
+                out["GlobalSecondaryIndexes"] = [
+                    {
+                        "IndexName": name,
+                        "ReadProvisionedThroughputSettings": {
+                            "ReadCapacityUnits": overrides.get(name, units)
+                        },
+                    }
+                    for name, units in gsi_reads.items()
+                ]
+        return out
+
+    home = region if region is not None else {"Ref": "AWS::Region"}
+    props["Replicas"] = [entry(home, None)] + [entry(r.region, r) for r in table.replicas]
+    regions = [r.region for r in table.replicas]
+    template: dict[str, Any] = {
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Description": f"DynamoDB global table {table.physical_name} (generated by dynamodel)",
+    }
+    if region is None:
+        template["Rules"] = {
+            "HomeRegionIsNotAReplica": {
+                "Assertions": [
+                    {
+                        "Assert": {
+                            "Fn::Not": [{"Fn::Contains": [regions, {"Ref": "AWS::Region"}]}]
+                        },
+                        "AssertDescription": "Deploy this stack in the table's home region, "
+                        f"not in one of its replica regions ({', '.join(regions)})",
+                    }
+                ]
+            }
+        }
+    template["Resources"] = {
+        logical_id or _logical_id(table.physical_name): {
+            "Type": "AWS::DynamoDB::GlobalTable",
+            "DeletionPolicy": "Retain",
+            "UpdateReplacePolicy": "Retain",
+            "Properties": props,
+        }
+    }
+    return template
 
 
 def _attribute_type(annotation: Any) -> str:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from dynamodel.core.errors import DynamodelError
 from dynamodel.core.flows import Flow, Request, call, connection_inputs
 from dynamodel.io.scope import resolve_connection
+from dynamodel.modelling.replicas import replica_change, settle_replica_flow, warn_ignored
 from dynamodel.modelling.table import Table, UnsupportedOperationWarning
 from dynamodel.modelling.tenancy import refuse_in_tenant_scope
 from dynamodel.schema.changes import Change, PlanStep, compare, plan
@@ -147,10 +148,11 @@ def apply_flow(
     poll: float = 2.0,
     on_step: Callable[[PlanStep], None] | None = None,
 ) -> Flow[tuple[list[PlanStep], list[PlanStep]]]:
-    """Send each step; after an UpdateTable, wait until the table and its GSIs are ACTIVE.
+    """Send each step; after an UpdateTable, wait until the table and its GSIs are ACTIVE
+    (and, after a replica change, until that replica is ACTIVE or gone).
 
     Returns ``(applied, skipped)``; a step the endpoint does not know is skipped with an
-    `UnsupportedOperationWarning`.
+    `UnsupportedOperationWarning`, and so is a replica the endpoint does not create.
     """
     refuse_in_tenant_scope(f"changing table {table.physical_name!r}")
     applied: list[PlanStep] = []
@@ -159,7 +161,7 @@ def apply_flow(
         if on_step is not None:
             on_step(step)
         try:
-            yield from call(step.request)
+            response = yield from call(step.request)
         except DynamodelError as error:
             if error.code != UNSUPPORTED:
                 raise
@@ -170,6 +172,15 @@ def apply_flow(
                 stacklevel=2,
             )
             skipped.append(step)
+            continue
+        replica = replica_change(step.request)
+        if replica is not None:
+            settled = yield from settle_replica_flow(table, *replica, response, timeout, poll)
+            if settled is None:
+                warn_ignored(table, [replica[1]])
+                skipped.append(step)
+                continue
+            applied.append(step)
             continue
         applied.append(step)
         if step.wait:
@@ -220,7 +231,8 @@ def apply(
 
     Adds GSIs one per UpdateTable call, waiting until each is ACTIVE (DynamoDB backfills it),
     and applies billing, stream, table class, deletion protection, TTL and point-in-time
-    recovery changes. Destructive changes (deleting or recreating a GSI, turning TTL, a
+    recovery changes, then adds global table replicas, one per UpdateTable call, each waited
+    for. Destructive changes (deleting or recreating a GSI, removing a replica, turning TTL, a
     stream, PITR or deletion protection off) are applied only with ``destructive=True``;
     impossible ones (key schema, LSIs) never. ``dry_run`` computes the steps without sending.
     ``on_step`` is called before each step is sent. ``connection``: where to send the

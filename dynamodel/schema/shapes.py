@@ -4,9 +4,10 @@ friends) reduced to the same comparable form."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from dynamodel.modelling.replicas import Replica, described_replicas, table_region
 from dynamodel.modelling.table import GSI, Provisioned, Table
 
 if TYPE_CHECKING:
@@ -79,11 +80,76 @@ class IndexShape:
 
 
 @dataclass(frozen=True)
+class ReplicaShape:
+    """One replica of a global table, declared or live, in comparable form.
+
+    Attributes:
+        region: the replica's region.
+        read_capacity: its read capacity override (None: the table's, or not reported).
+        index_read_capacity: (GSI name, read capacity override) pairs, sorted.
+        table_class: its table class override (declared), or its table class (live).
+        kms_key: the KMS key declared, or the one DynamoDB reports (not compared).
+        status: the live ``ReplicaStatus`` (None for a declaration).
+    """
+
+    region: str
+    read_capacity: int | None = None
+    index_read_capacity: tuple[tuple[str, int], ...] = ()
+    table_class: str | None = None
+    kms_key: str | None = None
+    status: str | None = None
+
+    def text(self) -> str:
+        """One line: the region, its overrides (and a live status other than ACTIVE)."""
+        parts = [self.region]
+        if self.read_capacity is not None:
+            parts.append(f"{self.read_capacity} RCU")
+        parts += [f"{name} {units} RCU" for name, units in self.index_read_capacity]
+        if self.table_class is not None:
+            parts.append(self.table_class)
+        out = "; ".join(parts)
+        if self.status not in (None, "ACTIVE"):
+            out += f" ({self.status})"
+        return out
+
+
+def replica_shape(replica: Replica) -> ReplicaShape:
+    """The shape of a declared replica."""
+    return ReplicaShape(
+        region=replica.region,
+        read_capacity=replica.read_capacity,
+        index_read_capacity=replica.index_read_capacity,
+        table_class=replica.table_class,
+        kms_key=replica.kms_key,
+    )
+
+
+def _live_replica(description: Mapping[str, Any]) -> ReplicaShape:
+    override = (description.get("ProvisionedThroughputOverride") or {}).get("ReadCapacityUnits")
+    indexes = sorted(
+        (i["IndexName"], int(i["ProvisionedThroughputOverride"]["ReadCapacityUnits"]))
+        for i in description.get("GlobalSecondaryIndexes") or ()
+        if (i.get("ProvisionedThroughputOverride") or {}).get("ReadCapacityUnits")
+    )
+    return ReplicaShape(
+        region=description["RegionName"],
+        read_capacity=int(override) if override else None,
+        index_read_capacity=tuple(indexes),
+        table_class=(description.get("ReplicaTableClassSummary") or {}).get("TableClass"),
+        kms_key=description.get("KMSMasterKeyId"),
+        status=description.get("ReplicaStatus"),
+    )
+
+
+@dataclass(frozen=True)
 class TableShape:
     """A table's configuration in comparable form (from a declaration or a live description).
 
     ``pitr`` is None when unknown (the endpoint has no backups API). The live-only attributes
-    (``status``, ``item_count``, ``size_bytes``, ``arn``) are None for a declaration.
+    (``status``, ``item_count``, ``size_bytes``, ``arn``, ``region``, ``consistency``) are None
+    for a declaration. ``replicas``: region -> `ReplicaShape` of a global table's replicas,
+    without the table's own region (live: the region it was described in, ``region``).
+    ``consistency``: the live ``MultiRegionConsistency`` (``EVENTUAL``/``STRONG``), when reported.
     """
 
     name: str
@@ -103,6 +169,9 @@ class TableShape:
     item_count: int | None = None
     size_bytes: int | None = None
     arn: str | None = None
+    replicas: dict[str, ReplicaShape] = field(default_factory=dict)
+    region: str | None = None
+    consistency: str | None = None
 
     def summary(self) -> dict[str, str]:
         """Property -> display text, in a stable order (used by describe)."""
@@ -121,6 +190,9 @@ class TableShape:
         out["point-in-time recovery"] = on_off(self.pitr)
         out["table class"] = self.table_class
         out["deletion protection"] = on_off(self.deletion_protection)
+        out["replicas"] = ", ".join(r.text() for _, r in sorted(self.replicas.items())) or "none"
+        if self.consistency == "STRONG":
+            out["replicas"] += " (multi-Region strong consistency)"
         return out
 
 
@@ -162,6 +234,7 @@ def declared_shape(table: Table) -> TableShape:
         pitr=table.point_in_time_recovery,
         table_class=table.table_class,
         deletion_protection=table.deletion_protection,
+        replicas={r.region: replica_shape(r) for r in table.replicas},
     )
 
 
@@ -249,6 +322,9 @@ def live_shape(
         item_count=table.get("ItemCount"),
         size_bytes=table.get("TableSizeBytes"),
         arn=table.get("TableArn"),
+        replicas={region: _live_replica(r) for region, r in described_replicas(table).items()},
+        region=table_region(table),
+        consistency=table.get("MultiRegionConsistency"),
     )
 
 
