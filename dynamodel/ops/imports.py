@@ -37,17 +37,9 @@ from dynamodel.core.codec import Item, check_item_size
 from dynamodel.core.errors import DynamodelError, ValidationError
 from dynamodel.core.flows import Flow, Request, call
 from dynamodel.modelling.table import LSI
-from dynamodel.ops.exports import (
-    FILES,
-    SUMMARY,
-    _connection,
-    _describe_flow,
-    _endpoint,
-    _token,
-    explain_error,
-    item_to_json,
-    wait_flow,
-)
+from dynamodel.ops.export_errors import FILES, SUMMARY, explain_error
+from dynamodel.ops.export_items import item_to_json
+from dynamodel.ops.export_jobs import _connection, _describe_flow, _endpoint, _token, wait_flow
 
 if TYPE_CHECKING:
     from dynamodel.io.clients import Connection
