@@ -467,3 +467,38 @@ def test_the_state_machine_runs_here_with_worker_processes(
     # nothing left to do: Start finds everything applied and Verify passes at once
     again = runner.invoke(app, ["migrate", "statemachine", "--app", name, "--workers", "2"])
     assert again.exit_code == 0 and "Backfill" not in again.output, again.output
+
+
+def test_a_jobs_filter_values_survive_the_json_it_is_stored_as() -> None:
+    import json
+
+    from dynamodel.migrations.jobs import JobSpec
+    from dynamodel.ops.export_items import attributes_to_json
+
+    values = {
+        ":bytes": {"B": b"\x00\xff"},
+        ":set": {"BS": [b"a", b"b"]},
+        ":map": {"M": {"B": {"S": "a map key named B"}, "n": {"N": "1"}}},
+        ":list": {"L": [{"B": b"x"}, {"NULL": True}]},
+    }
+    spec = JobSpec(
+        job="0001#r#b",
+        migration="0001",
+        checksum="c",
+        backfill="b",
+        entity="Event",
+        function="tag",
+        segments=2,
+        page_size=10,
+        lease=5.0,
+        rate=None,
+        scan={
+            "FilterExpression": "#a = :bytes",
+            "ExpressionAttributeValues": attributes_to_json(values),
+        },
+        cutoff=0.0,
+    )
+    stored = JobSpec.from_json(json.loads(json.dumps(spec.to_json())))
+    params = stored.scan_params("events-blue")
+    assert params["ExpressionAttributeValues"] == values
+    assert params["TableName"] == "events-blue" and params["FilterExpression"] == "#a = :bytes"

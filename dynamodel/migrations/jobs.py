@@ -12,7 +12,6 @@ past the backfill, with the job's totals as its result.
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import sys
 from collections.abc import Callable
@@ -28,6 +27,7 @@ from dynamodel.migrations.segments import Segment, Segments
 from dynamodel.migrations.store import Store
 from dynamodel.migrations.transform import FailedItem, Output, Transformer, transformer_for
 from dynamodel.modelling.tenancy import refuse_in_tenant_scope
+from dynamodel.ops.export_items import attributes_from_json, attributes_to_json
 from dynamodel.ops.pagination import decode_cursor
 
 if TYPE_CHECKING:
@@ -101,10 +101,11 @@ class JobSpec:
 
     def scan_params(self, table_name: str) -> dict[str, Any]:
         """The scan request with AttributeValues restored, on the worker's table name."""
-        params = {
-            k: typed_value(v) if k == "ExpressionAttributeValues" else v
-            for k, v in self.scan.items()
-        }
+        params = dict(self.scan)
+        if "ExpressionAttributeValues" in params:
+            params["ExpressionAttributeValues"] = attributes_from_json(
+                params["ExpressionAttributeValues"]
+            )
         params["TableName"] = table_name
         return params
 
@@ -112,36 +113,6 @@ class JobSpec:
     def cutoff_time(self) -> dt.datetime:
         """``cutoff`` as an aware datetime."""
         return dt.datetime.fromtimestamp(self.cutoff, dt.UTC)
-
-
-def plain_value(value: Any) -> Any:
-    """AttributeValues (any nesting) as JSON can hold them (binary in base64)."""
-    if isinstance(value, dict):
-        if len(value) == 1:
-            ((tag, inner),) = value.items()
-            if tag == "B":
-                return {"B": base64.b64encode(bytes(inner)).decode("ascii")}
-            if tag == "BS":
-                return {"BS": [base64.b64encode(bytes(b)).decode("ascii") for b in inner]}
-        return {k: plain_value(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [plain_value(v) for v in value]
-    return value
-
-
-def typed_value(value: Any) -> Any:
-    """Inverse of `plain_value`."""
-    if isinstance(value, dict):
-        if len(value) == 1:
-            ((tag, inner),) = value.items()
-            if tag == "B" and isinstance(inner, str):
-                return {"B": base64.b64decode(inner)}
-            if tag == "BS" and isinstance(inner, list):
-                return {"BS": [base64.b64decode(b) for b in inner]}
-        return {k: typed_value(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [typed_value(v) for v in value]
-    return value
 
 
 def transform_name(transform: Callable[..., Any], module_name: str, path: str) -> str:
@@ -259,6 +230,10 @@ def run_distributed(
             scan = scan.filter(condition)
         params = scan._params()
         params.pop("TableName", None)
+        if "ExpressionAttributeValues" in params:  # JSON holds binary values as base64
+            params["ExpressionAttributeValues"] = attributes_to_json(
+                params["ExpressionAttributeValues"]
+            )
         spec = JobSpec(
             job=job,
             migration=migration.version,
@@ -270,7 +245,7 @@ def run_distributed(
             page_size=settings.page_size or 500,
             lease=lease,
             rate=settings.rate,
-            scan=plain_value(params),
+            scan=params,
             cutoff=connection.inputs.clock(),
             drop_unknown=drop_unknown,
             skip_version_check=skip_version_check,

@@ -70,6 +70,19 @@ def _attribute(value: Any, depth: int = 0) -> dict[str, Any]:
     raise ValidationError(f"unknown AttributeValue type {tag!r}")
 
 
+def attributes_from_json(plain: Mapping[str, Any]) -> Item:
+    """DynamoDB JSON attributes (name -> AttributeValue, binary values as base64 text) ->
+    AttributeValues with binary values as bytes, each value's shape checked."""
+    return {str(name): _attribute(value) for name, value in plain.items()}
+
+
+def attributes_to_json(item: Mapping[str, Any]) -> dict[str, Any]:
+    """AttributeValues -> DynamoDB JSON attributes (binary values as base64 text): the
+    inverse of `attributes_from_json`."""
+    plain: dict[str, Any] = json.loads(json.dumps(item, default=_json_default))
+    return plain
+
+
 def item_from_json(text: str | bytes) -> Item:
     """One DynamoDB JSON line (``{"Item": {...}}``) -> an item (binary values as bytes)."""
     try:
@@ -80,7 +93,7 @@ def item_from_json(text: str | bytes) -> Item:
         if isinstance(document, dict) and ("NewImage" in document or "Keys" in document):
             raise ValidationError("an incremental export record (NewImage/Keys), not an Item")
         raise ValidationError('not an item line: expected {"Item": {...}}')
-    return {str(name): _attribute(value) for name, value in document["Item"].items()}
+    return attributes_from_json(document["Item"])
 
 
 def _json_default(value: Any) -> Any:
