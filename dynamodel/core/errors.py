@@ -423,6 +423,13 @@ class ServiceError(DynamodelError):
     """Any other error returned by DynamoDB."""
 
 
+#: error codes an endpoint (a local emulator) answers with for an operation it does not
+#: implement
+UNSUPPORTED_CODES = frozenset(
+    {"UnknownOperationException", "InvalidAction", "NotImplemented", "NotImplementedException"}
+)
+
+
 RETRYABLE_CODES = frozenset(
     {
         "ProvisionedThroughputExceededException",

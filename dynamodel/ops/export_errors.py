@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import Literal, TypeVar
 
-from dynamodel.core.errors import DynamodelError, ServiceError
-
-if TYPE_CHECKING:
-    pass
-
+from dynamodel.core.errors import UNSUPPORTED_CODES, DynamodelError, ServiceError
+from dynamodel.core.flows import Flow
 
 SUMMARY = "manifest-summary.json"
 FILES = "manifest-files.json"
@@ -17,11 +14,7 @@ ExportFormat = Literal["DYNAMODB_JSON", "ION"]
 UnroutedKind = Literal[
     "unknown_entity", "invalid_item", "no_entity_type", "invalid_line", "internal"
 ]
-#: error codes an endpoint answers with for an operation it does not implement
-UNSUPPORTED_CODES = frozenset(
-    {"UnknownOperationException", "InvalidAction", "NotImplemented", "NotImplementedException"}
-)
-_CHUNK = 1 << 16
+T = TypeVar("T")
 
 
 # -- errors -----------------------------------------------------------------------------------
@@ -46,6 +39,18 @@ class ExportVerificationError(ExportError):
 
 class UnsupportedOperation(ServiceError):
     """The endpoint (a local emulator) does not implement this API call."""
+
+
+def explained(flow: Flow[T], operation: str, endpoint: str | None) -> Flow[T]:
+    """Run ``flow``; an error it raises comes out as `explain_error` makes it (the original
+    as its cause)."""
+    try:
+        return (yield from flow)
+    except DynamodelError as error:
+        clearer = explain_error(error, operation, endpoint)
+        if clearer is error:
+            raise
+        raise clearer from error
 
 
 def explain_error(error: DynamodelError, operation: str, endpoint: str | None) -> DynamodelError:

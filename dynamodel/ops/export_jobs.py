@@ -11,7 +11,7 @@ from dynamodel.core.errors import DynamodelError, ValidationError
 from dynamodel.core.flows import Flow, Request, Sleep, call, connection_inputs
 from dynamodel.ops.export_errors import (
     ExportFormat,
-    explain_error,
+    explained,
 )
 
 if TYPE_CHECKING:
@@ -33,15 +33,16 @@ def _export_flow(
     params: dict[str, Any],
     endpoint: str | None,
 ) -> Flow[dict[str, Any]]:
-    try:
+
+    def start() -> Flow[dict[str, Any]]:
         described = yield from table._describe_flow()
         request = {"TableArn": described["TableArn"], **params}
-        response = yield from call(Request("export_table_to_point_in_time", request, control=True))
-    except DynamodelError as error:
-        explained = explain_error(error, "ExportTableToPointInTime", endpoint)
-        if explained is error:
-            raise
-        raise explained from error
+        response: dict[str, Any] = yield from call(
+            Request("export_table_to_point_in_time", request, control=True)
+        )
+        return response
+
+    response = yield from explained(start(), "ExportTableToPointInTime", endpoint)
     description: dict[str, Any] = response["ExportDescription"]
     return description
 
@@ -148,13 +149,7 @@ def _describe_flow(
     op: str, arn_name: str, arn: str, key: str, endpoint: str | None
 ) -> Flow[dict[str, Any]]:
     api = "".join(p.capitalize() for p in op.split("_"))
-    try:
-        response = yield from call(Request(op, {arn_name: arn}, control=True))
-    except DynamodelError as error:
-        explained = explain_error(error, api, endpoint)
-        if explained is error:
-            raise
-        raise explained from error
+    response = yield from explained(call(Request(op, {arn_name: arn}, control=True)), api, endpoint)
     description: dict[str, Any] = response[key]
     return description
 

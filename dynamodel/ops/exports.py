@@ -45,14 +45,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from dynamodel.core.codec import Item
-from dynamodel.core.errors import ValidationError
+from dynamodel.core.errors import UNSUPPORTED_CODES as UNSUPPORTED_CODES, ValidationError
 from dynamodel.core.keys import RESERVED_PREFIX
 from dynamodel.ops.export_errors import (
-    _CHUNK as _CHUNK,
     EXPORTS_FOLDER as EXPORTS_FOLDER,
     FILES as FILES,
     SUMMARY as SUMMARY,
-    UNSUPPORTED_CODES as UNSUPPORTED_CODES,
     ExportError as ExportError,
     ExportFormat as ExportFormat,
     ExportVerificationError as ExportVerificationError,
@@ -91,6 +89,8 @@ if TYPE_CHECKING:
     from dynamodel.modelling.base import ModelBase
     from dynamodel.modelling.table import Table
 
+
+_CHUNK = 1 << 16  # bytes read at a time to hash a stored file
 
 __all__ = [
     "DataFile",

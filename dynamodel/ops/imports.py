@@ -34,10 +34,10 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
 from dynamodel.core.codec import Item, check_item_size
-from dynamodel.core.errors import DynamodelError, ValidationError
+from dynamodel.core.errors import ValidationError
 from dynamodel.core.flows import Flow, Request, call
 from dynamodel.modelling.table import LSI
-from dynamodel.ops.export_errors import FILES, SUMMARY, explain_error
+from dynamodel.ops.export_errors import FILES, SUMMARY, explained
 from dynamodel.ops.export_items import item_to_json
 from dynamodel.ops.export_jobs import _connection, _describe_flow, _endpoint, _token, wait_flow
 
@@ -567,13 +567,8 @@ def _import_flow(params: dict[str, Any], endpoint: str | None) -> Flow[dict[str,
 
     name = params["TableCreationParameters"]["TableName"]
     refuse_in_tenant_scope(f"importing into a new table {name!r}")
-    try:
-        response = yield from call(Request("import_table", params, control=True))
-    except DynamodelError as error:
-        explained = explain_error(error, "ImportTable", endpoint)
-        if explained is error:
-            raise
-        raise explained from error
+    request = Request("import_table", params, control=True)
+    response = yield from explained(call(request), "ImportTable", endpoint)
     description: dict[str, Any] = response["ImportTableDescription"]
     return description
 

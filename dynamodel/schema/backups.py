@@ -27,7 +27,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from dynamodel.core.errors import DynamodelError, TableNotFound, ValidationError
+from dynamodel.core.errors import (
+    UNSUPPORTED_CODES,
+    DynamodelError,
+    TableNotFound,
+    ValidationError,
+)
 from dynamodel.core.flows import Flow, Request, call, connection_inputs
 from dynamodel.io.scope import resolve_connection
 from dynamodel.modelling.table import Table, _check_name
@@ -70,10 +75,6 @@ __all__ = [
     "restore_to_point_in_time",
 ]
 
-#: error codes of an endpoint that does not implement an operation
-UNSUPPORTED_CODES = frozenset(
-    {"UnknownOperationException", "NotImplementedException", "NotImplemented"}
-)
 #: PITR's longest recovery period, and its default (``RecoveryPeriodInDays``: 1 to 35)
 MAX_RECOVERY_DAYS = 35
 
