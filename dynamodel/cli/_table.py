@@ -395,6 +395,8 @@ def rotate(
             )
         if when.tzinfo is None:
             fail(f"--now {now!r} has no time zone; add one (e.g. +00:00 or Z)", BAD_INPUT)
+    else:  # one time for the plan shown and the rotation applied: the same periods
+        when = dt.datetime.now(dt.UTC)
     with errors(project):
         try:
             plan = schema.rotate(target, now=when, dry_run=True)

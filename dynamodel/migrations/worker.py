@@ -34,6 +34,7 @@ import uuid
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from dynamodel.core.codec import Item
@@ -54,8 +55,6 @@ from dynamodel.ops.pagination import encode_cursor
 from dynamodel.ops.transactions import send_flow
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from dynamodel.io.clients import Connection
     from dynamodel.model import Model
     from dynamodel.modelling.table import Table
@@ -138,8 +137,6 @@ class Worker:
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        from pathlib import Path
-
         self.table = table
         self.folder = Path(folder)
         self.store = Store(table)
